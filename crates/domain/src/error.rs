@@ -1,0 +1,90 @@
+//! The use cases' error: business outcomes, each with a stable code the HTTP layer maps.
+
+use crate::policy::DenyReason;
+use crate::ports::{Conflict, StoreError};
+use crate::text::TextError;
+
+/// What a use case can refuse with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Nothing there, or nothing the actor may know of (another workspace, an ungranted job).
+    #[error("not found")]
+    NotFound,
+    /// The actor may see the resource but not do this to it.
+    #[error("forbidden: {0:?}")]
+    Forbidden(DenyReason),
+    /// A field holds a bad value.
+    #[error("{field} {problem}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The invite link is past its expiry.
+    #[error("this invite has expired")]
+    InviteExpired,
+    /// The invite link was used already.
+    #[error("this invite was already used")]
+    InviteUsed,
+    /// The invite link was revoked.
+    #[error("this invite was revoked")]
+    InviteRevoked,
+    /// The invite is for another email address.
+    #[error("this invite is for another email address")]
+    InviteEmailMismatch,
+    /// The user is already a member.
+    #[error("already a member of this workspace")]
+    AlreadyMember,
+    /// The Owner's membership cannot be changed or removed; transfer ownership first.
+    #[error("the owner's membership cannot be changed; transfer ownership first")]
+    OwnerProtected,
+    /// Ownership moved meanwhile.
+    #[error("the actor is no longer the owner")]
+    NotOwner,
+    /// Grants are for Restricted members; others see every job already.
+    #[error("grants apply to restricted members only")]
+    GrantNeedsRestricted,
+    /// The sign-in link is unknown or malformed.
+    #[error("this sign-in link is not valid")]
+    SignInLinkInvalid,
+    /// The sign-in link is past its expiry.
+    #[error("this sign-in link has expired")]
+    SignInLinkExpired,
+    /// The sign-in link was used already.
+    #[error("this sign-in link was already used")]
+    SignInLinkUsed,
+    /// The store failed; nothing is known to have changed.
+    #[error("store unavailable")]
+    Unavailable(#[source] StoreError),
+}
+
+impl Error {
+    /// A validation error on `field`.
+    pub fn invalid(field: &'static str, problem: impl ToString) -> Self {
+        Error::Invalid { field, problem: problem.to_string() }
+    }
+
+    /// Maps a policy refusal: those that must not leak existence become `NotFound`.
+    pub fn denied(reason: DenyReason) -> Self {
+        if reason.hides_existence() { Error::NotFound } else { Error::Forbidden(reason) }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Error::NotFound,
+            StoreError::Conflict(Conflict::AlreadyMember) => Error::AlreadyMember,
+            StoreError::Conflict(Conflict::OwnerProtected) => Error::OwnerProtected,
+            StoreError::Conflict(Conflict::NotOwner) => Error::NotOwner,
+            StoreError::Conflict(Conflict::LinkNotPending) => Error::InviteUsed,
+            other => Error::Unavailable(other),
+        }
+    }
+}
+
+/// Turns a text validation error into a field error.
+pub(crate) fn field(name: &'static str) -> impl FnOnce(TextError) -> Error {
+    move |e| Error::invalid(name, e)
+}

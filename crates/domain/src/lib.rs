@@ -1,0 +1,18 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod error;
+pub mod id;
+pub mod model;
+pub mod page;
+pub mod policy;
+pub mod ports;
+pub mod secret;
+pub mod service;
+pub mod signin;
+pub mod testing;
+pub mod text;
+
+pub use error::Error;
+pub use service::{Ctx, Lifetimes, Workvault};

@@ -1,0 +1,254 @@
+//! The ports: traits the adapters implement. Every port is object-safe (held as
+//! `Arc<dyn …>`), `Send + Sync`, speaks domain types only, and is atomic where the
+//! domain needs it: each mutating method appends its [`AuditDraft`] to the
+//! workspace's chain in the same transaction as the change.
+//!
+//! The contracts stated here are enforced by `workvault-store-contract`, which every
+//! store runs.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::audit::{AuditDraft, AuditEvent};
+use crate::id::{InviteId, JobId, UserId, WorkspaceId};
+use crate::model::{Grant, Identity, Invite, Job, Member, Membership, Session, SignInLink, User, Workspace};
+use crate::page::{Page, PageRequest};
+use crate::policy::Role;
+use crate::secret::TokenHash;
+use crate::text::Name;
+
+/// The time source. The domain never reads the system clock itself.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The source of randomness for ids and tokens (a CSPRNG in production).
+pub trait Rng: Send + Sync + fmt::Debug {
+    /// Fills `dest` with random bytes.
+    fn fill(&self, dest: &mut [u8]);
+}
+
+/// Which invariant a write ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// A row with the same identity exists already.
+    Duplicate,
+    /// The user is a member of the workspace already.
+    AlreadyMember,
+    /// The link (invite, sign-in link) was used, revoked or expired meanwhile.
+    LinkNotPending,
+    /// The Owner's membership cannot be changed or removed this way.
+    OwnerProtected,
+    /// The actor is no longer the Owner (a concurrent transfer won).
+    NotOwner,
+}
+
+/// A store's failure. A database failure is never reported as `NotFound`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row the write is about does not exist (or not in that workspace).
+    #[error("not found")]
+    NotFound,
+    /// An invariant refused the write; nothing was changed.
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
+    /// The store cannot be reached or failed; nothing is known to have changed.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored row does not hold a valid value (manual edit, bad migration).
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Workspaces. Contract: `workspace_for` returns nothing for a non-member, so no
+/// workspace is reachable with another tenant's ids.
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync {
+    /// Creates the workspace, its Owner membership and the first audit event, at once.
+    async fn create_workspace(&self, ws: &Workspace, owner: &Membership, audit: AuditDraft) -> StoreResult<()>;
+    /// The workspace with the actor's role, in one statement; `None` if either is missing.
+    async fn workspace_for(&self, actor: UserId, ws: WorkspaceId) -> StoreResult<Option<(Workspace, Role)>>;
+    /// Every workspace the user belongs to, with their role, newest first.
+    async fn workspaces_of(&self, user: UserId) -> StoreResult<Vec<(Workspace, Role)>>;
+    /// Renames the workspace.
+    async fn rename_workspace(&self, ws: WorkspaceId, name: &Name, audit: AuditDraft) -> StoreResult<Workspace>;
+}
+
+/// The roles of an actor and of a target member in one workspace, read together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberFacts {
+    /// The actor's role, if a member.
+    pub actor: Option<Role>,
+    /// The target's role, if a member.
+    pub target: Option<Role>,
+}
+
+/// Memberships. Contract: at every moment a workspace has exactly one Owner, even under
+/// concurrent transfers; `remove_member` also deletes the member's grants there and
+/// revokes their sessions, atomically.
+#[async_trait]
+pub trait MemberStore: Send + Sync {
+    /// Members, newest first.
+    async fn members(&self, ws: WorkspaceId, page: PageRequest) -> StoreResult<Page<Member>>;
+    /// The actor's and the target's roles, in one statement.
+    async fn member_facts(&self, ws: WorkspaceId, actor: UserId, target: UserId) -> StoreResult<MemberFacts>;
+    /// Sets a member's role. `Conflict(OwnerProtected)` for the Owner, `NotFound` for a non-member.
+    async fn change_role(&self, ws: WorkspaceId, user: UserId, role: Role, audit: AuditDraft) -> StoreResult<Member>;
+    /// Removes a member with their grants, and revokes their sessions.
+    async fn remove_member(&self, ws: WorkspaceId, user: UserId, at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()>;
+    /// Makes `to` the Owner and `from` an Admin, at once. `Conflict(NotOwner)` if `from`
+    /// is no longer the Owner; `NotFound` if `to` is not a member.
+    async fn transfer_ownership(&self, ws: WorkspaceId, from: UserId, to: UserId, audit: AuditDraft) -> StoreResult<()>;
+}
+
+/// Invites. Contract: an invite is accepted at most once, never after expiry or revocation.
+#[async_trait]
+pub trait InviteStore: Send + Sync {
+    /// Stores a new invite.
+    async fn create_invite(&self, invite: &Invite, audit: AuditDraft) -> StoreResult<()>;
+    /// Invites neither accepted, revoked nor expired at `now`, newest first.
+    async fn pending_invites(&self, ws: WorkspaceId, now: DateTime<Utc>, page: PageRequest) -> StoreResult<Page<Invite>>;
+    /// Revokes a pending invite; `NotFound` if there is none with that id in `ws`.
+    async fn revoke_invite(&self, ws: WorkspaceId, id: InviteId, at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()>;
+    /// The invite with this token hash, whatever its state.
+    async fn invite_by_token(&self, hash: &TokenHash) -> StoreResult<Option<Invite>>;
+    /// Marks the invite accepted and adds the membership, at once, only if the invite is
+    /// still pending at `membership.created_at` (`Conflict(LinkNotPending)`) and the user
+    /// is not a member yet (`Conflict(AlreadyMember)`).
+    async fn accept_invite(&self, invite: InviteId, membership: &Membership, audit: AuditDraft) -> StoreResult<()>;
+}
+
+/// What the policy needs of the actor for one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobAccess {
+    /// The actor's role in the job's workspace.
+    pub role: Role,
+    /// Whether the actor holds a grant on the job.
+    pub granted: bool,
+}
+
+/// Jobs and grants. Contract: reads take the actor and return the access facts with
+/// the row in one statement; a trashed job is not found.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Stores a new job.
+    async fn create_job(&self, job: &Job, audit: AuditDraft) -> StoreResult<()>;
+    /// The job with the actor's access facts; `None` if the job is not in `ws` or the
+    /// actor is not a member there.
+    async fn job_for(&self, actor: UserId, ws: WorkspaceId, job: JobId) -> StoreResult<Option<(Job, JobAccess)>>;
+    /// The actor's role and a page of the jobs they may see (a Restricted member's
+    /// granted jobs only), newest first; `None` if the actor is not a member.
+    async fn jobs_for(&self, actor: UserId, ws: WorkspaceId, page: PageRequest) -> StoreResult<Option<(Role, Page<Job>)>>;
+    /// Writes the job's new state (as made by `JobPatch::apply`).
+    async fn update_job(&self, job: &Job, audit: AuditDraft) -> StoreResult<()>;
+    /// Moves the job to trash.
+    async fn trash_job(&self, ws: WorkspaceId, job: JobId, at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()>;
+    /// Grants a member access to a job; `Ok(false)` if the grant existed already
+    /// (nothing written, no audit event).
+    async fn put_grant(&self, grant: &Grant, audit: AuditDraft) -> StoreResult<bool>;
+    /// Revokes a grant; `NotFound` if there was none.
+    async fn revoke_grant(&self, ws: WorkspaceId, job: JobId, user: UserId, audit: AuditDraft) -> StoreResult<()>;
+    /// The grants on a job, newest first.
+    async fn grants(&self, ws: WorkspaceId, job: JobId) -> StoreResult<Vec<Grant>>;
+}
+
+/// The audit log. Contract: appends never fork a chain; events are never changed.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Events, newest first (the cursor key is the sequence number).
+    async fn audit_events(&self, ws: WorkspaceId, page: PageRequest) -> StoreResult<Page<AuditEvent>>;
+    /// Up to `limit` events after `after_seq`, in chain order (for verification).
+    async fn audit_chain(&self, ws: WorkspaceId, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// An audit event about a user rather than one workspace (a sign-in): the store appends
+/// it to the chain of every workspace the user belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAuditDraft {
+    /// The draft; its `workspace_id` is replaced for each workspace.
+    pub draft: AuditDraft,
+}
+
+impl UserAuditDraft {
+    /// The draft for one workspace's chain.
+    pub fn for_workspace(&self, ws: WorkspaceId) -> AuditDraft {
+        AuditDraft { workspace_id: ws, ..self.draft.clone() }
+    }
+}
+
+/// Users, sessions and sign-in links.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// The user with this `(issuer, subject)`, created with `new_id` if unknown; the
+    /// email is refreshed from the identity.
+    async fn upsert_user(&self, identity: &Identity, new_id: UserId, at: DateTime<Utc>) -> StoreResult<User>;
+    /// A user by id.
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// Stores a sign-in link.
+    async fn create_sign_in_link(&self, link: &SignInLink) -> StoreResult<()>;
+    /// The sign-in link with this hash, whatever its state.
+    async fn sign_in_link(&self, hash: &TokenHash) -> StoreResult<Option<SignInLink>>;
+    /// Marks the link used, only if still unused and unexpired at `at` (`Conflict(LinkNotPending)`).
+    async fn consume_sign_in_link(&self, hash: &TokenHash, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Stores a session and audits the sign-in in the user's workspaces.
+    async fn create_session(&self, session: &Session, audit: UserAuditDraft) -> StoreResult<()>;
+    /// The live session with this hash (not revoked, before its hard expiry, and seen
+    /// within `idle` of `now`), marked as seen at `now`, in one statement.
+    async fn touch_session(&self, hash: &TokenHash, now: DateTime<Utc>, idle: chrono::Duration) -> StoreResult<Option<Session>>;
+    /// Revokes one session (sign-out).
+    async fn revoke_session(&self, hash: &TokenHash, at: DateTime<Utc>, audit: UserAuditDraft) -> StoreResult<()>;
+}
+
+/// Reachability, for `/readyz`.
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// Succeeds when the store answers.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Every store port at once: what the binary hands the use cases.
+pub trait Store: WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + Health {}
+
+impl<T> Store for T where T: WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + Health {}
+
+/// What came back to the sign-in callback.
+#[derive(Debug, Clone)]
+pub struct SignInCallback {
+    /// The proof: a sign-in link token (local) or an authorization code (OIDC).
+    pub code: crate::secret::Token,
+    /// The `state` parameter, for providers that use one.
+    pub state: Option<String>,
+}
+
+/// Why an identity provider refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The proof is unknown or malformed.
+    #[error("invalid sign-in proof")]
+    Invalid,
+    /// The proof was valid once and has expired.
+    #[error("sign-in link expired")]
+    Expired,
+    /// The proof was used already.
+    #[error("sign-in link already used")]
+    Used,
+    /// The provider or its store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Proves who someone is. The local sign-in link provider lives in
+/// [`crate::signin`]; the OIDC adapter implements the same port.
+#[async_trait]
+pub trait IdentityProvider: Send + Sync {
+    /// The issuer users of this provider are keyed under.
+    fn issuer(&self) -> &str;
+    /// Completes a sign-in from what came back to the callback.
+    async fn complete(&self, callback: &SignInCallback) -> Result<Identity, IdentityError>;
+}

@@ -1,0 +1,116 @@
+//! The use cases: the application services the HTTP layer and the CLI call. Each takes
+//! the actor, asks the store for the resource together with the access facts, lets
+//! the pure [`policy`](crate::policy) decide, and writes the change with its audit event
+//! in one store call.
+
+mod auth;
+mod jobs;
+mod members;
+mod workspaces;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+use crate::audit::{AuditActor, AuditDraft};
+use crate::id::{RequestId, UserId, WorkspaceId};
+use crate::ports::{Clock, Rng, Store};
+
+pub use auth::SessionStart;
+
+/// Lifetimes of links and sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Default invite lifetime.
+    pub invite_default: Duration,
+    /// Longest invite lifetime a caller may ask for.
+    pub invite_max: Duration,
+    /// Sign-in link lifetime.
+    pub sign_in_link: Duration,
+    /// Hard session lifetime.
+    pub session_absolute: Duration,
+    /// Session idle timeout.
+    pub session_idle: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            invite_default: Duration::days(7),
+            invite_max: Duration::days(30),
+            sign_in_link: Duration::minutes(15),
+            session_absolute: Duration::days(30),
+            session_idle: Duration::days(7),
+        }
+    }
+}
+
+/// Who is asking, and in which request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ctx {
+    /// The signed-in user.
+    pub user: UserId,
+    /// The request, for the audit log.
+    pub request_id: Option<RequestId>,
+}
+
+/// The application: ports in, use cases out. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Workvault {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+    lifetimes: Lifetimes,
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn Store")
+    }
+}
+
+impl Workvault {
+    /// Wires the use cases to their ports.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Arc<dyn Rng>, lifetimes: Lifetimes) -> Self {
+        Self { store, clock, rng, lifetimes }
+    }
+
+    /// The store (for health checks and adapters that need it).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The random source.
+    pub fn rng(&self) -> &Arc<dyn Rng> {
+        &self.rng
+    }
+
+    /// The configured lifetimes.
+    pub fn lifetimes(&self) -> Lifetimes {
+        self.lifetimes
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn audit(&self, ctx: &Ctx, ws: WorkspaceId, action: &str, target: (&str, String), details: Value) -> AuditDraft {
+        AuditDraft {
+            workspace_id: ws,
+            at: self.now(),
+            actor: AuditActor::User(ctx.user),
+            action: action.to_owned(),
+            target_kind: target.0.to_owned(),
+            target_id: target.1,
+            details,
+            request_id: ctx.request_id,
+        }
+    }
+}
+
