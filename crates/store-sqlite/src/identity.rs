@@ -1,0 +1,135 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use workvault_domain::id::UserId;
+use workvault_domain::model::{Identity, Session, SignInLink, User};
+use workvault_domain::ports::{Conflict, IdentityStore, StoreError, StoreResult, UserAuditDraft};
+use workvault_domain::secret::TokenHash;
+
+use crate::audit::append;
+use crate::rows::{SessionRow, SignInLinkRow, UserRow, id, micros};
+use crate::schema::{memberships, sessions, sign_in_links, users};
+use crate::{Db, SqliteStore};
+
+/// Appends a user-level event to the chain of every workspace the user belongs to.
+fn append_for_user(c: &mut SqliteConnection, user: UserId, audit: &UserAuditDraft) -> Result<(), Db> {
+    let workspaces: Vec<String> =
+        memberships::table.filter(memberships::user_id.eq(user.to_string())).select(memberships::workspace_id).load(c)?;
+    for ws in workspaces {
+        append(c, audit.for_workspace(id(&ws)?))?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl IdentityStore for SqliteStore {
+    async fn upsert_user(&self, identity: &Identity, new_id: UserId, at: DateTime<Utc>) -> StoreResult<User> {
+        let row = UserRow {
+            id: new_id.to_string(),
+            issuer: identity.issuer.clone(),
+            subject: identity.subject.clone(),
+            email: identity.email.to_string(),
+            created_at: micros(at),
+        };
+        self.write(move |c| {
+            let user: UserRow = diesel::insert_into(users::table)
+                .values(&row)
+                .on_conflict((users::issuer, users::subject))
+                .do_update()
+                .set(users::email.eq(&row.email))
+                .returning(UserRow::as_returning())
+                .get_result(c)?;
+            Ok(user.into_domain()?)
+        })
+        .await
+    }
+
+    async fn user(&self, user: UserId) -> StoreResult<Option<User>> {
+        self.run(move |c| {
+            let row = users::table.find(user.to_string()).select(UserRow::as_select()).first(c).optional()?;
+            Ok(row.map(UserRow::into_domain).transpose()?)
+        })
+        .await
+    }
+
+    async fn create_sign_in_link(&self, link: &SignInLink) -> StoreResult<()> {
+        let row = SignInLinkRow::from_domain(link);
+        self.write(move |c| {
+            diesel::insert_into(sign_in_links::table).values(&row).execute(c)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sign_in_link(&self, hash: &TokenHash) -> StoreResult<Option<SignInLink>> {
+        let hash = hash.as_bytes().to_vec();
+        self.run(move |c| {
+            let row = sign_in_links::table.find(hash).select(SignInLinkRow::as_select()).first(c).optional()?;
+            Ok(row.map(SignInLinkRow::into_domain).transpose()?)
+        })
+        .await
+    }
+
+    async fn consume_sign_in_link(&self, hash: &TokenHash, at: DateTime<Utc>) -> StoreResult<()> {
+        let hash = hash.as_bytes().to_vec();
+        self.write(move |c| {
+            let n = diesel::update(sign_in_links::table.find(hash))
+                .filter(sign_in_links::used_at.is_null())
+                .filter(sign_in_links::expires_at.gt(micros(at)))
+                .set(sign_in_links::used_at.eq(micros(at)))
+                .execute(c)?;
+            if n == 0 {
+                return Err(Db(StoreError::Conflict(Conflict::LinkNotPending)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: &Session, audit: UserAuditDraft) -> StoreResult<()> {
+        let row = SessionRow::from_domain(session);
+        let user = session.user_id;
+        self.write(move |c| {
+            diesel::insert_into(sessions::table).values(&row).execute(c)?;
+            append_for_user(c, user, &audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn touch_session(&self, hash: &TokenHash, now: DateTime<Utc>, idle: Duration) -> StoreResult<Option<Session>> {
+        let hash = hash.as_bytes().to_vec();
+        let (now, idle_since) = (micros(now), micros(now - idle));
+        self.write(move |c| {
+            let row: Option<SessionRow> = diesel::update(sessions::table)
+                .filter(sessions::token_hash.eq(hash))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                .filter(sessions::last_seen_at.gt(idle_since))
+                .set(sessions::last_seen_at.eq(now))
+                .returning(SessionRow::as_returning())
+                .get_result(c)
+                .optional()?;
+            Ok(row.map(SessionRow::into_domain).transpose()?)
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, hash: &TokenHash, at: DateTime<Utc>, audit: UserAuditDraft) -> StoreResult<()> {
+        let hash = hash.as_bytes().to_vec();
+        self.write(move |c| {
+            let user: Option<String> = diesel::update(sessions::table)
+                .filter(sessions::token_hash.eq(hash))
+                .filter(sessions::revoked_at.is_null())
+                .set(sessions::revoked_at.eq(micros(at)))
+                .returning(sessions::user_id)
+                .get_result(c)
+                .optional()?;
+            let Some(user) = user else { return Err(Db(StoreError::NotFound)) };
+            append_for_user(c, id(&user)?, &audit)?;
+            Ok(())
+        })
+        .await
+    }
+}

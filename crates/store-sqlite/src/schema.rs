@@ -1,0 +1,126 @@
+// The diesel schema of `migrations/sqlite`. Checked against the migrated database by
+// `tests/migrations.rs`.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        issuer -> Text,
+        subject -> Text,
+        email -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    workspaces (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    memberships (workspace_id, user_id) {
+        workspace_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Text,
+        workspace_id -> Text,
+        title -> Text,
+        description -> Nullable<Text>,
+        address -> Nullable<Text>,
+        status -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    grants (job_id, user_id) {
+        job_id -> Text,
+        user_id -> Text,
+        workspace_id -> Text,
+        granted_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    invites (id) {
+        id -> Text,
+        workspace_id -> Text,
+        role -> Text,
+        email -> Nullable<Text>,
+        token_hash -> Binary,
+        created_by -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        accepted_by -> Nullable<Text>,
+        accepted_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sign_in_links (token_hash) {
+        token_hash -> Binary,
+        email -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        token_hash -> Binary,
+        user_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        last_seen_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        workspace_id -> Text,
+        seq -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        target_kind -> Text,
+        target_id -> Text,
+        details -> Text,
+        request_id -> Nullable<Text>,
+        prev_hash -> Binary,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    audit_heads (workspace_id) {
+        workspace_id -> Text,
+        seq -> BigInt,
+        hash -> Binary,
+    }
+}
+
+diesel::joinable!(memberships -> workspaces (workspace_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(jobs -> workspaces (workspace_id));
+diesel::joinable!(sessions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users, workspaces, memberships, jobs, grants, invites, sign_in_links, sessions, audit_events, audit_heads,
+);
