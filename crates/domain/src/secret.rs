@@ -31,7 +31,9 @@ impl Token {
     /// (wrong length or alphabet) is refused before it reaches a store.
     pub fn parse(presented: &str) -> Option<Self> {
         let well_formed = presented.len() == 43
-            && presented.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && presented
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         well_formed.then(|| Self(Zeroizing::new(presented.to_owned())))
     }
 
@@ -104,7 +106,13 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_refused() {
-        for bad in ["", "short", &"a".repeat(44), &format!("{}=", "a".repeat(42)), &"ä".repeat(22)] {
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(44),
+            &format!("{}=", "a".repeat(42)),
+            &"ä".repeat(22),
+        ] {
             assert!(Token::parse(bad).is_none(), "{bad:?}");
         }
     }

@@ -34,7 +34,11 @@ impl FixedClock {
 impl Default for FixedClock {
     /// 2026-01-01T00:00:00Z.
     fn default() -> Self {
-        Self::at(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default())
+        Self::at(
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+                .single()
+                .unwrap_or_default(),
+        )
     }
 }
 
@@ -47,6 +51,13 @@ impl Clock for FixedClock {
 /// Distinct, reproducible bytes: SHA-256 of a counter. Not secret; tests only.
 #[derive(Debug, Default)]
 pub struct SeqRng(AtomicU64);
+
+impl SeqRng {
+    /// A source whose counter starts at `n`, so its bytes differ from a default one's.
+    pub fn starting_at(n: u64) -> Self {
+        Self(AtomicU64::new(n))
+    }
+}
 
 impl Rng for SeqRng {
     fn fill(&self, dest: &mut [u8]) {

@@ -1,1 +1,50 @@
-//! placeholder
+//! The behaviour every Workvault store must show, as one library of async cases.
+//!
+//! A store crate runs the whole suite with one macro call in its tests, giving an
+//! expression that makes a fresh, empty store:
+//!
+//! ```ignore
+//! workvault_store_contract::contract_tests!(async { Arc::new(MyStore::fresh().await) as Arc<dyn Store> });
+//! ```
+//!
+//! Each case drives the store through the domain's use cases (so it checks what users
+//! rely on) and, where a use case cannot see it, through the ports directly. A store is
+//! done when every case passes.
+
+mod cases;
+mod fixture;
+
+pub use cases::*;
+pub use fixture::Fixture;
+
+/// Expands to one `#[tokio::test]` per contract case, each on a fresh store from `$make`.
+#[macro_export]
+macro_rules! contract_tests {
+    ($make:expr) => {
+        $crate::contract_tests!(@cases $make;
+            tenant_isolation,
+            not_found_versus_empty,
+            concurrent_accepts_of_one_invite_exactly_one_wins,
+            concurrent_joins_by_one_user_exactly_one_wins,
+            concurrent_ownership_transfers_leave_exactly_one_owner,
+            concurrent_writes_never_fork_the_audit_chain,
+            pagination_is_stable_and_complete,
+            failed_use_cases_leave_no_row_and_no_audit_event,
+            every_mutation_is_audited_in_a_verifiable_chain,
+            removal_and_demotion_take_effect_on_the_next_request,
+            invites_are_single_use_and_expire_exactly_at_expiry,
+            sign_in_links_are_single_use_and_expire,
+            sessions_expire_idle_and_absolute_and_are_revocable,
+            users_are_keyed_by_issuer_and_subject,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let store: ::std::sync::Arc<dyn $crate::Store> = $make.await;
+            $crate::$case(store).await;
+        }
+    )*};
+}
+
+pub use workvault_domain::ports::Store;

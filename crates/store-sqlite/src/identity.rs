@@ -13,9 +13,15 @@ use crate::schema::{memberships, sessions, sign_in_links, users};
 use crate::{Db, SqliteStore};
 
 /// Appends a user-level event to the chain of every workspace the user belongs to.
-fn append_for_user(c: &mut SqliteConnection, user: UserId, audit: &UserAuditDraft) -> Result<(), Db> {
-    let workspaces: Vec<String> =
-        memberships::table.filter(memberships::user_id.eq(user.to_string())).select(memberships::workspace_id).load(c)?;
+fn append_for_user(
+    c: &mut SqliteConnection,
+    user: UserId,
+    audit: &UserAuditDraft,
+) -> Result<(), Db> {
+    let workspaces: Vec<String> = memberships::table
+        .filter(memberships::user_id.eq(user.to_string()))
+        .select(memberships::workspace_id)
+        .load(c)?;
     for ws in workspaces {
         append(c, audit.for_workspace(id(&ws)?))?;
     }
@@ -24,7 +30,12 @@ fn append_for_user(c: &mut SqliteConnection, user: UserId, audit: &UserAuditDraf
 
 #[async_trait]
 impl IdentityStore for SqliteStore {
-    async fn upsert_user(&self, identity: &Identity, new_id: UserId, at: DateTime<Utc>) -> StoreResult<User> {
+    async fn upsert_user(
+        &self,
+        identity: &Identity,
+        new_id: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<User> {
         let row = UserRow {
             id: new_id.to_string(),
             issuer: identity.issuer.clone(),
@@ -47,7 +58,11 @@ impl IdentityStore for SqliteStore {
 
     async fn user(&self, user: UserId) -> StoreResult<Option<User>> {
         self.run(move |c| {
-            let row = users::table.find(user.to_string()).select(UserRow::as_select()).first(c).optional()?;
+            let row = users::table
+                .find(user.to_string())
+                .select(UserRow::as_select())
+                .first(c)
+                .optional()?;
             Ok(row.map(UserRow::into_domain).transpose()?)
         })
         .await
@@ -56,7 +71,9 @@ impl IdentityStore for SqliteStore {
     async fn create_sign_in_link(&self, link: &SignInLink) -> StoreResult<()> {
         let row = SignInLinkRow::from_domain(link);
         self.write(move |c| {
-            diesel::insert_into(sign_in_links::table).values(&row).execute(c)?;
+            diesel::insert_into(sign_in_links::table)
+                .values(&row)
+                .execute(c)?;
             Ok(())
         })
         .await
@@ -65,7 +82,11 @@ impl IdentityStore for SqliteStore {
     async fn sign_in_link(&self, hash: &TokenHash) -> StoreResult<Option<SignInLink>> {
         let hash = hash.as_bytes().to_vec();
         self.run(move |c| {
-            let row = sign_in_links::table.find(hash).select(SignInLinkRow::as_select()).first(c).optional()?;
+            let row = sign_in_links::table
+                .find(hash)
+                .select(SignInLinkRow::as_select())
+                .first(c)
+                .optional()?;
             Ok(row.map(SignInLinkRow::into_domain).transpose()?)
         })
         .await
@@ -91,14 +112,21 @@ impl IdentityStore for SqliteStore {
         let row = SessionRow::from_domain(session);
         let user = session.user_id;
         self.write(move |c| {
-            diesel::insert_into(sessions::table).values(&row).execute(c)?;
+            diesel::insert_into(sessions::table)
+                .values(&row)
+                .execute(c)?;
             append_for_user(c, user, &audit)?;
             Ok(())
         })
         .await
     }
 
-    async fn touch_session(&self, hash: &TokenHash, now: DateTime<Utc>, idle: Duration) -> StoreResult<Option<Session>> {
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        idle: Duration,
+    ) -> StoreResult<Option<Session>> {
         let hash = hash.as_bytes().to_vec();
         let (now, idle_since) = (micros(now), micros(now - idle));
         self.write(move |c| {
@@ -116,7 +144,12 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
-    async fn revoke_session(&self, hash: &TokenHash, at: DateTime<Utc>, audit: UserAuditDraft) -> StoreResult<()> {
+    async fn revoke_session(
+        &self,
+        hash: &TokenHash,
+        at: DateTime<Utc>,
+        audit: UserAuditDraft,
+    ) -> StoreResult<()> {
         let hash = hash.as_bytes().to_vec();
         self.write(move |c| {
             let user: Option<String> = diesel::update(sessions::table)
@@ -126,7 +159,9 @@ impl IdentityStore for SqliteStore {
                 .returning(sessions::user_id)
                 .get_result(c)
                 .optional()?;
-            let Some(user) = user else { return Err(Db(StoreError::NotFound)) };
+            let Some(user) = user else {
+                return Err(Db(StoreError::NotFound));
+            };
             append_for_user(c, id(&user)?, &audit)?;
             Ok(())
         })

@@ -4,14 +4,20 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use workvault_domain::audit::{AuditActor, AuditEvent};
-use workvault_domain::id::{AuditEventId, InviteId, JobId, RequestId, SessionId, UserId, WorkspaceId};
-use workvault_domain::model::{Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace};
+use workvault_domain::id::{
+    AuditEventId, InviteId, JobId, RequestId, SessionId, UserId, WorkspaceId,
+};
+use workvault_domain::model::{
+    Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace,
+};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::StoreError;
 use workvault_domain::secret::TokenHash;
 use workvault_domain::text::{Address, Email, LongText, Name};
 
-use crate::schema::{audit_events, grants, invites, jobs, memberships, sessions, sign_in_links, users, workspaces};
+use crate::schema::{
+    audit_events, grants, invites, jobs, memberships, sessions, sign_in_links, users, workspaces,
+};
 
 pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:.64}"))
@@ -45,7 +51,11 @@ fn digest(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
     <[u8; 32]>::try_from(bytes).map_err(|_| corrupt("digest", &bytes.len().to_string()))
 }
 
-fn text<T>(what: &str, s: &str, parse: impl Fn(&str) -> Result<T, workvault_domain::text::TextError>) -> Result<T, StoreError> {
+fn text<T>(
+    what: &str,
+    s: &str,
+    parse: impl Fn(&str) -> Result<T, workvault_domain::text::TextError>,
+) -> Result<T, StoreError> {
     parse(s).map_err(|_| corrupt(what, s))
 }
 
@@ -59,10 +69,18 @@ pub(crate) struct WorkspaceRow {
 
 impl WorkspaceRow {
     pub fn from_domain(w: &Workspace) -> Self {
-        Self { id: w.id.to_string(), name: w.name.to_string(), created_at: micros(w.created_at) }
+        Self {
+            id: w.id.to_string(),
+            name: w.name.to_string(),
+            created_at: micros(w.created_at),
+        }
     }
     pub fn into_domain(self) -> Result<Workspace, StoreError> {
-        Ok(Workspace { id: id(&self.id)?, name: text("name", &self.name, Name::parse)?, created_at: time(self.created_at)? })
+        Ok(Workspace {
+            id: id(&self.id)?,
+            name: text("name", &self.name, Name::parse)?,
+            created_at: time(self.created_at)?,
+        })
     }
 }
 
@@ -115,7 +133,10 @@ impl MembershipRow {
         })
     }
     pub fn into_member(self, email: &str) -> Result<Member, StoreError> {
-        Ok(Member { membership: self.into_domain()?, email: text("email", email, Email::parse)? })
+        Ok(Member {
+            membership: self.into_domain()?,
+            email: text("email", email, Email::parse)?,
+        })
     }
 }
 
@@ -152,9 +173,18 @@ impl JobRow {
             id: id::<JobId>(&self.id)?,
             workspace_id: id(&self.workspace_id)?,
             title: text("title", &self.title, Name::parse)?,
-            description: self.description.as_deref().map(|d| text("description", d, LongText::parse)).transpose()?,
-            address: self.address.as_deref().map(|a| text("address", a, Address::parse)).transpose()?,
-            status: JobStatus::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?,
+            description: self
+                .description
+                .as_deref()
+                .map(|d| text("description", d, LongText::parse))
+                .transpose()?,
+            address: self
+                .address
+                .as_deref()
+                .map(|a| text("address", a, Address::parse))
+                .transpose()?,
+            status: JobStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("status", &self.status))?,
             created_by: id(&self.created_by)?,
             created_at: time(self.created_at)?,
             updated_at: time(self.updated_at)?,
@@ -234,7 +264,11 @@ impl InviteRow {
             id: id::<InviteId>(&self.id)?,
             workspace_id: id(&self.workspace_id)?,
             role: role(&self.role)?,
-            email: self.email.as_deref().map(|e| text("email", e, Email::parse)).transpose()?,
+            email: self
+                .email
+                .as_deref()
+                .map(|e| text("email", e, Email::parse))
+                .transpose()?,
             token_hash: hash(&self.token_hash)?,
             created_by: id(&self.created_by)?,
             created_at: time(self.created_at)?,
@@ -357,7 +391,11 @@ impl AuditRow {
             target_kind: self.target_kind,
             target_id: self.target_id,
             details: self.details,
-            request_id: self.request_id.as_deref().map(id::<RequestId>).transpose()?,
+            request_id: self
+                .request_id
+                .as_deref()
+                .map(id::<RequestId>)
+                .transpose()?,
             prev_hash: digest(&self.prev_hash)?,
             hash: digest(&self.hash)?,
         })

@@ -27,13 +27,24 @@ impl Workvault {
         let email = Email::parse(email).map_err(field("email"))?;
         let token = Token::generate(&*self.rng);
         let now = self.now();
-        let link = SignInLink { token_hash: token.hash(), email, created_at: now, expires_at: now + self.lifetimes.sign_in_link, used_at: None };
+        let link = SignInLink {
+            token_hash: token.hash(),
+            email,
+            created_at: now,
+            expires_at: now + self.lifetimes.sign_in_link,
+            used_at: None,
+        };
         self.store.create_sign_in_link(&link).await?;
         Ok((link, token))
     }
 
     /// Completes a sign-in through `provider` and opens a session.
-    pub async fn sign_in(&self, provider: &dyn IdentityProvider, callback: &SignInCallback, request_id: Option<RequestId>) -> Result<SessionStart, Error> {
+    pub async fn sign_in(
+        &self,
+        provider: &dyn IdentityProvider,
+        callback: &SignInCallback,
+        request_id: Option<RequestId>,
+    ) -> Result<SessionStart, Error> {
         let identity = provider.complete(callback).await.map_err(|e| match e {
             IdentityError::Invalid => Error::SignInLinkInvalid,
             IdentityError::Expired => Error::SignInLinkExpired,
@@ -44,9 +55,16 @@ impl Workvault {
     }
 
     /// Opens a session for a verified identity, creating the user on first sign-in.
-    pub async fn open_session(&self, identity: &Identity, request_id: Option<RequestId>) -> Result<SessionStart, Error> {
+    pub async fn open_session(
+        &self,
+        identity: &Identity,
+        request_id: Option<RequestId>,
+    ) -> Result<SessionStart, Error> {
         let now = self.now();
-        let user = self.store.upsert_user(identity, UserId::generate(&*self.clock, &*self.rng), now).await?;
+        let user = self
+            .store
+            .upsert_user(identity, UserId::generate(&*self.clock, &*self.rng), now)
+            .await?;
         let token = Token::generate(&*self.rng);
         let session = Session {
             id: SessionId::generate(&*self.clock, &*self.rng),
@@ -56,23 +74,49 @@ impl Workvault {
             expires_at: now + self.lifetimes.session_absolute,
             last_seen_at: now,
         };
-        let audit = self.user_audit(user.id, "session.signed_in", &session, request_id, json!({"issuer": identity.issuer}));
+        let audit = self.user_audit(
+            user.id,
+            "session.signed_in",
+            &session,
+            request_id,
+            json!({"issuer": identity.issuer}),
+        );
         self.store.create_session(&session, audit).await?;
-        Ok(SessionStart { user, token, expires_at: session.expires_at })
+        Ok(SessionStart {
+            user,
+            token,
+            expires_at: session.expires_at,
+        })
     }
 
     /// The live session a cookie token opens, marked as seen now; `None` if unknown,
     /// revoked, expired or idle too long. Read from the store on every request.
     pub async fn authenticate(&self, token: &Token) -> Result<Option<Session>, Error> {
         let presented = token.hash();
-        let found = self.store.touch_session(&presented, self.now(), self.lifetimes.session_idle).await?;
+        let found = self
+            .store
+            .touch_session(&presented, self.now(), self.lifetimes.session_idle)
+            .await?;
         Ok(found.filter(|s| s.token_hash == presented))
     }
 
     /// Ends a session.
-    pub async fn sign_out(&self, session: &Session, request_id: Option<RequestId>) -> Result<(), Error> {
-        let audit = self.user_audit(session.user_id, "session.signed_out", session, request_id, json!({}));
-        Ok(self.store.revoke_session(&session.token_hash, self.now(), audit).await?)
+    pub async fn sign_out(
+        &self,
+        session: &Session,
+        request_id: Option<RequestId>,
+    ) -> Result<(), Error> {
+        let audit = self.user_audit(
+            session.user_id,
+            "session.signed_out",
+            session,
+            request_id,
+            json!({}),
+        );
+        Ok(self
+            .store
+            .revoke_session(&session.token_hash, self.now(), audit)
+            .await?)
     }
 
     /// A user by id.
@@ -80,7 +124,14 @@ impl Workvault {
         self.store.user(id).await?.ok_or(Error::NotFound)
     }
 
-    fn user_audit(&self, user: UserId, action: &str, session: &Session, request_id: Option<RequestId>, details: serde_json::Value) -> UserAuditDraft {
+    fn user_audit(
+        &self,
+        user: UserId,
+        action: &str,
+        session: &Session,
+        request_id: Option<RequestId>,
+        details: serde_json::Value,
+    ) -> UserAuditDraft {
         UserAuditDraft {
             draft: AuditDraft {
                 workspace_id: WorkspaceId::from_uuid(uuid::Uuid::nil()),

@@ -18,6 +18,8 @@ use crate::id::{RequestId, UserId, WorkspaceId};
 use crate::ports::{Clock, Rng, Store};
 
 pub use auth::SessionStart;
+pub use jobs::{JobChange, NewJob};
+pub use members::InviteRequest;
 
 /// Lifetimes of links and sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +74,18 @@ impl std::fmt::Debug for dyn Store {
 
 impl Workvault {
     /// Wires the use cases to their ports.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Arc<dyn Rng>, lifetimes: Lifetimes) -> Self {
-        Self { store, clock, rng, lifetimes }
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+        lifetimes: Lifetimes,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            rng,
+            lifetimes,
+        }
     }
 
     /// The store (for health checks and adapters that need it).
@@ -100,7 +112,14 @@ impl Workvault {
         self.clock.now()
     }
 
-    fn audit(&self, ctx: &Ctx, ws: WorkspaceId, action: &str, target: (&str, String), details: Value) -> AuditDraft {
+    fn audit(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        action: &str,
+        target: (&str, String),
+        details: Value,
+    ) -> AuditDraft {
         AuditDraft {
             workspace_id: ws,
             at: self.now(),
@@ -113,4 +132,3 @@ impl Workvault {
         }
     }
 }
-

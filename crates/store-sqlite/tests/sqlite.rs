@@ -1,0 +1,277 @@
+//! SQLite specifics: the audit log is append-only and tamper-evident, failures are
+//! never reported as "not found", migrations go up, down and up again, and the diesel
+//! schema matches the migrated database.
+
+use std::sync::Arc;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sqlite::{Sqlite, SqliteConnection};
+use diesel_migrations::MigrationHarness;
+use workvault_domain::audit::ChainProblem;
+use workvault_domain::ports::{JobStore, StoreError};
+use workvault_domain::service::NewJob;
+use workvault_store_contract::Fixture;
+use workvault_store_sqlite::{MIGRATIONS, SqliteStore, schema};
+
+async fn fixture_with_history() -> (
+    Fixture,
+    Arc<SqliteStore>,
+    workvault_domain::id::WorkspaceId,
+    workvault_domain::Ctx,
+) {
+    let store = Arc::new(SqliteStore::in_memory().expect("sqlite"));
+    let f = Fixture::new(store.clone());
+    let alice = f.user("alice").await;
+    let ws = f.workspace(&alice, "Tamper").await;
+    for i in 0..4 {
+        f.app
+            .create_job(
+                &alice,
+                ws,
+                NewJob {
+                    title: format!("job {i}"),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("job");
+    }
+    (f, store, ws, alice)
+}
+
+#[tokio::test]
+async fn audit_events_cannot_be_changed_through_sql() {
+    let (_f, store, _ws, _) = fixture_with_history().await;
+    let update = store
+        .execute_raw("UPDATE audit_events SET details = '{}'")
+        .await;
+    let delete = store.execute_raw("DELETE FROM audit_events").await;
+    for r in [update, delete] {
+        let err = r.expect_err("append-only");
+        assert!(
+            err.to_string().contains("unavailable") || matches!(err, StoreError::Unavailable(_)),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_edit_behind_the_stores_back_is_found_by_verify() {
+    let (f, store, ws, _) = fixture_with_history().await;
+    assert!(
+        f.app
+            .verify_audit_chain(ws)
+            .await
+            .expect("verify")
+            .is_intact()
+    );
+    // Someone with file access drops the guard and edits event 3.
+    store
+        .execute_raw(&format!(
+            "DROP TRIGGER audit_events_no_update;
+             UPDATE audit_events SET details = '{{\"title\":\"forged\"}}' WHERE workspace_id = '{ws}' AND seq = 3;"
+        ))
+        .await
+        .expect("tamper");
+    let report = f.app.verify_audit_chain(ws).await.expect("verify");
+    let broken = report.first_broken.expect("the edit is found");
+    assert_eq!(
+        (broken.seq, broken.problem),
+        (3, ChainProblem::HashMismatch)
+    );
+
+    // Deleting an event is found too.
+    store
+        .execute_raw(&format!(
+            "DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events WHERE workspace_id = '{ws}' AND seq = 2;"
+        ))
+        .await
+        .expect("tamper");
+    let broken = f
+        .app
+        .verify_audit_chain(ws)
+        .await
+        .expect("verify")
+        .first_broken
+        .expect("broken");
+    assert_eq!((broken.seq, broken.problem), (3, ChainProblem::SequenceGap));
+}
+
+#[tokio::test]
+async fn a_database_failure_is_never_reported_as_not_found() {
+    let (f, store, ws, alice) = fixture_with_history().await;
+    let job = f
+        .app
+        .jobs(&alice, ws, Default::default())
+        .await
+        .expect("jobs")
+        .items[0]
+        .id;
+    store
+        .execute_raw("PRAGMA foreign_keys = OFF; DROP TABLE grants;")
+        .await
+        .expect("break the schema");
+    let read = store.job_for(alice.user, ws, job).await;
+    assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
+    let through_app = f.app.job(&alice, ws, job).await;
+    assert!(
+        matches!(through_app, Err(workvault_domain::Error::Unavailable(_))),
+        "{through_app:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_database_runs_in_wal_mode_with_foreign_keys_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nested/dir/workvault.db");
+    let _store = SqliteStore::open(&path).expect("open creates the directories");
+    let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8")).expect("connect");
+    #[derive(QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+    }
+    let mode: Mode = diesel::sql_query("PRAGMA journal_mode")
+        .get_result(&mut conn)
+        .expect("pragma");
+    assert_eq!(mode.journal_mode, "wal");
+    // Reopening runs no migration twice.
+    assert_eq!(
+        SqliteStore::open(&path)
+            .expect("reopen")
+            .migrate()
+            .expect("migrate"),
+        0
+    );
+}
+
+#[test]
+fn migrations_go_up_down_and_up_again_to_the_same_schema() {
+    let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
+    conn.batch_execute("PRAGMA foreign_keys = ON")
+        .expect("pragma");
+    conn.run_pending_migrations(MIGRATIONS).expect("up");
+    let first = dump_schema(&mut conn);
+    assert!(first.contains("CREATE TABLE users"), "{first}");
+    conn.revert_all_migrations(MIGRATIONS).expect("down");
+    assert_eq!(
+        dump_schema(&mut conn),
+        "",
+        "down removes everything up created"
+    );
+    conn.run_pending_migrations(MIGRATIONS).expect("up again");
+    assert_eq!(dump_schema(&mut conn), first);
+}
+
+#[derive(QueryableByName)]
+struct SqlRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    sql: String,
+}
+
+fn dump_schema(conn: &mut SqliteConnection) -> String {
+    let rows: Vec<SqlRow> = diesel::sql_query(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE '__diesel%' AND name NOT LIKE 'sqlite_%' ORDER BY type, name",
+    )
+    .load(conn)
+    .expect("schema");
+    rows.into_iter()
+        .map(|r| r.sql)
+        .collect::<Vec<_>>()
+        .join(";\n")
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct ColumnInfo {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+macro_rules! check_tables {
+    ($conn:expr, $($table:ident),*) => {{
+        let mut checked = Vec::new();
+        $(
+            let select = diesel::debug_query::<Sqlite, _>(&schema::$table::table.select(schema::$table::all_columns)).to_string();
+            let listed = select.split(" FROM ").next().unwrap_or_default().trim_start_matches("SELECT ");
+            let ours: Vec<String> = listed.split(", ").map(|c| c.rsplit('.').next().unwrap_or_default().trim_matches('`').to_owned()).collect();
+            let theirs: Vec<ColumnInfo> = diesel::sql_query(format!("PRAGMA table_info({})", stringify!($table))).load($conn).expect("table info");
+            assert_eq!(ours, theirs.iter().map(|c| c.name.clone()).collect::<Vec<_>>(), "columns of {}", stringify!($table));
+            // The query diesel builds runs against the migrated table.
+            diesel::sql_query(format!("{select} LIMIT 0")).execute($conn).expect(stringify!($table));
+            checked.push(stringify!($table));
+        )*
+        checked
+    }};
+}
+
+#[test]
+fn the_diesel_schema_matches_the_migrated_database() {
+    let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
+    conn.run_pending_migrations(MIGRATIONS).expect("up");
+    let checked = check_tables!(
+        &mut conn,
+        users,
+        workspaces,
+        memberships,
+        jobs,
+        grants,
+        invites,
+        sign_in_links,
+        sessions,
+        audit_events,
+        audit_heads
+    );
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let tables: Vec<Name> = diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '__diesel%' ORDER BY name")
+        .load(&mut conn)
+        .expect("tables");
+    let mut all: Vec<String> = tables.into_iter().map(|t| t.name).collect();
+    let mut ours: Vec<String> = checked.into_iter().map(str::to_owned).collect();
+    all.sort();
+    ours.sort();
+    assert_eq!(ours, all, "every table is in schema.rs");
+}
+
+#[test]
+fn every_foreign_key_has_an_index() {
+    let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
+    conn.run_pending_migrations(MIGRATIONS).expect("up");
+    #[derive(QueryableByName)]
+    struct Fk {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        tbl: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        col: String,
+    }
+    let fks: Vec<Fk> = diesel::sql_query(
+        "SELECT m.name AS tbl, f.\"from\" AS col FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND f.seq = 0",
+    )
+    .load(&mut conn)
+    .expect("foreign keys");
+    assert!(!fks.is_empty());
+    for fk in fks {
+        #[derive(QueryableByName)]
+        struct Lead {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            n: i32,
+        }
+        let lead: Lead = diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM pragma_index_list('{t}') il, pragma_index_info(il.name) ii WHERE ii.seqno = 0 AND ii.name = '{c}'",
+            t = fk.tbl,
+            c = fk.col
+        ))
+        .get_result(&mut conn)
+        .expect("index info");
+        assert!(
+            lead.n > 0,
+            "foreign key {}.{} has no index leading with it",
+            fk.tbl,
+            fk.col
+        );
+    }
+}
