@@ -44,10 +44,7 @@ impl AuditActor {
         match s {
             "system" => Some(AuditActor::System),
             "anonymous" => Some(AuditActor::Anonymous),
-            _ => s
-                .strip_prefix("user:")
-                .and_then(|id| id.parse().ok())
-                .map(AuditActor::User),
+            _ => s.strip_prefix("user:").and_then(|id| id.parse().ok()).map(AuditActor::User),
         }
     }
 }
@@ -136,23 +133,14 @@ impl AuditEvent {
         field(ENCODING_V1);
         field(self.id.to_string().as_bytes());
         field(&self.seq.to_be_bytes());
-        field(
-            self.at
-                .to_rfc3339_opts(SecondsFormat::Micros, true)
-                .as_bytes(),
-        );
+        field(self.at.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes());
         field(self.workspace_id.to_string().as_bytes());
         field(self.actor.encode().as_bytes());
         field(self.action.as_bytes());
         field(self.target_kind.as_bytes());
         field(self.target_id.as_bytes());
         field(self.details.as_bytes());
-        field(
-            self.request_id
-                .map(|r| r.to_string())
-                .unwrap_or_default()
-                .as_bytes(),
-        );
+        field(self.request_id.map(|r| r.to_string()).unwrap_or_default().as_bytes());
         field(&self.prev_hash);
         h.finalize().into()
     }
@@ -208,12 +196,7 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self {
-            prev_hash: GENESIS,
-            next_seq: 1,
-            events: 0,
-            broken: None,
-        }
+        Self { prev_hash: GENESIS, next_seq: 1, events: 0, broken: None }
     }
 }
 
@@ -234,11 +217,7 @@ impl ChainVerifier {
             None
         };
         if let Some(problem) = problem {
-            self.broken = Some(BrokenLink {
-                seq: event.seq,
-                event_id: event.id,
-                problem,
-            });
+            self.broken = Some(BrokenLink { seq: event.seq, event_id: event.id, problem });
         }
         self.prev_hash = event.hash;
         self.next_seq = event.seq + 1;
@@ -251,10 +230,7 @@ impl ChainVerifier {
 
     /// The report.
     pub fn finish(self) -> ChainReport {
-        ChainReport {
-            events: self.events,
-            first_broken: self.broken,
-        }
+        ChainReport { events: self.events, first_broken: self.broken }
     }
 }
 
@@ -280,10 +256,7 @@ mod tests {
             .map(|seq| {
                 let draft = AuditDraft {
                     workspace_id: ws,
-                    at: Utc
-                        .timestamp_opt(1_700_000_000 + seq, 0)
-                        .single()
-                        .expect("valid"),
+                    at: Utc.timestamp_opt(1_700_000_000 + seq, 0).single().expect("valid"),
                     actor: AuditActor::User(UserId::from_uuid(Uuid::from_u128(1))),
                     action: "job.created".into(),
                     target_kind: "job".into(),
@@ -291,11 +264,7 @@ mod tests {
                     details: serde_json::json!({"title": format!("Job {seq}")}),
                     request_id: None,
                 };
-                let e = draft.seal(
-                    AuditEventId::from_uuid(Uuid::from_u128(seq as u128)),
-                    seq,
-                    prev,
-                );
+                let e = draft.seal(AuditEventId::from_uuid(Uuid::from_u128(seq as u128)), seq, prev);
                 prev = e.hash;
                 e
             })
@@ -316,10 +285,7 @@ mod tests {
         c[2].details = r#"{"title":"Forged"}"#.into();
         let r = verify_chain(&c);
         let broken = r.first_broken.expect("broken");
-        assert_eq!(
-            (broken.seq, broken.problem),
-            (3, ChainProblem::HashMismatch)
-        );
+        assert_eq!((broken.seq, broken.problem), (3, ChainProblem::HashMismatch));
     }
 
     #[test]
@@ -336,19 +302,12 @@ mod tests {
         c[1].target_id = "forged".into();
         c[1].hash = c[1].compute_hash();
         let broken = verify_chain(&c).first_broken.expect("broken");
-        assert_eq!(
-            (broken.seq, broken.problem),
-            (3, ChainProblem::PrevHashMismatch)
-        );
+        assert_eq!((broken.seq, broken.problem), (3, ChainProblem::PrevHashMismatch));
     }
 
     #[test]
     fn actors_round_trip_their_encoding() {
-        for a in [
-            AuditActor::System,
-            AuditActor::Anonymous,
-            AuditActor::User(UserId::from_uuid(Uuid::from_u128(9))),
-        ] {
+        for a in [AuditActor::System, AuditActor::Anonymous, AuditActor::User(UserId::from_uuid(Uuid::from_u128(9)))] {
             assert_eq!(AuditActor::decode(&a.encode()), Some(a));
         }
     }

@@ -62,19 +62,12 @@ pub enum Error {
 impl Error {
     /// A validation error on `field`.
     pub fn invalid(field: &'static str, problem: impl ToString) -> Self {
-        Error::Invalid {
-            field,
-            problem: problem.to_string(),
-        }
+        Error::Invalid { field, problem: problem.to_string() }
     }
 
     /// Maps a policy refusal: those that must not leak existence become `NotFound`.
     pub fn denied(reason: DenyReason) -> Self {
-        if reason.hides_existence() {
-            Error::NotFound
-        } else {
-            Error::Forbidden(reason)
-        }
+        if reason.hides_existence() { Error::NotFound } else { Error::Forbidden(reason) }
     }
 }
 

@@ -100,14 +100,9 @@ impl JobStatus {
 
     /// Parses a stable name.
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            JobStatus::Open,
-            JobStatus::InProgress,
-            JobStatus::Completed,
-            JobStatus::Archived,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        [JobStatus::Open, JobStatus::InProgress, JobStatus::Completed, JobStatus::Archived]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 
@@ -157,10 +152,7 @@ impl JobPatch {
     pub fn apply(&self, job: &Job, at: DateTime<Utc>) -> Job {
         Job {
             title: self.title.clone().unwrap_or_else(|| job.title.clone()),
-            description: self
-                .description
-                .clone()
-                .unwrap_or_else(|| job.description.clone()),
+            description: self.description.clone().unwrap_or_else(|| job.description.clone()),
             address: self.address.clone().unwrap_or_else(|| job.address.clone()),
             status: self.status.unwrap_or(job.status),
             updated_at: at,
@@ -211,21 +203,11 @@ impl Invite {
     /// Whether the invite can be accepted at `now`. An invite expires exactly at
     /// `expires_at`.
     pub fn state(&self, now: DateTime<Utc>) -> LinkState {
-        link_state(
-            self.accepted.is_some(),
-            self.revoked_at.is_some(),
-            self.expires_at,
-            now,
-        )
+        link_state(self.accepted.is_some(), self.revoked_at.is_some(), self.expires_at, now)
     }
 }
 
-fn link_state(
-    used: bool,
-    revoked: bool,
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> LinkState {
+fn link_state(used: bool, revoked: bool, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> LinkState {
     if revoked {
         LinkState::Revoked
     } else if used {
@@ -293,10 +275,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn invite(expires_at: DateTime<Utc>) -> Invite {
-        let t = Utc
-            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-            .single()
-            .expect("valid time");
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid time");
         Invite {
             id: InviteId::from_uuid(uuid::Uuid::nil()),
             workspace_id: WorkspaceId::from_uuid(uuid::Uuid::nil()),
@@ -313,10 +292,7 @@ mod tests {
 
     #[test]
     fn invite_expires_exactly_at_its_expiry() {
-        let exp = Utc
-            .with_ymd_and_hms(2026, 1, 8, 12, 0, 0)
-            .single()
-            .expect("valid time");
+        let exp = Utc.with_ymd_and_hms(2026, 1, 8, 12, 0, 0).single().expect("valid time");
         let inv = invite(exp);
         let micro = chrono::Duration::microseconds(1);
         assert_eq!(inv.state(exp - micro), LinkState::Usable);
@@ -326,10 +302,7 @@ mod tests {
 
     #[test]
     fn used_and_revoked_invites_are_not_usable_even_before_expiry() {
-        let exp = Utc
-            .with_ymd_and_hms(2026, 1, 8, 12, 0, 0)
-            .single()
-            .expect("valid time");
+        let exp = Utc.with_ymd_and_hms(2026, 1, 8, 12, 0, 0).single().expect("valid time");
         let before = exp - chrono::Duration::days(1);
         let mut used = invite(exp);
         used.accepted = Some((UserId::from_uuid(uuid::Uuid::nil()), before));
@@ -341,10 +314,7 @@ mod tests {
 
     #[test]
     fn job_patch_changes_only_what_it_names() {
-        let t = Utc
-            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-            .single()
-            .expect("valid time");
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid time");
         let job = Job {
             id: JobId::from_uuid(uuid::Uuid::nil()),
             workspace_id: WorkspaceId::from_uuid(uuid::Uuid::nil()),
@@ -357,11 +327,7 @@ mod tests {
             updated_at: t,
         };
         let later = t + chrono::Duration::hours(1);
-        let patch = JobPatch {
-            status: Some(JobStatus::Completed),
-            description: Some(None),
-            ..Default::default()
-        };
+        let patch = JobPatch { status: Some(JobStatus::Completed), description: Some(None), ..Default::default() };
         let out = patch.apply(&job, later);
         assert_eq!(out.title, job.title);
         assert_eq!(out.description, None);

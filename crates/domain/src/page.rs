@@ -35,10 +35,7 @@ impl Cursor {
         let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| InvalidCursor)?;
         let text = std::str::from_utf8(&raw).map_err(|_| InvalidCursor)?;
         let (key, id) = text.split_once(':').ok_or(InvalidCursor)?;
-        Ok(Self {
-            key: key.parse().map_err(|_| InvalidCursor)?,
-            id: Uuid::parse_str(id).map_err(|_| InvalidCursor)?,
-        })
+        Ok(Self { key: key.parse().map_err(|_| InvalidCursor)?, id: Uuid::parse_str(id).map_err(|_| InvalidCursor)? })
     }
 }
 
@@ -59,10 +56,7 @@ pub struct InvalidLimit;
 impl PageRequest {
     /// The first page of the default size.
     pub const fn first() -> Self {
-        Self {
-            limit: DEFAULT_LIMIT,
-            after: None,
-        }
+        Self { limit: DEFAULT_LIMIT, after: None }
     }
 
     /// A checked request.
@@ -97,20 +91,13 @@ impl<T> Page<T> {
         let limit = limit as usize;
         let more = rows.len() > limit;
         rows.truncate(limit);
-        let next = if more {
-            rows.last().map(cursor_of)
-        } else {
-            None
-        };
+        let next = if more { rows.last().map(cursor_of) } else { None };
         Self { items: rows, next }
     }
 
     /// Maps the items, keeping the cursor.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            next: self.next,
-        }
+        Page { items: self.items.into_iter().map(f).collect(), next: self.next }
     }
 }
 
@@ -120,17 +107,9 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let c = Cursor {
-            key: 1_700_000_000_123_456,
-            id: Uuid::from_u128(42),
-        };
+        let c = Cursor { key: 1_700_000_000_123_456, id: Uuid::from_u128(42) };
         assert_eq!(Cursor::decode(&c.encode()), Ok(c));
-        for bad in [
-            "",
-            "!!",
-            "bm90LWEtY3Vyc29y",
-            &URL_SAFE_NO_PAD.encode("12:not-a-uuid"),
-        ] {
+        for bad in ["", "!!", "bm90LWEtY3Vyc29y", &URL_SAFE_NO_PAD.encode("12:not-a-uuid")] {
             assert_eq!(Cursor::decode(bad), Err(InvalidCursor), "{bad}");
         }
     }
@@ -145,16 +124,10 @@ mod tests {
 
     #[test]
     fn pages_know_when_more_follow() {
-        let p = Page::from_rows(vec![5, 4, 3], 2, |n| Cursor {
-            key: *n,
-            id: Uuid::nil(),
-        });
+        let p = Page::from_rows(vec![5, 4, 3], 2, |n| Cursor { key: *n, id: Uuid::nil() });
         assert_eq!(p.items, vec![5, 4]);
         assert_eq!(p.next.map(|c| c.key), Some(4));
-        let last = Page::from_rows(vec![2, 1], 2, |n| Cursor {
-            key: *n,
-            id: Uuid::nil(),
-        });
+        let last = Page::from_rows(vec![2, 1], 2, |n| Cursor { key: *n, id: Uuid::nil() });
         assert_eq!(last.next, None);
     }
 }

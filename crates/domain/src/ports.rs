@@ -13,9 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditDraft, AuditEvent};
 use crate::id::{InviteId, JobId, UserId, WorkspaceId};
-use crate::model::{
-    Grant, Identity, Invite, Job, Member, Membership, Session, SignInLink, User, Workspace,
-};
+use crate::model::{Grant, Identity, Invite, Job, Member, Membership, Session, SignInLink, User, Workspace};
 use crate::page::{Page, PageRequest};
 use crate::policy::Role;
 use crate::secret::TokenHash;
@@ -73,27 +71,13 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[async_trait]
 pub trait WorkspaceStore: Send + Sync {
     /// Creates the workspace, its Owner membership and the first audit event, at once.
-    async fn create_workspace(
-        &self,
-        ws: &Workspace,
-        owner: &Membership,
-        audit: AuditDraft,
-    ) -> StoreResult<()>;
+    async fn create_workspace(&self, ws: &Workspace, owner: &Membership, audit: AuditDraft) -> StoreResult<()>;
     /// The workspace with the actor's role, in one statement; `None` if either is missing.
-    async fn workspace_for(
-        &self,
-        actor: UserId,
-        ws: WorkspaceId,
-    ) -> StoreResult<Option<(Workspace, Role)>>;
+    async fn workspace_for(&self, actor: UserId, ws: WorkspaceId) -> StoreResult<Option<(Workspace, Role)>>;
     /// Every workspace the user belongs to, with their role, newest first.
     async fn workspaces_of(&self, user: UserId) -> StoreResult<Vec<(Workspace, Role)>>;
     /// Renames the workspace.
-    async fn rename_workspace(
-        &self,
-        ws: WorkspaceId,
-        name: &Name,
-        audit: AuditDraft,
-    ) -> StoreResult<Workspace>;
+    async fn rename_workspace(&self, ws: WorkspaceId, name: &Name, audit: AuditDraft) -> StoreResult<Workspace>;
 }
 
 /// The roles of an actor and of a target member in one workspace, read together.
@@ -113,20 +97,9 @@ pub trait MemberStore: Send + Sync {
     /// Members, newest first.
     async fn members(&self, ws: WorkspaceId, page: PageRequest) -> StoreResult<Page<Member>>;
     /// The actor's and the target's roles, in one statement.
-    async fn member_facts(
-        &self,
-        ws: WorkspaceId,
-        actor: UserId,
-        target: UserId,
-    ) -> StoreResult<MemberFacts>;
+    async fn member_facts(&self, ws: WorkspaceId, actor: UserId, target: UserId) -> StoreResult<MemberFacts>;
     /// Sets a member's role. `Conflict(OwnerProtected)` for the Owner, `NotFound` for a non-member.
-    async fn change_role(
-        &self,
-        ws: WorkspaceId,
-        user: UserId,
-        role: Role,
-        audit: AuditDraft,
-    ) -> StoreResult<Member>;
+    async fn change_role(&self, ws: WorkspaceId, user: UserId, role: Role, audit: AuditDraft) -> StoreResult<Member>;
     /// Removes a member with their grants, and revokes their sessions.
     async fn remove_member(
         &self,
@@ -137,13 +110,8 @@ pub trait MemberStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Makes `to` the Owner and `from` an Admin, at once. `Conflict(NotOwner)` if `from`
     /// is no longer the Owner; `NotFound` if `to` is not a member.
-    async fn transfer_ownership(
-        &self,
-        ws: WorkspaceId,
-        from: UserId,
-        to: UserId,
-        audit: AuditDraft,
-    ) -> StoreResult<()>;
+    async fn transfer_ownership(&self, ws: WorkspaceId, from: UserId, to: UserId, audit: AuditDraft)
+    -> StoreResult<()>;
 }
 
 /// Invites. Contract: an invite is accepted at most once, never after expiry or revocation.
@@ -171,12 +139,7 @@ pub trait InviteStore: Send + Sync {
     /// Marks the invite accepted and adds the membership, at once, only if the invite is
     /// still pending at `membership.created_at` (`Conflict(LinkNotPending)`) and the user
     /// is not a member yet (`Conflict(AlreadyMember)`).
-    async fn accept_invite(
-        &self,
-        invite: InviteId,
-        membership: &Membership,
-        audit: AuditDraft,
-    ) -> StoreResult<()>;
+    async fn accept_invite(&self, invite: InviteId, membership: &Membership, audit: AuditDraft) -> StoreResult<()>;
 }
 
 /// What the policy needs of the actor for one job.
@@ -196,12 +159,7 @@ pub trait JobStore: Send + Sync {
     async fn create_job(&self, job: &Job, audit: AuditDraft) -> StoreResult<()>;
     /// The job with the actor's access facts; `None` if the job is not in `ws` or the
     /// actor is not a member there.
-    async fn job_for(
-        &self,
-        actor: UserId,
-        ws: WorkspaceId,
-        job: JobId,
-    ) -> StoreResult<Option<(Job, JobAccess)>>;
+    async fn job_for(&self, actor: UserId, ws: WorkspaceId, job: JobId) -> StoreResult<Option<(Job, JobAccess)>>;
     /// The actor's role and a page of the jobs they may see (a Restricted member's
     /// granted jobs only), newest first; `None` if the actor is not a member.
     async fn jobs_for(
@@ -213,24 +171,12 @@ pub trait JobStore: Send + Sync {
     /// Writes the job's new state (as made by `JobPatch::apply`).
     async fn update_job(&self, job: &Job, audit: AuditDraft) -> StoreResult<()>;
     /// Moves the job to trash.
-    async fn trash_job(
-        &self,
-        ws: WorkspaceId,
-        job: JobId,
-        at: DateTime<Utc>,
-        audit: AuditDraft,
-    ) -> StoreResult<()>;
+    async fn trash_job(&self, ws: WorkspaceId, job: JobId, at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()>;
     /// Grants a member access to a job; `Ok(false)` if the grant existed already
     /// (nothing written, no audit event).
     async fn put_grant(&self, grant: &Grant, audit: AuditDraft) -> StoreResult<bool>;
     /// Revokes a grant; `NotFound` if there was none.
-    async fn revoke_grant(
-        &self,
-        ws: WorkspaceId,
-        job: JobId,
-        user: UserId,
-        audit: AuditDraft,
-    ) -> StoreResult<()>;
+    async fn revoke_grant(&self, ws: WorkspaceId, job: JobId, user: UserId, audit: AuditDraft) -> StoreResult<()>;
     /// The grants on a job, newest first.
     async fn grants(&self, ws: WorkspaceId, job: JobId) -> StoreResult<Vec<Grant>>;
 }
@@ -239,18 +185,9 @@ pub trait JobStore: Send + Sync {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Events, newest first (the cursor key is the sequence number).
-    async fn audit_events(
-        &self,
-        ws: WorkspaceId,
-        page: PageRequest,
-    ) -> StoreResult<Page<AuditEvent>>;
+    async fn audit_events(&self, ws: WorkspaceId, page: PageRequest) -> StoreResult<Page<AuditEvent>>;
     /// Up to `limit` events after `after_seq`, in chain order (for verification).
-    async fn audit_chain(
-        &self,
-        ws: WorkspaceId,
-        after_seq: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditEvent>>;
+    async fn audit_chain(&self, ws: WorkspaceId, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>>;
 }
 
 /// An audit event about a user rather than one workspace (a sign-in): the store appends
@@ -264,10 +201,7 @@ pub struct UserAuditDraft {
 impl UserAuditDraft {
     /// The draft for one workspace's chain.
     pub fn for_workspace(&self, ws: WorkspaceId) -> AuditDraft {
-        AuditDraft {
-            workspace_id: ws,
-            ..self.draft.clone()
-        }
+        AuditDraft { workspace_id: ws, ..self.draft.clone() }
     }
 }
 
@@ -276,12 +210,7 @@ impl UserAuditDraft {
 pub trait IdentityStore: Send + Sync {
     /// The user with this `(issuer, subject)`, created with `new_id` if unknown; the
     /// email is refreshed from the identity.
-    async fn upsert_user(
-        &self,
-        identity: &Identity,
-        new_id: UserId,
-        at: DateTime<Utc>,
-    ) -> StoreResult<User>;
+    async fn upsert_user(&self, identity: &Identity, new_id: UserId, at: DateTime<Utc>) -> StoreResult<User>;
     /// A user by id.
     async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
     /// Stores a sign-in link.
@@ -301,12 +230,7 @@ pub trait IdentityStore: Send + Sync {
         idle: chrono::Duration,
     ) -> StoreResult<Option<Session>>;
     /// Revokes one session (sign-out).
-    async fn revoke_session(
-        &self,
-        hash: &TokenHash,
-        at: DateTime<Utc>,
-        audit: UserAuditDraft,
-    ) -> StoreResult<()>;
+    async fn revoke_session(&self, hash: &TokenHash, at: DateTime<Utc>, audit: UserAuditDraft) -> StoreResult<()>;
 }
 
 /// Reachability, for `/readyz`.
@@ -317,15 +241,9 @@ pub trait Health: Send + Sync {
 }
 
 /// Every store port at once: what the binary hands the use cases.
-pub trait Store:
-    WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + Health
-{
-}
+pub trait Store: WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + Health {}
 
-impl<T> Store for T where
-    T: WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + Health
-{
-}
+impl<T> Store for T where T: WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + Health {}
 
 /// What came back to the sign-in callback.
 #[derive(Debug, Clone)]

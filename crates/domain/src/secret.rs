@@ -30,10 +30,8 @@ impl Token {
     /// Accepts a token presented by a client. Anything that cannot be one of ours
     /// (wrong length or alphabet) is refused before it reaches a store.
     pub fn parse(presented: &str) -> Option<Self> {
-        let well_formed = presented.len() == 43
-            && presented
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let well_formed =
+            presented.len() == 43 && presented.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         well_formed.then(|| Self(Zeroizing::new(presented.to_owned())))
     }
 
@@ -106,13 +104,7 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_refused() {
-        for bad in [
-            "",
-            "short",
-            &"a".repeat(44),
-            &format!("{}=", "a".repeat(42)),
-            &"ä".repeat(22),
-        ] {
+        for bad in ["", "short", &"a".repeat(44), &format!("{}=", "a".repeat(42)), &"ä".repeat(22)] {
             assert!(Token::parse(bad).is_none(), "{bad:?}");
         }
     }

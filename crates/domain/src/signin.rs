@@ -7,9 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{Identity, LinkState};
-use crate::ports::{
-    Clock, Conflict, IdentityError, IdentityProvider, IdentityStore, SignInCallback, StoreError,
-};
+use crate::ports::{Clock, Conflict, IdentityError, IdentityProvider, IdentityStore, SignInCallback, StoreError};
 
 /// The issuer local users are keyed under.
 pub const LOCAL_ISSUER: &str = "local";
@@ -42,11 +40,7 @@ impl IdentityProvider for LocalSignIn {
 
     async fn complete(&self, callback: &SignInCallback) -> Result<Identity, IdentityError> {
         let presented = callback.code.hash();
-        let link = self
-            .store
-            .sign_in_link(&presented)
-            .await?
-            .ok_or(IdentityError::Invalid)?;
+        let link = self.store.sign_in_link(&presented).await?.ok_or(IdentityError::Invalid)?;
         if link.token_hash != presented {
             return Err(IdentityError::Invalid);
         }
@@ -61,10 +55,6 @@ impl IdentityProvider for LocalSignIn {
             Err(StoreError::Conflict(Conflict::LinkNotPending)) => return Err(IdentityError::Used),
             Err(e) => return Err(e.into()),
         }
-        Ok(Identity {
-            issuer: LOCAL_ISSUER.into(),
-            subject: link.email.as_str().to_owned(),
-            email: link.email,
-        })
+        Ok(Identity { issuer: LOCAL_ISSUER.into(), subject: link.email.as_str().to_owned(), email: link.email })
     }
 }

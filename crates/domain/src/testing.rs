@@ -34,11 +34,7 @@ impl FixedClock {
 impl Default for FixedClock {
     /// 2026-01-01T00:00:00Z.
     fn default() -> Self {
-        Self::at(
-            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-                .single()
-                .unwrap_or_default(),
-        )
+        Self::at(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default())
     }
 }
 

@@ -1,1 +1,156 @@
-//! placeholder
+//! Workvault's HTTP adapter: the JSON API under `/api/v1` (actix-web), RFC 9457
+//! problem+json errors, the OpenAPI document at `/api/v1/openapi.json`, security
+//! headers, cookie sessions and the few server-rendered pages.
+//!
+//! The binary builds an [`AppState`] from its adapters and serves [`app`]; tests drive
+//! the very same factory through actix's test server.
+
+pub mod api;
+pub mod dto;
+pub mod middleware;
+pub mod pages;
+pub mod problem;
+pub mod session;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::web::{self, Data};
+use actix_web::{App, HttpRequest, HttpResponse, middleware::from_fn};
+use url::Url;
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, scope};
+use workvault_domain::Workvault;
+use workvault_domain::ports::IdentityProvider;
+
+use crate::problem::{ApiError, METHOD_NOT_ALLOWED, ROUTE_NOT_FOUND};
+
+/// Largest JSON body the API reads.
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// What the HTTP layer needs to know of its deployment.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The URL users reach this server at; links it prints start with it.
+    pub public_url: Url,
+    /// Whether cookies carry `Secure` (false only on plain-HTTP loopback).
+    pub secure_cookies: bool,
+    /// Whether to send `Strict-Transport-Security`.
+    pub hsts: bool,
+}
+
+impl HttpSettings {
+    /// Settings for a public URL: `Secure` cookies and HSTS unless it is plain HTTP
+    /// (which the server's config allows on loopback only).
+    pub fn for_url(public_url: Url) -> Self {
+        let https = public_url.scheme() == "https";
+        Self { public_url, secure_cookies: https, hsts: https }
+    }
+
+    /// The `Origin` browsers send for pages of this server.
+    pub fn origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    /// An absolute link to `path` on this server.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
+    }
+}
+
+/// Everything a request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub app: Workvault,
+    /// The active identity provider (local sign-in links, or OIDC).
+    pub identity: Arc<dyn IdentityProvider>,
+    /// Deployment settings.
+    pub settings: HttpSettings,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("issuer", &self.identity.issuer()).field("settings", &self.settings).finish()
+    }
+}
+
+/// The OpenAPI document's fixed parts; paths are collected from the registered services.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Workvault API", description = "Jobs, photos, tickets and assets, with access decided on every request."),
+    tags(
+        (name = "session"), (name = "workspaces"), (name = "members"), (name = "invites"),
+        (name = "jobs"), (name = "grants"), (name = "audit"), (name = "health"), (name = "pages"),
+    )
+)]
+struct ApiDoc;
+
+/// The production application: every route, extractor configuration and middleware.
+pub fn app(
+    state: Data<AppState>,
+) -> App<
+    impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error, InitError = ()>,
+> {
+    App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .app_data(state)
+        .app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(problem::json_error))
+        .app_data(web::QueryConfig::default().error_handler(problem::query_error))
+        .app_data(web::PathConfig::default().error_handler(problem::path_error))
+        .service(api::health::healthz)
+        .service(api::health::readyz)
+        .service(pages::home)
+        .service(pages::sign_in_link)
+        .service(pages::logout)
+        .service(pages::invite)
+        .service(pages::accept_invite)
+        .service(
+            scope("/api/v1")
+                .service(api::session::show)
+                .service(api::session::sign_out)
+                .service(api::workspaces::create)
+                .service(api::workspaces::list)
+                .service(api::workspaces::show)
+                .service(api::workspaces::update)
+                .service(api::members::list)
+                .service(api::members::update)
+                .service(api::members::remove)
+                .service(api::members::transfer)
+                .service(api::members::create_invite)
+                .service(api::members::list_invites)
+                .service(api::members::revoke_invite)
+                .service(api::members::accept)
+                .service(api::jobs::create)
+                .service(api::jobs::list)
+                .service(api::jobs::show)
+                .service(api::jobs::update)
+                .service(api::jobs::delete)
+                .service(api::jobs::grants)
+                .service(api::jobs::grant)
+                .service(api::jobs::revoke)
+                .service(api::audit::list)
+                .service(api::audit::verify),
+        )
+        .openapi_service(|doc| {
+            let doc = Arc::new(doc);
+            web::resource("/api/v1/openapi.json").route(web::get().to(move || {
+                let doc = doc.clone();
+                async move { HttpResponse::Ok().json(&*doc) }
+            }))
+        })
+        .default_service(web::to(unmatched))
+        .into_app()
+        .wrap(from_fn(middleware::envelope))
+}
+
+/// No route matched: 405 when the path exists under another method, else 404.
+async fn unmatched(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.resource_map().has_resource(req.path()) {
+        Err(ApiError::new(METHOD_NOT_ALLOWED, format!("{} is not allowed here", req.method())))
+    } else {
+        Err(ApiError::new(ROUTE_NOT_FOUND, format!("no endpoint at {}", req.path())))
+    }
+}

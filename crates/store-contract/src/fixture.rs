@@ -27,69 +27,37 @@ impl Fixture {
     /// Wraps a fresh store.
     pub fn new(store: Arc<dyn Store>) -> Self {
         let clock = Arc::new(FixedClock::default());
-        let app = Workvault::new(
-            store.clone(),
-            clock.clone(),
-            Arc::new(SeqRng::default()),
-            Lifetimes::default(),
-        );
+        let app = Workvault::new(store.clone(), clock.clone(), Arc::new(SeqRng::default()), Lifetimes::default());
         Self { app, clock, store }
     }
 
     /// Signs a user in (creating them) and returns their context.
     pub async fn user(&self, name: &str) -> Ctx {
         let email = Email::parse(&format!("{name}@example.test")).expect("valid test email");
-        let identity = Identity {
-            issuer: "local".into(),
-            subject: email.to_string(),
-            email,
-        };
-        let start = self
-            .app
-            .open_session(&identity, None)
-            .await
-            .expect("sign-in");
-        Ctx {
-            user: start.user.id,
-            request_id: None,
-        }
+        let identity = Identity { issuer: "local".into(), subject: email.to_string(), email };
+        let start = self.app.open_session(&identity, None).await.expect("sign-in");
+        Ctx { user: start.user.id, request_id: None }
     }
 
     /// Creates a workspace owned by `owner`.
     pub async fn workspace(&self, owner: &Ctx, name: &str) -> WorkspaceId {
-        self.app
-            .create_workspace(owner, name)
-            .await
-            .expect("create workspace")
-            .0
-            .id
+        self.app.create_workspace(owner, name).await.expect("create workspace").0.id
     }
 
     /// Adds `who` to `ws` with `role` through an invite from `by`.
     pub async fn join(&self, by: &Ctx, ws: WorkspaceId, who: &Ctx, role: Role) {
-        let req = InviteRequest {
-            role: Some(role),
-            ..Default::default()
-        };
+        let req = InviteRequest { role: Some(role), ..Default::default() };
         let (_, token) = self.app.create_invite(by, ws, req).await.expect("invite");
         self.app.accept_invite(who, &token).await.expect("accept");
     }
 
     /// The number of audit events in `ws`.
     pub async fn audit_len(&self, ws: WorkspaceId) -> usize {
-        self.store
-            .audit_chain(ws, 0, 100_000)
-            .await
-            .expect("read audit chain")
-            .len()
+        self.store.audit_chain(ws, 0, 100_000).await.expect("read audit chain").len()
     }
 
     /// The role of `user` in `ws`, read through the store.
     pub async fn role_of(&self, ws: WorkspaceId, user: UserId) -> Option<Role> {
-        self.store
-            .workspace_for(user, ws)
-            .await
-            .expect("read membership")
-            .map(|(_, r)| r)
+        self.store.workspace_for(user, ws).await.expect("read membership").map(|(_, r)| r)
     }
 }

@@ -18,22 +18,14 @@ use crate::{Db, SqliteStore};
 /// here cannot move before the insert.
 pub(crate) fn append(conn: &mut SqliteConnection, draft: AuditDraft) -> Result<AuditEvent, Db> {
     let ws = draft.workspace_id.to_string();
-    let head: Option<(i64, Vec<u8>)> = audit_heads::table
-        .find(&ws)
-        .select((audit_heads::seq, audit_heads::hash))
-        .first(conn)
-        .optional()?;
+    let head: Option<(i64, Vec<u8>)> =
+        audit_heads::table.find(&ws).select((audit_heads::seq, audit_heads::hash)).first(conn).optional()?;
     let (seq, prev) = match head {
-        Some((seq, hash)) => (
-            seq,
-            <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| corrupt("audit head", &ws))?,
-        ),
+        Some((seq, hash)) => (seq, <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| corrupt("audit head", &ws))?),
         None => (0, GENESIS),
     };
     let event = draft.seal(AuditEventId::from_uuid(Uuid::now_v7()), seq + 1, prev);
-    diesel::insert_into(audit_events::table)
-        .values(AuditRow::from_domain(&event))
-        .execute(conn)?;
+    diesel::insert_into(audit_events::table).values(AuditRow::from_domain(&event)).execute(conn)?;
     diesel::insert_into(audit_heads::table)
         .values((
             audit_heads::workspace_id.eq(&ws),
@@ -42,21 +34,14 @@ pub(crate) fn append(conn: &mut SqliteConnection, draft: AuditDraft) -> Result<A
         ))
         .on_conflict(audit_heads::workspace_id)
         .do_update()
-        .set((
-            audit_heads::seq.eq(event.seq),
-            audit_heads::hash.eq(event.hash.to_vec()),
-        ))
+        .set((audit_heads::seq.eq(event.seq), audit_heads::hash.eq(event.hash.to_vec())))
         .execute(conn)?;
     Ok(event)
 }
 
 #[async_trait]
 impl AuditStore for SqliteStore {
-    async fn audit_events(
-        &self,
-        ws: WorkspaceId,
-        page: PageRequest,
-    ) -> StoreResult<Page<AuditEvent>> {
+    async fn audit_events(&self, ws: WorkspaceId, page: PageRequest) -> StoreResult<Page<AuditEvent>> {
         self.run(move |conn| {
             let mut q = audit_events::table
                 .filter(audit_events::workspace_id.eq(ws.to_string()))
@@ -67,25 +52,13 @@ impl AuditStore for SqliteStore {
             if let Some(after) = page.after {
                 q = q.filter(audit_events::seq.lt(after.key));
             }
-            let rows = q
-                .load(conn)?
-                .into_iter()
-                .map(AuditRow::into_domain)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page::from_rows(rows, page.limit, |e| Cursor {
-                key: e.seq,
-                id: *e.id.as_uuid(),
-            }))
+            let rows = q.load(conn)?.into_iter().map(AuditRow::into_domain).collect::<Result<Vec<_>, _>>()?;
+            Ok(Page::from_rows(rows, page.limit, |e| Cursor { key: e.seq, id: *e.id.as_uuid() }))
         })
         .await
     }
 
-    async fn audit_chain(
-        &self,
-        ws: WorkspaceId,
-        after_seq: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditEvent>> {
+    async fn audit_chain(&self, ws: WorkspaceId, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>> {
         self.run(move |conn| {
             let rows = audit_events::table
                 .filter(audit_events::workspace_id.eq(ws.to_string()))
@@ -94,10 +67,7 @@ impl AuditStore for SqliteStore {
                 .limit(i64::from(limit))
                 .select(AuditRow::as_select())
                 .load(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(AuditRow::into_domain)
-                .collect::<Result<Vec<_>, _>>()?)
+            Ok(rows.into_iter().map(AuditRow::into_domain).collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }

@@ -13,11 +13,7 @@ use crate::schema::{memberships, sessions, sign_in_links, users};
 use crate::{Db, SqliteStore};
 
 /// Appends a user-level event to the chain of every workspace the user belongs to.
-fn append_for_user(
-    c: &mut SqliteConnection,
-    user: UserId,
-    audit: &UserAuditDraft,
-) -> Result<(), Db> {
+fn append_for_user(c: &mut SqliteConnection, user: UserId, audit: &UserAuditDraft) -> Result<(), Db> {
     let workspaces: Vec<String> = memberships::table
         .filter(memberships::user_id.eq(user.to_string()))
         .select(memberships::workspace_id)
@@ -30,12 +26,7 @@ fn append_for_user(
 
 #[async_trait]
 impl IdentityStore for SqliteStore {
-    async fn upsert_user(
-        &self,
-        identity: &Identity,
-        new_id: UserId,
-        at: DateTime<Utc>,
-    ) -> StoreResult<User> {
+    async fn upsert_user(&self, identity: &Identity, new_id: UserId, at: DateTime<Utc>) -> StoreResult<User> {
         let row = UserRow {
             id: new_id.to_string(),
             issuer: identity.issuer.clone(),
@@ -58,11 +49,7 @@ impl IdentityStore for SqliteStore {
 
     async fn user(&self, user: UserId) -> StoreResult<Option<User>> {
         self.run(move |c| {
-            let row = users::table
-                .find(user.to_string())
-                .select(UserRow::as_select())
-                .first(c)
-                .optional()?;
+            let row = users::table.find(user.to_string()).select(UserRow::as_select()).first(c).optional()?;
             Ok(row.map(UserRow::into_domain).transpose()?)
         })
         .await
@@ -71,9 +58,7 @@ impl IdentityStore for SqliteStore {
     async fn create_sign_in_link(&self, link: &SignInLink) -> StoreResult<()> {
         let row = SignInLinkRow::from_domain(link);
         self.write(move |c| {
-            diesel::insert_into(sign_in_links::table)
-                .values(&row)
-                .execute(c)?;
+            diesel::insert_into(sign_in_links::table).values(&row).execute(c)?;
             Ok(())
         })
         .await
@@ -82,11 +67,7 @@ impl IdentityStore for SqliteStore {
     async fn sign_in_link(&self, hash: &TokenHash) -> StoreResult<Option<SignInLink>> {
         let hash = hash.as_bytes().to_vec();
         self.run(move |c| {
-            let row = sign_in_links::table
-                .find(hash)
-                .select(SignInLinkRow::as_select())
-                .first(c)
-                .optional()?;
+            let row = sign_in_links::table.find(hash).select(SignInLinkRow::as_select()).first(c).optional()?;
             Ok(row.map(SignInLinkRow::into_domain).transpose()?)
         })
         .await
@@ -112,9 +93,7 @@ impl IdentityStore for SqliteStore {
         let row = SessionRow::from_domain(session);
         let user = session.user_id;
         self.write(move |c| {
-            diesel::insert_into(sessions::table)
-                .values(&row)
-                .execute(c)?;
+            diesel::insert_into(sessions::table).values(&row).execute(c)?;
             append_for_user(c, user, &audit)?;
             Ok(())
         })
@@ -144,12 +123,7 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
-    async fn revoke_session(
-        &self,
-        hash: &TokenHash,
-        at: DateTime<Utc>,
-        audit: UserAuditDraft,
-    ) -> StoreResult<()> {
+    async fn revoke_session(&self, hash: &TokenHash, at: DateTime<Utc>, audit: UserAuditDraft) -> StoreResult<()> {
         let hash = hash.as_bytes().to_vec();
         self.write(move |c| {
             let user: Option<String> = diesel::update(sessions::table)

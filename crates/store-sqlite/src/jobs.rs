@@ -102,12 +102,7 @@ impl JobStore for SqliteStore {
         .await
     }
 
-    async fn job_for(
-        &self,
-        actor: UserId,
-        ws: WorkspaceId,
-        job: JobId,
-    ) -> StoreResult<Option<(Job, JobAccess)>> {
+    async fn job_for(&self, actor: UserId, ws: WorkspaceId, job: JobId) -> StoreResult<Option<(Job, JobAccess)>> {
         self.run(move |c| {
             let row: Option<JobForRow> = diesel::sql_query(JOB_FOR_SQL)
                 .bind::<Text, _>(actor.to_string())
@@ -116,10 +111,7 @@ impl JobStore for SqliteStore {
                 .get_result(c)
                 .optional()?;
             let Some(row) = row else { return Ok(None) };
-            let access = JobAccess {
-                role: role(&row.actor_role)?,
-                granted: row.granted,
-            };
+            let access = JobAccess { role: role(&row.actor_role)?, granted: row.granted };
             Ok(Some((row.job.into_domain()?, access)))
         })
         .await
@@ -153,10 +145,7 @@ impl JobStore for SqliteStore {
                 .filter_map(JobsForRow::job)
                 .map(JobRow::into_domain)
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            let page = Page::from_rows(jobs, page.limit, |j| Cursor {
-                key: micros(j.created_at),
-                id: *j.id.as_uuid(),
-            });
+            let page = Page::from_rows(jobs, page.limit, |j| Cursor { key: micros(j.created_at), id: *j.id.as_uuid() });
             Ok(Some((actor_role, page)))
         })
         .await
@@ -185,13 +174,7 @@ impl JobStore for SqliteStore {
         .await
     }
 
-    async fn trash_job(
-        &self,
-        ws: WorkspaceId,
-        job: JobId,
-        at: DateTime<Utc>,
-        audit: AuditDraft,
-    ) -> StoreResult<()> {
+    async fn trash_job(&self, ws: WorkspaceId, job: JobId, at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()> {
         self.write(move |c| {
             let n = diesel::update(jobs::table.find(job.to_string()))
                 .filter(jobs::workspace_id.eq(ws.to_string()))
@@ -210,10 +193,7 @@ impl JobStore for SqliteStore {
     async fn put_grant(&self, grant: &Grant, audit: AuditDraft) -> StoreResult<bool> {
         let row = GrantRow::from_domain(grant);
         self.write(move |c| {
-            let n = diesel::insert_into(grants::table)
-                .values(&row)
-                .on_conflict_do_nothing()
-                .execute(c);
+            let n = diesel::insert_into(grants::table).values(&row).on_conflict_do_nothing().execute(c);
             match n {
                 Ok(0) => Ok(false),
                 Ok(_) => {
@@ -231,13 +211,7 @@ impl JobStore for SqliteStore {
         .await
     }
 
-    async fn revoke_grant(
-        &self,
-        ws: WorkspaceId,
-        job: JobId,
-        user: UserId,
-        audit: AuditDraft,
-    ) -> StoreResult<()> {
+    async fn revoke_grant(&self, ws: WorkspaceId, job: JobId, user: UserId, audit: AuditDraft) -> StoreResult<()> {
         self.write(move |c| {
             let n = diesel::delete(grants::table.find((job.to_string(), user.to_string())))
                 .filter(grants::workspace_id.eq(ws.to_string()))
@@ -259,10 +233,7 @@ impl JobStore for SqliteStore {
                 .order((grants::created_at.desc(), grants::user_id.desc()))
                 .select(GrantRow::as_select())
                 .load(c)?;
-            Ok(rows
-                .into_iter()
-                .map(GrantRow::into_domain)
-                .collect::<Result<Vec<_>, _>>()?)
+            Ok(rows.into_iter().map(GrantRow::into_domain).collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }

@@ -45,9 +45,7 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("connections", &self.pool.state().connections)
-            .finish()
+        f.debug_struct("SqliteStore").field("connections", &self.pool.state().connections).finish()
     }
 }
 
@@ -58,15 +56,9 @@ struct Pragmas {
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        let journal = if self.wal {
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-        } else {
-            ""
-        };
-        conn.batch_execute(&format!(
-            "{journal} PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
+        let journal = if self.wal { "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;" } else { "" };
+        conn.batch_execute(&format!("{journal} PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"))
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -76,9 +68,7 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         }
-        let url = path
-            .to_str()
-            .ok_or_else(|| StoreError::Corrupt("database path is not UTF-8".into()))?;
+        let url = path.to_str().ok_or_else(|| StoreError::Corrupt("database path is not UTF-8".into()))?;
         Self::build(url, 8, true)
     }
 
@@ -103,9 +93,7 @@ impl SqliteStore {
     /// Runs pending migrations; returns how many ran.
     pub fn migrate(&self) -> Result<usize, StoreError> {
         let mut conn = self.pool.get().map_err(unavailable)?;
-        let ran = conn
-            .run_pending_migrations(MIGRATIONS)
-            .map_err(StoreError::Unavailable)?;
+        let ran = conn.run_pending_migrations(MIGRATIONS).map_err(StoreError::Unavailable)?;
         if !ran.is_empty() {
             tracing::info!(count = ran.len(), "applied sqlite migrations");
         }

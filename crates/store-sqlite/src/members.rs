@@ -7,9 +7,7 @@ use workvault_domain::id::{InviteId, UserId, WorkspaceId};
 use workvault_domain::model::{Invite, Member, Membership};
 use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::policy::Role;
-use workvault_domain::ports::{
-    Conflict, InviteStore, MemberFacts, MemberStore, StoreError, StoreResult,
-};
+use workvault_domain::ports::{Conflict, InviteStore, MemberFacts, MemberStore, StoreError, StoreResult};
 use workvault_domain::secret::TokenHash;
 
 use crate::audit::append;
@@ -31,9 +29,7 @@ fn member_row(c: &mut SqliteConnection, ws: &str, user: &str) -> Result<Option<M
 /// After a guarded write touched no row: the Owner is protected, anyone else is missing.
 fn refused(c: &mut SqliteConnection, ws: &str, user: &str) -> Db {
     match member_row(c, ws, user) {
-        Ok(Some(m)) if m.membership.role == Role::Owner => {
-            Db(StoreError::Conflict(Conflict::OwnerProtected))
-        }
+        Ok(Some(m)) if m.membership.role == Role::Owner => Db(StoreError::Conflict(Conflict::OwnerProtected)),
         Ok(_) => Db(StoreError::NotFound),
         Err(e) => e,
     }
@@ -55,16 +51,11 @@ impl MemberStore for SqliteStore {
                 q = q.filter(
                     memberships::created_at
                         .lt(after.key)
-                        .or(memberships::created_at
-                            .eq(after.key)
-                            .and(memberships::user_id.lt(id))),
+                        .or(memberships::created_at.eq(after.key).and(memberships::user_id.lt(id))),
                 );
             }
             let rows: Vec<(MembershipRow, String)> = q.load(c)?;
-            let members = rows
-                .into_iter()
-                .map(|(m, e)| m.into_member(&e))
-                .collect::<Result<Vec<_>, _>>()?;
+            let members = rows.into_iter().map(|(m, e)| m.into_member(&e)).collect::<Result<Vec<_>, _>>()?;
             Ok(Page::from_rows(members, page.limit, |m| Cursor {
                 key: micros(m.membership.created_at),
                 id: *m.membership.user_id.as_uuid(),
@@ -73,12 +64,7 @@ impl MemberStore for SqliteStore {
         .await
     }
 
-    async fn member_facts(
-        &self,
-        ws: WorkspaceId,
-        actor: UserId,
-        target: UserId,
-    ) -> StoreResult<MemberFacts> {
+    async fn member_facts(&self, ws: WorkspaceId, actor: UserId, target: UserId) -> StoreResult<MemberFacts> {
         self.run(move |c| {
             // One statement: both roles, each `NULL` for a non-member.
             let rows: Vec<(String, String)> = memberships::table
@@ -86,27 +72,14 @@ impl MemberStore for SqliteStore {
                 .filter(memberships::user_id.eq_any([actor.to_string(), target.to_string()]))
                 .select((memberships::user_id, memberships::role))
                 .load(c)?;
-            let role_of = |u: UserId| {
-                rows.iter()
-                    .find(|(id, _)| *id == u.to_string())
-                    .map(|(_, r)| role(r))
-                    .transpose()
-            };
-            Ok(MemberFacts {
-                actor: role_of(actor)?,
-                target: role_of(target)?,
-            })
+            let role_of =
+                |u: UserId| rows.iter().find(|(id, _)| *id == u.to_string()).map(|(_, r)| role(r)).transpose();
+            Ok(MemberFacts { actor: role_of(actor)?, target: role_of(target)? })
         })
         .await
     }
 
-    async fn change_role(
-        &self,
-        ws: WorkspaceId,
-        user: UserId,
-        new: Role,
-        audit: AuditDraft,
-    ) -> StoreResult<Member> {
+    async fn change_role(&self, ws: WorkspaceId, user: UserId, new: Role, audit: AuditDraft) -> StoreResult<Member> {
         self.write(move |c| {
             let (ws, user) = (ws.to_string(), user.to_string());
             let n = diesel::update(memberships::table.find((&ws, &user)))
@@ -183,9 +156,7 @@ impl InviteStore for SqliteStore {
     async fn create_invite(&self, invite: &Invite, audit: AuditDraft) -> StoreResult<()> {
         let row = InviteRow::from_domain(invite);
         self.write(move |c| {
-            diesel::insert_into(invites::table)
-                .values(&row)
-                .execute(c)?;
+            diesel::insert_into(invites::table).values(&row).execute(c)?;
             append(c, audit)?;
             Ok(())
         })
@@ -211,20 +182,11 @@ impl InviteStore for SqliteStore {
             if let Some(after) = page.after {
                 let id = after.id.to_string();
                 q = q.filter(
-                    invites::created_at
-                        .lt(after.key)
-                        .or(invites::created_at.eq(after.key).and(invites::id.lt(id))),
+                    invites::created_at.lt(after.key).or(invites::created_at.eq(after.key).and(invites::id.lt(id))),
                 );
             }
-            let rows = q
-                .load(c)?
-                .into_iter()
-                .map(InviteRow::into_domain)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page::from_rows(rows, page.limit, |i| Cursor {
-                key: micros(i.created_at),
-                id: *i.id.as_uuid(),
-            }))
+            let rows = q.load(c)?.into_iter().map(InviteRow::into_domain).collect::<Result<Vec<_>, _>>()?;
+            Ok(Page::from_rows(rows, page.limit, |i| Cursor { key: micros(i.created_at), id: *i.id.as_uuid() }))
         })
         .await
     }
@@ -265,12 +227,7 @@ impl InviteStore for SqliteStore {
         .await
     }
 
-    async fn accept_invite(
-        &self,
-        invite: InviteId,
-        membership: &Membership,
-        audit: AuditDraft,
-    ) -> StoreResult<()> {
+    async fn accept_invite(&self, invite: InviteId, membership: &Membership, audit: AuditDraft) -> StoreResult<()> {
         let row = MembershipRow::from_domain(membership);
         self.write(move |c| {
             let n = diesel::update(invites::table.find(invite.to_string()))
@@ -278,23 +235,14 @@ impl InviteStore for SqliteStore {
                 .filter(invites::accepted_at.is_null())
                 .filter(invites::revoked_at.is_null())
                 .filter(invites::expires_at.gt(row.created_at))
-                .set((
-                    invites::accepted_by.eq(&row.user_id),
-                    invites::accepted_at.eq(row.created_at),
-                ))
+                .set((invites::accepted_by.eq(&row.user_id), invites::accepted_at.eq(row.created_at)))
                 .execute(c)?;
             if n == 0 {
                 return Err(Db(StoreError::Conflict(Conflict::LinkNotPending)));
             }
-            match diesel::insert_into(memberships::table)
-                .values(&row)
-                .execute(c)
-            {
+            match diesel::insert_into(memberships::table).values(&row).execute(c) {
                 Ok(_) => {}
-                Err(diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                )) => {
+                Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
                     return Err(Db(StoreError::Conflict(Conflict::AlreadyMember)));
                 }
                 Err(e) => return Err(e.into()),

@@ -4,9 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use workvault_domain::audit::{AuditActor, AuditEvent};
-use workvault_domain::id::{
-    AuditEventId, InviteId, JobId, RequestId, SessionId, UserId, WorkspaceId,
-};
+use workvault_domain::id::{AuditEventId, InviteId, JobId, RequestId, SessionId, UserId, WorkspaceId};
 use workvault_domain::model::{
     Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace,
 };
@@ -15,9 +13,7 @@ use workvault_domain::ports::StoreError;
 use workvault_domain::secret::TokenHash;
 use workvault_domain::text::{Address, Email, LongText, Name};
 
-use crate::schema::{
-    audit_events, grants, invites, jobs, memberships, sessions, sign_in_links, users, workspaces,
-};
+use crate::schema::{audit_events, grants, invites, jobs, memberships, sessions, sign_in_links, users, workspaces};
 
 pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:.64}"))
@@ -69,11 +65,7 @@ pub(crate) struct WorkspaceRow {
 
 impl WorkspaceRow {
     pub fn from_domain(w: &Workspace) -> Self {
-        Self {
-            id: w.id.to_string(),
-            name: w.name.to_string(),
-            created_at: micros(w.created_at),
-        }
+        Self { id: w.id.to_string(), name: w.name.to_string(), created_at: micros(w.created_at) }
     }
     pub fn into_domain(self) -> Result<Workspace, StoreError> {
         Ok(Workspace {
@@ -133,10 +125,7 @@ impl MembershipRow {
         })
     }
     pub fn into_member(self, email: &str) -> Result<Member, StoreError> {
-        Ok(Member {
-            membership: self.into_domain()?,
-            email: text("email", email, Email::parse)?,
-        })
+        Ok(Member { membership: self.into_domain()?, email: text("email", email, Email::parse)? })
     }
 }
 
@@ -173,18 +162,9 @@ impl JobRow {
             id: id::<JobId>(&self.id)?,
             workspace_id: id(&self.workspace_id)?,
             title: text("title", &self.title, Name::parse)?,
-            description: self
-                .description
-                .as_deref()
-                .map(|d| text("description", d, LongText::parse))
-                .transpose()?,
-            address: self
-                .address
-                .as_deref()
-                .map(|a| text("address", a, Address::parse))
-                .transpose()?,
-            status: JobStatus::parse(&self.status)
-                .ok_or_else(|| corrupt("status", &self.status))?,
+            description: self.description.as_deref().map(|d| text("description", d, LongText::parse)).transpose()?,
+            address: self.address.as_deref().map(|a| text("address", a, Address::parse)).transpose()?,
+            status: JobStatus::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?,
             created_by: id(&self.created_by)?,
             created_at: time(self.created_at)?,
             updated_at: time(self.updated_at)?,
@@ -264,11 +244,7 @@ impl InviteRow {
             id: id::<InviteId>(&self.id)?,
             workspace_id: id(&self.workspace_id)?,
             role: role(&self.role)?,
-            email: self
-                .email
-                .as_deref()
-                .map(|e| text("email", e, Email::parse))
-                .transpose()?,
+            email: self.email.as_deref().map(|e| text("email", e, Email::parse)).transpose()?,
             token_hash: hash(&self.token_hash)?,
             created_by: id(&self.created_by)?,
             created_at: time(self.created_at)?,
@@ -391,11 +367,7 @@ impl AuditRow {
             target_kind: self.target_kind,
             target_id: self.target_id,
             details: self.details,
-            request_id: self
-                .request_id
-                .as_deref()
-                .map(id::<RequestId>)
-                .transpose()?,
+            request_id: self.request_id.as_deref().map(id::<RequestId>).transpose()?,
             prev_hash: digest(&self.prev_hash)?,
             hash: digest(&self.hash)?,
         })

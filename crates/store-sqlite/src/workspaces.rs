@@ -13,41 +13,23 @@ use crate::schema::{memberships, workspaces};
 use crate::{Db, SqliteStore};
 
 fn with_role(rows: Vec<(WorkspaceRow, String)>) -> Result<Vec<(Workspace, Role)>, StoreError> {
-    rows.into_iter()
-        .map(|(w, r)| Ok((w.into_domain()?, role(&r)?)))
-        .collect()
+    rows.into_iter().map(|(w, r)| Ok((w.into_domain()?, role(&r)?))).collect()
 }
 
 #[async_trait]
 impl WorkspaceStore for SqliteStore {
-    async fn create_workspace(
-        &self,
-        ws: &Workspace,
-        owner: &Membership,
-        audit: AuditDraft,
-    ) -> StoreResult<()> {
-        let (ws, owner) = (
-            WorkspaceRow::from_domain(ws),
-            MembershipRow::from_domain(owner),
-        );
+    async fn create_workspace(&self, ws: &Workspace, owner: &Membership, audit: AuditDraft) -> StoreResult<()> {
+        let (ws, owner) = (WorkspaceRow::from_domain(ws), MembershipRow::from_domain(owner));
         self.write(move |c| {
-            diesel::insert_into(workspaces::table)
-                .values(&ws)
-                .execute(c)?;
-            diesel::insert_into(memberships::table)
-                .values(&owner)
-                .execute(c)?;
+            diesel::insert_into(workspaces::table).values(&ws).execute(c)?;
+            diesel::insert_into(memberships::table).values(&owner).execute(c)?;
             append(c, audit)?;
             Ok(())
         })
         .await
     }
 
-    async fn workspace_for(
-        &self,
-        actor: UserId,
-        ws: WorkspaceId,
-    ) -> StoreResult<Option<(Workspace, Role)>> {
+    async fn workspace_for(&self, actor: UserId, ws: WorkspaceId) -> StoreResult<Option<(Workspace, Role)>> {
         self.run(move |c| {
             let rows = workspaces::table
                 .inner_join(memberships::table)
@@ -73,12 +55,7 @@ impl WorkspaceStore for SqliteStore {
         .await
     }
 
-    async fn rename_workspace(
-        &self,
-        ws: WorkspaceId,
-        name: &Name,
-        audit: AuditDraft,
-    ) -> StoreResult<Workspace> {
+    async fn rename_workspace(&self, ws: WorkspaceId, name: &Name, audit: AuditDraft) -> StoreResult<Workspace> {
         let name = name.to_string();
         self.write(move |c| {
             let row: WorkspaceRow = diesel::update(workspaces::table.find(ws.to_string()))

@@ -4,9 +4,7 @@ mod memory {
     use std::sync::Arc;
     use workvault_store_sqlite::SqliteStore;
 
-    workvault_store_contract::contract_tests!(async {
-        Arc::new(SqliteStore::in_memory().expect("in-memory sqlite"))
-    });
+    workvault_store_contract::contract_tests!(async { Arc::new(SqliteStore::in_memory().expect("in-memory sqlite")) });
 }
 
 mod file {

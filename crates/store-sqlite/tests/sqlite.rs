@@ -14,28 +14,14 @@ use workvault_domain::service::NewJob;
 use workvault_store_contract::Fixture;
 use workvault_store_sqlite::{MIGRATIONS, SqliteStore, schema};
 
-async fn fixture_with_history() -> (
-    Fixture,
-    Arc<SqliteStore>,
-    workvault_domain::id::WorkspaceId,
-    workvault_domain::Ctx,
-) {
+async fn fixture_with_history() -> (Fixture, Arc<SqliteStore>, workvault_domain::id::WorkspaceId, workvault_domain::Ctx)
+{
     let store = Arc::new(SqliteStore::in_memory().expect("sqlite"));
     let f = Fixture::new(store.clone());
     let alice = f.user("alice").await;
     let ws = f.workspace(&alice, "Tamper").await;
     for i in 0..4 {
-        f.app
-            .create_job(
-                &alice,
-                ws,
-                NewJob {
-                    title: format!("job {i}"),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("job");
+        f.app.create_job(&alice, ws, NewJob { title: format!("job {i}"), ..Default::default() }).await.expect("job");
     }
     (f, store, ws, alice)
 }
@@ -43,29 +29,18 @@ async fn fixture_with_history() -> (
 #[tokio::test]
 async fn audit_events_cannot_be_changed_through_sql() {
     let (_f, store, _ws, _) = fixture_with_history().await;
-    let update = store
-        .execute_raw("UPDATE audit_events SET details = '{}'")
-        .await;
+    let update = store.execute_raw("UPDATE audit_events SET details = '{}'").await;
     let delete = store.execute_raw("DELETE FROM audit_events").await;
     for r in [update, delete] {
         let err = r.expect_err("append-only");
-        assert!(
-            err.to_string().contains("unavailable") || matches!(err, StoreError::Unavailable(_)),
-            "{err}"
-        );
+        assert!(err.to_string().contains("unavailable") || matches!(err, StoreError::Unavailable(_)), "{err}");
     }
 }
 
 #[tokio::test]
 async fn an_edit_behind_the_stores_back_is_found_by_verify() {
     let (f, store, ws, _) = fixture_with_history().await;
-    assert!(
-        f.app
-            .verify_audit_chain(ws)
-            .await
-            .expect("verify")
-            .is_intact()
-    );
+    assert!(f.app.verify_audit_chain(ws).await.expect("verify").is_intact());
     // Someone with file access drops the guard and edits event 3.
     store
         .execute_raw(&format!(
@@ -76,10 +51,7 @@ async fn an_edit_behind_the_stores_back_is_found_by_verify() {
         .expect("tamper");
     let report = f.app.verify_audit_chain(ws).await.expect("verify");
     let broken = report.first_broken.expect("the edit is found");
-    assert_eq!(
-        (broken.seq, broken.problem),
-        (3, ChainProblem::HashMismatch)
-    );
+    assert_eq!((broken.seq, broken.problem), (3, ChainProblem::HashMismatch));
 
     // Deleting an event is found too.
     store
@@ -88,37 +60,19 @@ async fn an_edit_behind_the_stores_back_is_found_by_verify() {
         ))
         .await
         .expect("tamper");
-    let broken = f
-        .app
-        .verify_audit_chain(ws)
-        .await
-        .expect("verify")
-        .first_broken
-        .expect("broken");
+    let broken = f.app.verify_audit_chain(ws).await.expect("verify").first_broken.expect("broken");
     assert_eq!((broken.seq, broken.problem), (3, ChainProblem::SequenceGap));
 }
 
 #[tokio::test]
 async fn a_database_failure_is_never_reported_as_not_found() {
     let (f, store, ws, alice) = fixture_with_history().await;
-    let job = f
-        .app
-        .jobs(&alice, ws, Default::default())
-        .await
-        .expect("jobs")
-        .items[0]
-        .id;
-    store
-        .execute_raw("PRAGMA foreign_keys = OFF; DROP TABLE grants;")
-        .await
-        .expect("break the schema");
+    let job = f.app.jobs(&alice, ws, Default::default()).await.expect("jobs").items[0].id;
+    store.execute_raw("PRAGMA foreign_keys = OFF; DROP TABLE grants;").await.expect("break the schema");
     let read = store.job_for(alice.user, ws, job).await;
     assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
     let through_app = f.app.job(&alice, ws, job).await;
-    assert!(
-        matches!(through_app, Err(workvault_domain::Error::Unavailable(_))),
-        "{through_app:?}"
-    );
+    assert!(matches!(through_app, Err(workvault_domain::Error::Unavailable(_))), "{through_app:?}");
 }
 
 #[tokio::test]
@@ -132,34 +86,21 @@ async fn a_file_database_runs_in_wal_mode_with_foreign_keys_on() {
         #[diesel(sql_type = diesel::sql_types::Text)]
         journal_mode: String,
     }
-    let mode: Mode = diesel::sql_query("PRAGMA journal_mode")
-        .get_result(&mut conn)
-        .expect("pragma");
+    let mode: Mode = diesel::sql_query("PRAGMA journal_mode").get_result(&mut conn).expect("pragma");
     assert_eq!(mode.journal_mode, "wal");
     // Reopening runs no migration twice.
-    assert_eq!(
-        SqliteStore::open(&path)
-            .expect("reopen")
-            .migrate()
-            .expect("migrate"),
-        0
-    );
+    assert_eq!(SqliteStore::open(&path).expect("reopen").migrate().expect("migrate"), 0);
 }
 
 #[test]
 fn migrations_go_up_down_and_up_again_to_the_same_schema() {
     let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
-    conn.batch_execute("PRAGMA foreign_keys = ON")
-        .expect("pragma");
+    conn.batch_execute("PRAGMA foreign_keys = ON").expect("pragma");
     conn.run_pending_migrations(MIGRATIONS).expect("up");
     let first = dump_schema(&mut conn);
     assert!(first.contains("CREATE TABLE users"), "{first}");
     conn.revert_all_migrations(MIGRATIONS).expect("down");
-    assert_eq!(
-        dump_schema(&mut conn),
-        "",
-        "down removes everything up created"
-    );
+    assert_eq!(dump_schema(&mut conn), "", "down removes everything up created");
     conn.run_pending_migrations(MIGRATIONS).expect("up again");
     assert_eq!(dump_schema(&mut conn), first);
 }
@@ -176,10 +117,7 @@ fn dump_schema(conn: &mut SqliteConnection) -> String {
     )
     .load(conn)
     .expect("schema");
-    rows.into_iter()
-        .map(|r| r.sql)
-        .collect::<Vec<_>>()
-        .join(";\n")
+    rows.into_iter().map(|r| r.sql).collect::<Vec<_>>().join(";\n")
 }
 
 #[derive(QueryableByName, Debug, PartialEq)]
@@ -267,11 +205,6 @@ fn every_foreign_key_has_an_index() {
         ))
         .get_result(&mut conn)
         .expect("index info");
-        assert!(
-            lead.n > 0,
-            "foreign key {}.{} has no index leading with it",
-            fk.tbl,
-            fk.col
-        );
+        assert!(lead.n > 0, "foreign key {}.{} has no index leading with it", fk.tbl, fk.col);
     }
 }

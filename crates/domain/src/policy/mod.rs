@@ -121,10 +121,7 @@ impl Action {
 
     /// Whether the action is about one job (and so a grant can extend it).
     pub const fn is_job_scoped(self) -> bool {
-        matches!(
-            self,
-            Action::ViewJob | Action::UpdateJob | Action::DeleteJob | Action::ManageGrants
-        )
+        matches!(self, Action::ViewJob | Action::UpdateJob | Action::DeleteJob | Action::ManageGrants)
     }
 
     /// Whether the action is about another member (and so their role matters).

@@ -24,10 +24,7 @@ manage_grants       A A - -
 ";
 
 fn action_name(action: Action) -> String {
-    serde_json::to_value(action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    serde_json::to_value(action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 fn spec_rule(role: Role, action: Action) -> Rule {
@@ -52,17 +49,11 @@ fn spec_rule(role: Role, action: Action) -> Rule {
 
 fn every_resource(action: Action) -> Vec<ResourceFacts> {
     if action.is_job_scoped() {
-        return vec![
-            ResourceFacts::Job { granted: false },
-            ResourceFacts::Job { granted: true },
-        ];
+        return vec![ResourceFacts::Job { granted: false }, ResourceFacts::Job { granted: true }];
     }
     if action.targets_member() || action == Action::InviteMember {
-        let targets: Vec<Option<Role>> = if action == Action::InviteMember {
-            vec![None]
-        } else {
-            Role::ALL.into_iter().map(Some).collect()
-        };
+        let targets: Vec<Option<Role>> =
+            if action == Action::InviteMember { vec![None] } else { Role::ALL.into_iter().map(Some).collect() };
         let mut all = Vec::new();
         for target in targets {
             for assigned in std::iter::once(None).chain(Role::ALL.into_iter().map(Some)) {
@@ -117,19 +108,12 @@ fn table_matches_the_written_spec_cell_by_cell() {
     let mut cells = 0;
     for role in Role::ALL {
         for action in Action::ALL {
-            assert_eq!(
-                rule(role, action),
-                spec_rule(role, action),
-                "{role:?} × {action:?}"
-            );
+            assert_eq!(rule(role, action), spec_rule(role, action), "{role:?} × {action:?}");
             cells += 1;
         }
     }
     assert_eq!(cells, 60);
-    assert_eq!(
-        SPEC.lines().filter(|l| !l.trim().is_empty()).count(),
-        Action::ALL.len()
-    );
+    assert_eq!(SPEC.lines().filter(|l| !l.trim().is_empty()).count(), Action::ALL.len());
 }
 
 #[test]
@@ -139,11 +123,7 @@ fn every_role_action_and_resource_case_decides_as_specified() {
         for action in Action::ALL {
             for resource in every_resource(action) {
                 let got = decide(ActorFacts { role }, action, resource);
-                assert_eq!(
-                    got,
-                    expected(role, action, resource),
-                    "{role:?} {action:?} {resource:?}"
-                );
+                assert_eq!(got, expected(role, action, resource), "{role:?} {action:?} {resource:?}");
                 cases += 1;
             }
         }
@@ -171,13 +151,7 @@ fn privilege_is_monotonic_up_the_role_lattice() {
             for (i, lower) in Role::ALL.iter().enumerate() {
                 for higher in &Role::ALL[i..] {
                     let lo = decide(ActorFacts { role: Some(*lower) }, action, resource);
-                    let hi = decide(
-                        ActorFacts {
-                            role: Some(*higher),
-                        },
-                        action,
-                        resource,
-                    );
+                    let hi = decide(ActorFacts { role: Some(*higher) }, action, resource);
                     if lo == Decision::Allow {
                         assert_eq!(
                             hi,
@@ -194,13 +168,7 @@ fn privilege_is_monotonic_up_the_role_lattice() {
 #[test]
 fn a_restricted_member_never_learns_of_an_ungranted_job() {
     for action in Action::ALL.into_iter().filter(|a| a.is_job_scoped()) {
-        let d = decide(
-            ActorFacts {
-                role: Some(Role::Restricted),
-            },
-            action,
-            ResourceFacts::Job { granted: false },
-        );
+        let d = decide(ActorFacts { role: Some(Role::Restricted) }, action, ResourceFacts::Job { granted: false });
         assert_eq!(d, Decision::Deny(DenyReason::NotGranted), "{action:?}");
     }
 }

@@ -61,10 +61,7 @@ impl Workvault {
         request_id: Option<RequestId>,
     ) -> Result<SessionStart, Error> {
         let now = self.now();
-        let user = self
-            .store
-            .upsert_user(identity, UserId::generate(&*self.clock, &*self.rng), now)
-            .await?;
+        let user = self.store.upsert_user(identity, UserId::generate(&*self.clock, &*self.rng), now).await?;
         let token = Token::generate(&*self.rng);
         let session = Session {
             id: SessionId::generate(&*self.clock, &*self.rng),
@@ -74,49 +71,24 @@ impl Workvault {
             expires_at: now + self.lifetimes.session_absolute,
             last_seen_at: now,
         };
-        let audit = self.user_audit(
-            user.id,
-            "session.signed_in",
-            &session,
-            request_id,
-            json!({"issuer": identity.issuer}),
-        );
+        let audit =
+            self.user_audit(user.id, "session.signed_in", &session, request_id, json!({"issuer": identity.issuer}));
         self.store.create_session(&session, audit).await?;
-        Ok(SessionStart {
-            user,
-            token,
-            expires_at: session.expires_at,
-        })
+        Ok(SessionStart { user, token, expires_at: session.expires_at })
     }
 
     /// The live session a cookie token opens, marked as seen now; `None` if unknown,
     /// revoked, expired or idle too long. Read from the store on every request.
     pub async fn authenticate(&self, token: &Token) -> Result<Option<Session>, Error> {
         let presented = token.hash();
-        let found = self
-            .store
-            .touch_session(&presented, self.now(), self.lifetimes.session_idle)
-            .await?;
+        let found = self.store.touch_session(&presented, self.now(), self.lifetimes.session_idle).await?;
         Ok(found.filter(|s| s.token_hash == presented))
     }
 
     /// Ends a session.
-    pub async fn sign_out(
-        &self,
-        session: &Session,
-        request_id: Option<RequestId>,
-    ) -> Result<(), Error> {
-        let audit = self.user_audit(
-            session.user_id,
-            "session.signed_out",
-            session,
-            request_id,
-            json!({}),
-        );
-        Ok(self
-            .store
-            .revoke_session(&session.token_hash, self.now(), audit)
-            .await?)
+    pub async fn sign_out(&self, session: &Session, request_id: Option<RequestId>) -> Result<(), Error> {
+        let audit = self.user_audit(session.user_id, "session.signed_out", session, request_id, json!({}));
+        Ok(self.store.revoke_session(&session.token_hash, self.now(), audit).await?)
     }
 
     /// A user by id.

@@ -38,12 +38,7 @@ pub struct JobChange {
 impl JobChange {
     fn validate(self) -> Result<JobPatch, Error> {
         Ok(JobPatch {
-            title: self
-                .title
-                .as_deref()
-                .map(Name::parse)
-                .transpose()
-                .map_err(field("title"))?,
+            title: self.title.as_deref().map(Name::parse).transpose().map_err(field("title"))?,
             description: self
                 .description
                 .map(|d| d.as_deref().map(LongText::parse).transpose())
@@ -63,18 +58,8 @@ impl Workvault {
     /// Creates a job.
     pub async fn create_job(&self, ctx: &Ctx, ws: WorkspaceId, new: NewJob) -> Result<Job, Error> {
         let title = Name::parse(&new.title).map_err(field("title"))?;
-        let description = new
-            .description
-            .as_deref()
-            .map(LongText::parse)
-            .transpose()
-            .map_err(field("description"))?;
-        let address = new
-            .address
-            .as_deref()
-            .map(Address::parse)
-            .transpose()
-            .map_err(field("address"))?;
+        let description = new.description.as_deref().map(LongText::parse).transpose().map_err(field("description"))?;
+        let address = new.address.as_deref().map(Address::parse).transpose().map_err(field("address"))?;
         self.authorize_workspace(ctx, ws, Action::CreateJob).await?;
         let now = self.now();
         let job = Job {
@@ -88,36 +73,17 @@ impl Workvault {
             created_at: now,
             updated_at: now,
         };
-        let audit = self.audit(
-            ctx,
-            ws,
-            "job.created",
-            ("job", job.id.to_string()),
-            json!({"title": job.title}),
-        );
+        let audit = self.audit(ctx, ws, "job.created", ("job", job.id.to_string()), json!({"title": job.title}));
         self.store.create_job(&job, audit).await?;
         Ok(job)
     }
 
     /// The jobs the caller may see, newest first.
-    pub async fn jobs(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        page: PageRequest,
-    ) -> Result<Page<Job>, Error> {
-        let (role, jobs) = self
-            .store
-            .jobs_for(ctx.user, ws, page)
-            .await?
-            .ok_or(Error::NotFound)?;
-        decide(
-            ActorFacts { role: Some(role) },
-            Action::ListJobs,
-            ResourceFacts::Workspace,
-        )
-        .into_result()
-        .map_err(Error::denied)?;
+    pub async fn jobs(&self, ctx: &Ctx, ws: WorkspaceId, page: PageRequest) -> Result<Page<Job>, Error> {
+        let (role, jobs) = self.store.jobs_for(ctx.user, ws, page).await?.ok_or(Error::NotFound)?;
+        decide(ActorFacts { role: Some(role) }, Action::ListJobs, ResourceFacts::Workspace)
+            .into_result()
+            .map_err(Error::denied)?;
         Ok(jobs)
     }
 
@@ -133,17 +99,9 @@ impl Workvault {
         let Some((job, access)) = found else {
             return Err(Error::NotFound);
         };
-        decide(
-            ActorFacts {
-                role: Some(access.role),
-            },
-            action,
-            ResourceFacts::Job {
-                granted: access.granted,
-            },
-        )
-        .into_result()
-        .map_err(Error::denied)?;
+        decide(ActorFacts { role: Some(access.role) }, action, ResourceFacts::Job { granted: access.granted })
+            .into_result()
+            .map_err(Error::denied)?;
         Ok((job, access))
     }
 
@@ -153,13 +111,7 @@ impl Workvault {
     }
 
     /// Edits a job; returns its new state.
-    pub async fn update_job(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        job: JobId,
-        change: JobChange,
-    ) -> Result<Job, Error> {
+    pub async fn update_job(&self, ctx: &Ctx, ws: WorkspaceId, job: JobId, change: JobChange) -> Result<Job, Error> {
         let patch = change.validate()?;
         let (current, _) = self.authorize_job(ctx, ws, job, Action::UpdateJob).await?;
         let updated = patch.apply(&current, self.now());
@@ -195,15 +147,8 @@ impl Workvault {
         Ok(self.store.trash_job(ws, job, self.now(), audit).await?)
     }
 
-    async fn authorize_grant(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        job: JobId,
-        user: UserId,
-    ) -> Result<(), Error> {
-        self.authorize_job(ctx, ws, job, Action::ManageGrants)
-            .await?;
+    async fn authorize_grant(&self, ctx: &Ctx, ws: WorkspaceId, job: JobId, user: UserId) -> Result<(), Error> {
+        self.authorize_job(ctx, ws, job, Action::ManageGrants).await?;
         let facts = self.store.member_facts(ws, ctx.user, user).await?;
         match facts.target {
             None => Err(Error::NotFound),
@@ -221,53 +166,23 @@ impl Workvault {
         user: UserId,
     ) -> Result<(Grant, bool), Error> {
         self.authorize_grant(ctx, ws, job, user).await?;
-        let grant = Grant {
-            workspace_id: ws,
-            job_id: job,
-            user_id: user,
-            granted_by: ctx.user,
-            created_at: self.now(),
-        };
-        let audit = self.audit(
-            ctx,
-            ws,
-            "grant.created",
-            ("job", job.to_string()),
-            json!({"user_id": user}),
-        );
+        let grant =
+            Grant { workspace_id: ws, job_id: job, user_id: user, granted_by: ctx.user, created_at: self.now() };
+        let audit = self.audit(ctx, ws, "grant.created", ("job", job.to_string()), json!({"user_id": user}));
         let created = self.store.put_grant(&grant, audit).await?;
         Ok((grant, created))
     }
 
     /// Revokes a grant; effective on the member's very next request.
-    pub async fn revoke_grant(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        job: JobId,
-        user: UserId,
-    ) -> Result<(), Error> {
-        self.authorize_job(ctx, ws, job, Action::ManageGrants)
-            .await?;
-        let audit = self.audit(
-            ctx,
-            ws,
-            "grant.revoked",
-            ("job", job.to_string()),
-            json!({"user_id": user}),
-        );
+    pub async fn revoke_grant(&self, ctx: &Ctx, ws: WorkspaceId, job: JobId, user: UserId) -> Result<(), Error> {
+        self.authorize_job(ctx, ws, job, Action::ManageGrants).await?;
+        let audit = self.audit(ctx, ws, "grant.revoked", ("job", job.to_string()), json!({"user_id": user}));
         Ok(self.store.revoke_grant(ws, job, user, audit).await?)
     }
 
     /// The grants on a job.
-    pub async fn grants(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        job: JobId,
-    ) -> Result<Vec<Grant>, Error> {
-        self.authorize_job(ctx, ws, job, Action::ManageGrants)
-            .await?;
+    pub async fn grants(&self, ctx: &Ctx, ws: WorkspaceId, job: JobId) -> Result<Vec<Grant>, Error> {
+        self.authorize_job(ctx, ws, job, Action::ManageGrants).await?;
         Ok(self.store.grants(ws, job).await?)
     }
 }

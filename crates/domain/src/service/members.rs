@@ -23,14 +23,8 @@ pub struct InviteRequest {
 
 impl Workvault {
     /// The members of a workspace, newest first.
-    pub async fn members(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        page: PageRequest,
-    ) -> Result<Page<Member>, Error> {
-        self.authorize_workspace(ctx, ws, Action::ListMembers)
-            .await?;
+    pub async fn members(&self, ctx: &Ctx, ws: WorkspaceId, page: PageRequest) -> Result<Page<Member>, Error> {
+        self.authorize_workspace(ctx, ws, Action::ListMembers).await?;
         Ok(self.store.members(ws, page).await?)
     }
 
@@ -46,43 +40,23 @@ impl Workvault {
         let actor = ActorFacts { role: facts.actor };
         // Whether the actor may do this at all comes first, so a Member learns nothing
         // about who else is a member; then the target must exist.
-        decide(actor, action, ResourceFacts::Workspace)
-            .into_result()
-            .map_err(Error::denied)?;
+        decide(actor, action, ResourceFacts::Workspace).into_result().map_err(Error::denied)?;
         let target_role = facts.target.ok_or(Error::NotFound)?;
-        decide(
-            actor,
-            action,
-            ResourceFacts::Member {
-                target: Some(target_role),
-                assigned,
+        decide(actor, action, ResourceFacts::Member { target: Some(target_role), assigned }).into_result().map_err(
+            |reason| match (target_role, reason) {
+                (Role::Owner, _) => Error::OwnerProtected,
+                (_, reason) => Error::denied(reason),
             },
-        )
-        .into_result()
-        .map_err(|reason| match (target_role, reason) {
-            (Role::Owner, _) => Error::OwnerProtected,
-            (_, reason) => Error::denied(reason),
-        })?;
+        )?;
         Ok(target_role)
     }
 
     /// Changes a member's role; effective on their very next request.
-    pub async fn change_role(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        target: UserId,
-        role: Role,
-    ) -> Result<Member, Error> {
+    pub async fn change_role(&self, ctx: &Ctx, ws: WorkspaceId, target: UserId, role: Role) -> Result<Member, Error> {
         if role == Role::Owner {
-            return Err(Error::invalid(
-                "role",
-                "cannot be owner: transfer ownership instead",
-            ));
+            return Err(Error::invalid("role", "cannot be owner: transfer ownership instead"));
         }
-        let from = self
-            .authorize_member(ctx, ws, target, Action::ChangeRole, Some(role))
-            .await?;
+        let from = self.authorize_member(ctx, ws, target, Action::ChangeRole, Some(role)).await?;
         let audit = self.audit(
             ctx,
             ws,
@@ -94,37 +68,15 @@ impl Workvault {
     }
 
     /// Removes a member (their grants go too, and their sessions are revoked).
-    pub async fn remove_member(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        target: UserId,
-    ) -> Result<(), Error> {
-        let role = self
-            .authorize_member(ctx, ws, target, Action::RemoveMember, None)
-            .await?;
-        let audit = self.audit(
-            ctx,
-            ws,
-            "member.removed",
-            ("member", target.to_string()),
-            json!({"role": role}),
-        );
-        Ok(self
-            .store
-            .remove_member(ws, target, self.now(), audit)
-            .await?)
+    pub async fn remove_member(&self, ctx: &Ctx, ws: WorkspaceId, target: UserId) -> Result<(), Error> {
+        let role = self.authorize_member(ctx, ws, target, Action::RemoveMember, None).await?;
+        let audit = self.audit(ctx, ws, "member.removed", ("member", target.to_string()), json!({"role": role}));
+        Ok(self.store.remove_member(ws, target, self.now(), audit).await?)
     }
 
     /// Hands ownership to another member; the previous Owner becomes an Admin.
-    pub async fn transfer_ownership(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        to: UserId,
-    ) -> Result<(), Error> {
-        self.authorize_workspace(ctx, ws, Action::TransferOwnership)
-            .await?;
+    pub async fn transfer_ownership(&self, ctx: &Ctx, ws: WorkspaceId, to: UserId) -> Result<(), Error> {
+        self.authorize_workspace(ctx, ws, Action::TransferOwnership).await?;
         if to == ctx.user {
             return Err(Error::invalid("user_id", "is already the owner"));
         }
@@ -135,10 +87,7 @@ impl Workvault {
             ("member", to.to_string()),
             json!({"from": ctx.user, "to": to}),
         );
-        Ok(self
-            .store
-            .transfer_ownership(ws, ctx.user, to, audit)
-            .await?)
+        Ok(self.store.transfer_ownership(ws, ctx.user, to, audit).await?)
     }
 
     /// Creates a single-use, expiring invite. The token is returned once and never stored.
@@ -152,29 +101,14 @@ impl Workvault {
         let ttl = req.expires_in.unwrap_or(self.lifetimes.invite_default);
         if ttl <= Duration::zero() || ttl > self.lifetimes.invite_max {
             let max = self.lifetimes.invite_max.num_seconds();
-            return Err(Error::invalid(
-                "expires_in",
-                format!("must be between 1 and {max} seconds"),
-            ));
+            return Err(Error::invalid("expires_in", format!("must be between 1 and {max} seconds")));
         }
-        let email = req
-            .email
-            .as_deref()
-            .map(Email::parse)
-            .transpose()
-            .map_err(field("email"))?;
-        let (_, actor_role) = self
-            .authorize_workspace(ctx, ws, Action::InviteMember)
-            .await?;
+        let email = req.email.as_deref().map(Email::parse).transpose().map_err(field("email"))?;
+        let (_, actor_role) = self.authorize_workspace(ctx, ws, Action::InviteMember).await?;
         decide(
-            ActorFacts {
-                role: Some(actor_role),
-            },
+            ActorFacts { role: Some(actor_role) },
             Action::InviteMember,
-            ResourceFacts::Member {
-                target: None,
-                assigned: Some(role),
-            },
+            ResourceFacts::Member { target: None, assigned: Some(role) },
         )
         .into_result()
         .map_err(Error::denied)?;
@@ -193,60 +127,28 @@ impl Workvault {
             revoked_at: None,
         };
         let details = json!({"role": role, "expires_at": invite.expires_at, "email": invite.email});
-        let audit = self.audit(
-            ctx,
-            ws,
-            "invite.created",
-            ("invite", invite.id.to_string()),
-            details,
-        );
+        let audit = self.audit(ctx, ws, "invite.created", ("invite", invite.id.to_string()), details);
         self.store.create_invite(&invite, audit).await?;
         Ok((invite, token))
     }
 
     /// Pending invites.
-    pub async fn invites(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        page: PageRequest,
-    ) -> Result<Page<Invite>, Error> {
-        self.authorize_workspace(ctx, ws, Action::ManageInvites)
-            .await?;
+    pub async fn invites(&self, ctx: &Ctx, ws: WorkspaceId, page: PageRequest) -> Result<Page<Invite>, Error> {
+        self.authorize_workspace(ctx, ws, Action::ManageInvites).await?;
         Ok(self.store.pending_invites(ws, self.now(), page).await?)
     }
 
     /// Revokes a pending invite.
-    pub async fn revoke_invite(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        id: InviteId,
-    ) -> Result<(), Error> {
-        self.authorize_workspace(ctx, ws, Action::ManageInvites)
-            .await?;
-        let audit = self.audit(
-            ctx,
-            ws,
-            "invite.revoked",
-            ("invite", id.to_string()),
-            json!({}),
-        );
+    pub async fn revoke_invite(&self, ctx: &Ctx, ws: WorkspaceId, id: InviteId) -> Result<(), Error> {
+        self.authorize_workspace(ctx, ws, Action::ManageInvites).await?;
+        let audit = self.audit(ctx, ws, "invite.revoked", ("invite", id.to_string()), json!({}));
         Ok(self.store.revoke_invite(ws, id, self.now(), audit).await?)
     }
 
     /// Accepts an invite for the signed-in user.
-    pub async fn accept_invite(
-        &self,
-        ctx: &Ctx,
-        token: &Token,
-    ) -> Result<(Workspace, Membership), Error> {
+    pub async fn accept_invite(&self, ctx: &Ctx, token: &Token) -> Result<(Workspace, Membership), Error> {
         let presented = token.hash();
-        let invite = self
-            .store
-            .invite_by_token(&presented)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let invite = self.store.invite_by_token(&presented).await?.ok_or(Error::NotFound)?;
         if invite.token_hash != presented {
             return Err(Error::NotFound);
         }
@@ -275,14 +177,8 @@ impl Workvault {
             ("member", ctx.user.to_string()),
             json!({"role": invite.role, "invite_id": invite.id}),
         );
-        self.store
-            .accept_invite(invite.id, &membership, audit)
-            .await?;
-        let (ws, _) = self
-            .store
-            .workspace_for(ctx.user, invite.workspace_id)
-            .await?
-            .ok_or(Error::NotFound)?;
+        self.store.accept_invite(invite.id, &membership, audit).await?;
+        let (ws, _) = self.store.workspace_for(ctx.user, invite.workspace_id).await?.ok_or(Error::NotFound)?;
         Ok((ws, membership))
     }
 }

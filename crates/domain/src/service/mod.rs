@@ -74,18 +74,8 @@ impl std::fmt::Debug for dyn Store {
 
 impl Workvault {
     /// Wires the use cases to their ports.
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        rng: Arc<dyn Rng>,
-        lifetimes: Lifetimes,
-    ) -> Self {
-        Self {
-            store,
-            clock,
-            rng,
-            lifetimes,
-        }
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Arc<dyn Rng>, lifetimes: Lifetimes) -> Self {
+        Self { store, clock, rng, lifetimes }
     }
 
     /// The store (for health checks and adapters that need it).
@@ -112,14 +102,7 @@ impl Workvault {
         self.clock.now()
     }
 
-    fn audit(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        action: &str,
-        target: (&str, String),
-        details: Value,
-    ) -> AuditDraft {
+    fn audit(&self, ctx: &Ctx, ws: WorkspaceId, action: &str, target: (&str, String), details: Value) -> AuditDraft {
         AuditDraft {
             workspace_id: ws,
             at: self.now(),

@@ -12,31 +12,13 @@ use crate::text::Name;
 
 impl Workvault {
     /// Creates a workspace; the caller becomes its one Owner.
-    pub async fn create_workspace(
-        &self,
-        ctx: &Ctx,
-        name: &str,
-    ) -> Result<(Workspace, Role), Error> {
+    pub async fn create_workspace(&self, ctx: &Ctx, name: &str) -> Result<(Workspace, Role), Error> {
         let name = Name::parse(name).map_err(field("name"))?;
         let now = self.now();
-        let ws = Workspace {
-            id: WorkspaceId::generate(&*self.clock, &*self.rng),
-            name,
-            created_at: now,
-        };
-        let owner = Membership {
-            workspace_id: ws.id,
-            user_id: ctx.user,
-            role: Role::Owner,
-            created_at: now,
-        };
-        let audit = self.audit(
-            ctx,
-            ws.id,
-            "workspace.created",
-            ("workspace", ws.id.to_string()),
-            json!({"name": ws.name}),
-        );
+        let ws = Workspace { id: WorkspaceId::generate(&*self.clock, &*self.rng), name, created_at: now };
+        let owner = Membership { workspace_id: ws.id, user_id: ctx.user, role: Role::Owner, created_at: now };
+        let audit =
+            self.audit(ctx, ws.id, "workspace.created", ("workspace", ws.id.to_string()), json!({"name": ws.name}));
         self.store.create_workspace(&ws, &owner, audit).await?;
         Ok((ws, Role::Owner))
     }
@@ -55,49 +37,28 @@ impl Workvault {
     ) -> Result<(Workspace, Role), Error> {
         let found = self.store.workspace_for(ctx.user, ws).await?;
         let role = found.as_ref().map(|(_, r)| *r);
-        decide(ActorFacts { role }, action, ResourceFacts::Workspace)
-            .into_result()
-            .map_err(Error::denied)?;
+        decide(ActorFacts { role }, action, ResourceFacts::Workspace).into_result().map_err(Error::denied)?;
         found.ok_or(Error::NotFound)
     }
 
     /// One workspace, with the caller's role.
     pub async fn workspace(&self, ctx: &Ctx, ws: WorkspaceId) -> Result<(Workspace, Role), Error> {
-        self.authorize_workspace(ctx, ws, Action::ViewWorkspace)
-            .await
+        self.authorize_workspace(ctx, ws, Action::ViewWorkspace).await
     }
 
-    /// Renames a workspace.
-    pub async fn rename_workspace(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        name: &str,
-    ) -> Result<(Workspace, Role), Error> {
-        let name = Name::parse(name).map_err(field("name"))?;
-        let (current, role) = self
-            .authorize_workspace(ctx, ws, Action::UpdateWorkspace)
-            .await?;
-        if current.name == name {
+    /// Changes a workspace (its name, for now); `None` changes nothing but still needs the right.
+    pub async fn update_workspace(&self, ctx: &Ctx, ws: WorkspaceId, name: Option<&str>) -> Result<(Workspace, Role), Error> {
+        let name = name.map(Name::parse).transpose().map_err(field("name"))?;
+        let (current, role) = self.authorize_workspace(ctx, ws, Action::UpdateWorkspace).await?;
+        let Some(name) = name.filter(|n| *n != current.name) else {
             return Ok((current, role));
-        }
-        let audit = self.audit(
-            ctx,
-            ws,
-            "workspace.renamed",
-            ("workspace", ws.to_string()),
-            json!({"from": current.name, "to": name}),
-        );
+        };
+        let audit = self.audit(ctx, ws, "workspace.renamed", ("workspace", ws.to_string()), json!({"from": current.name, "to": name}));
         Ok((self.store.rename_workspace(ws, &name, audit).await?, role))
     }
 
     /// A page of the audit log, newest first.
-    pub async fn audit_events(
-        &self,
-        ctx: &Ctx,
-        ws: WorkspaceId,
-        page: PageRequest,
-    ) -> Result<Page<AuditEvent>, Error> {
+    pub async fn audit_events(&self, ctx: &Ctx, ws: WorkspaceId, page: PageRequest) -> Result<Page<AuditEvent>, Error> {
         self.authorize_workspace(ctx, ws, Action::ViewAudit).await?;
         Ok(self.store.audit_events(ws, page).await?)
     }
@@ -119,9 +80,7 @@ impl Workvault {
                 verifier.feed(e);
             }
             match batch.last() {
-                Some(last) if batch.len() == BATCH as usize && !verifier.is_broken() => {
-                    after = last.seq
-                }
+                Some(last) if batch.len() == BATCH as usize && !verifier.is_broken() => after = last.seq,
                 _ => break,
             }
         }

@@ -1,0 +1,31 @@
+//! The JSON API under `/api/v1`, plus `/healthz` and `/readyz`. Every handler is
+//! registered through utoipa-actix-web, so a route cannot exist without its OpenAPI
+//! entry.
+
+pub mod audit;
+pub mod health;
+pub mod jobs;
+pub mod members;
+pub mod session;
+pub mod workspaces;
+
+use std::str::FromStr;
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use serde::Serialize;
+
+use crate::problem::{ApiError, INVALID_ID};
+
+/// Parses an id from the path, or answers `invalid_id`.
+pub(crate) fn id<T: FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::new(INVALID_ID, format!("`{}` is not a valid {what} id", raw.chars().take(64).collect::<String>())))
+}
+
+/// 201 with `Location` and the new state.
+pub(crate) fn created(location: String, body: &impl Serialize) -> HttpResponse {
+    HttpResponse::Created().insert_header((header::LOCATION, location)).json(body)
+}
+
+/// Shorthand for handler results.
+pub(crate) type Reply = Result<HttpResponse, ApiError>;

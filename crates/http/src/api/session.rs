@@ -1,0 +1,37 @@
+//! `GET|DELETE /api/v1/session`.
+
+use actix_web::web::Data;
+use actix_web::{HttpResponse, delete, get};
+
+use super::Reply;
+use crate::AppState;
+use crate::dto::{SessionOut, UserOut, WorkspaceOut};
+use crate::problem::Problem;
+use crate::session::{Caller, clear_session_cookie};
+
+/// Who is signed in, and their workspaces.
+#[utoipa::path(tag = "session", responses(
+    (status = 200, body = SessionOut),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/session")]
+pub async fn show(state: Data<AppState>, caller: Caller) -> Reply {
+    let user = state.app.user(caller.ctx.user).await?;
+    let workspaces = state.app.my_workspaces(&caller.ctx).await?;
+    Ok(HttpResponse::Ok().json(SessionOut {
+        user: UserOut::from(&user),
+        workspaces: workspaces.into_iter().map(WorkspaceOut::new).collect(),
+        expires_at: caller.session.expires_at,
+    }))
+}
+
+/// Signs out: the server-side session is revoked at once.
+#[utoipa::path(tag = "session", responses(
+    (status = 204, description = "Signed out"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+))]
+#[delete("/session")]
+pub async fn sign_out(state: Data<AppState>, caller: Caller) -> Reply {
+    state.app.sign_out(&caller.session, caller.ctx.request_id).await?;
+    Ok(HttpResponse::NoContent().cookie(clear_session_cookie(&state)).finish())
+}

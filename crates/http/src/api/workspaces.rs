@@ -1,0 +1,53 @@
+//! Workspaces: create, list mine, read, rename.
+
+use actix_web::web::{Data, Json, Path};
+use actix_web::{HttpResponse, get, patch, post};
+
+use super::{Reply, created, id};
+use crate::AppState;
+use crate::dto::{CreateWorkspace, List, UpdateWorkspace, WorkspaceOut};
+use crate::problem::Problem;
+use crate::session::Caller;
+
+/// Creates a workspace; the caller becomes its Owner.
+#[utoipa::path(tag = "workspaces", request_body = CreateWorkspace, responses(
+    (status = 201, body = WorkspaceOut, headers(("Location" = String))),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/workspaces")]
+pub async fn create(state: Data<AppState>, caller: Caller, body: Json<CreateWorkspace>) -> Reply {
+    let out = WorkspaceOut::new(state.app.create_workspace(&caller.ctx, &body.name).await?);
+    Ok(created(format!("/api/v1/workspaces/{}", out.id), &out))
+}
+
+/// The caller's workspaces, newest first.
+#[utoipa::path(tag = "workspaces", responses((status = 200, body = List<WorkspaceOut>)))]
+#[get("/workspaces")]
+pub async fn list(state: Data<AppState>, caller: Caller) -> Reply {
+    let all = state.app.my_workspaces(&caller.ctx).await?;
+    Ok(HttpResponse::Ok().json(List::all(all.into_iter().map(WorkspaceOut::new).collect())))
+}
+
+/// One workspace, with the caller's role.
+#[utoipa::path(tag = "workspaces", params(("ws" = String, Path, description = "Workspace id")), responses(
+    (status = 200, body = WorkspaceOut),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/workspaces/{ws}")]
+pub async fn show(state: Data<AppState>, caller: Caller, path: Path<String>) -> Reply {
+    let ws = id(&path, "workspace")?;
+    Ok(HttpResponse::Ok().json(WorkspaceOut::new(state.app.workspace(&caller.ctx, ws).await?)))
+}
+
+/// Renames a workspace (Owner, Admin).
+#[utoipa::path(tag = "workspaces", params(("ws" = String, Path, description = "Workspace id")), request_body = UpdateWorkspace, responses(
+    (status = 200, body = WorkspaceOut),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[patch("/workspaces/{ws}")]
+pub async fn update(state: Data<AppState>, caller: Caller, path: Path<String>, body: Json<UpdateWorkspace>) -> Reply {
+    let ws = id(&path, "workspace")?;
+    let out = state.app.update_workspace(&caller.ctx, ws, body.name.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(WorkspaceOut::new(out)))
+}

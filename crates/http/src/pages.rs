@@ -1,0 +1,171 @@
+//! The few server-rendered pages of the foundation: home, the sign-in link, the invite
+//! page, sign-out. They answer HTML (never problem JSON), carry `noindex`, and a bad
+//! link gets a readable page that changes nothing.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, ContentType};
+use actix_web::web::{Data, Path};
+use actix_web::{HttpRequest, HttpResponse, get, post};
+use askama::Template;
+use workvault_domain::Error as DomainError;
+use workvault_domain::ports::SignInCallback;
+use workvault_domain::secret::Token;
+
+use actix_web::ResponseError;
+
+use crate::AppState;
+use crate::problem::{ApiError, UNAUTHENTICATED};
+use crate::session::{Caller, SESSION_COOKIE, check_same_origin, clear_session_cookie, request_id, session_cookie};
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct Home {
+    signed_in: Option<String>,
+    workspaces: Vec<(String, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct Message<'a> {
+    heading: &'a str,
+    message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+struct InvitePage {
+    signed_in: bool,
+}
+
+fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type(ContentType::html())
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header(("x-robots-tag", "noindex, nofollow"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            HttpResponse::InternalServerError().content_type(ContentType::plaintext()).body("internal error")
+        }
+    }
+}
+
+fn message(status: StatusCode, heading: &str, text: &str) -> HttpResponse {
+    html(status, &Message { heading, message: text })
+}
+
+/// The page for a domain error on a public page: readable, and nothing internal.
+fn error_page(e: DomainError) -> HttpResponse {
+    let other;
+    let (status, heading, text) = match e {
+        DomainError::SignInLinkExpired => (StatusCode::GONE, "Sign-in link expired", "This sign-in link has expired. Ask for a new one."),
+        DomainError::SignInLinkUsed => (StatusCode::GONE, "Sign-in link already used", "Each sign-in link works once. Ask for a new one."),
+        DomainError::SignInLinkInvalid => (StatusCode::BAD_REQUEST, "Sign-in link not valid", "This sign-in link is not valid."),
+        DomainError::InviteExpired => (StatusCode::GONE, "Invitation expired", "This invitation has expired. Ask for a new one."),
+        DomainError::InviteUsed => (StatusCode::GONE, "Invitation already used", "This invitation was already used."),
+        DomainError::InviteRevoked => (StatusCode::GONE, "Invitation revoked", "This invitation was withdrawn."),
+        DomainError::InviteEmailMismatch => (StatusCode::FORBIDDEN, "Invitation for someone else", "This invitation is for another email address."),
+        DomainError::AlreadyMember => (StatusCode::CONFLICT, "Already a member", "You are already a member of this workspace."),
+        DomainError::NotFound => (StatusCode::NOT_FOUND, "Not found", "This link is not valid."),
+        DomainError::Unavailable(cause) => {
+            tracing::error!(error = %cause, "store failure on a page");
+            (StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Please try again in a moment.")
+        }
+        e => {
+            other = e.to_string();
+            (StatusCode::BAD_REQUEST, "Request refused", other.as_str())
+        }
+    };
+    message(status, heading, text)
+}
+
+async fn current_session(state: &AppState, req: &HttpRequest) -> Option<workvault_domain::model::Session> {
+    let token = Token::parse(req.cookie(SESSION_COOKIE)?.value())?;
+    state.app.authenticate(&token).await.ok().flatten()
+}
+
+/// Home: who is signed in, and their workspaces.
+#[utoipa::path(tag = "pages", responses((status = 200, content_type = "text/html", description = "Home page")))]
+#[get("/")]
+pub async fn home(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let Some(session) = current_session(&state, &req).await else {
+        return html(StatusCode::OK, &Home { signed_in: None, workspaces: Vec::new() });
+    };
+    let ctx = workvault_domain::Ctx { user: session.user_id, request_id: request_id(&req) };
+    let (user, workspaces) = match (state.app.user(session.user_id).await, state.app.my_workspaces(&ctx).await) {
+        (Ok(u), Ok(w)) => (u, w),
+        (Err(e), _) | (_, Err(e)) => return error_page(e),
+    };
+    let workspaces = workspaces.into_iter().map(|(w, r)| (w.name.to_string(), r.as_str())).collect();
+    html(StatusCode::OK, &Home { signed_in: Some(user.email.to_string()), workspaces })
+}
+
+/// Opens a local sign-in link: on success a session cookie and a redirect home.
+#[utoipa::path(tag = "pages", params(("token" = String, Path)), responses(
+    (status = 303, description = "Signed in; session cookie set"),
+    (status = 410, content_type = "text/html", description = "Link expired or used"),
+))]
+#[get("/auth/link/{token}")]
+pub async fn sign_in_link(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
+    let Some(code) = Token::parse(&path) else {
+        return error_page(DomainError::SignInLinkInvalid);
+    };
+    let callback = SignInCallback { code, state: None };
+    match state.app.sign_in(&*state.identity, &callback, request_id(&req)).await {
+        Ok(start) => {
+            let max_age = (start.expires_at - state.app.clock().now()).num_seconds();
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/"))
+                .cookie(session_cookie(&state, &start.token, max_age))
+                .finish()
+        }
+        Err(e) => error_page(e),
+    }
+}
+
+/// Signs out of the browser session and goes home.
+#[utoipa::path(tag = "pages", responses((status = 303, description = "Signed out")))]
+#[post("/auth/logout")]
+pub async fn logout(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Err(e) = check_same_origin(&req, &state) {
+        return message(StatusCode::FORBIDDEN, "Request refused", &e.detail);
+    }
+    if let Some(session) = current_session(&state, &req).await {
+        if let Err(e) = state.app.sign_out(&session, request_id(&req)).await {
+            return error_page(e);
+        }
+    }
+    HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).cookie(clear_session_cookie(&state)).finish()
+}
+
+/// The invite page: an accept button for a signed-in visitor.
+#[utoipa::path(tag = "pages", params(("token" = String, Path)), responses((status = 200, content_type = "text/html", description = "Invite page")))]
+#[get("/invites/{token}")]
+pub async fn invite(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
+    if Token::parse(&path).is_none() {
+        return error_page(DomainError::NotFound);
+    }
+    let signed_in = current_session(&state, &req).await.is_some();
+    html(StatusCode::OK, &InvitePage { signed_in })
+}
+
+/// Accepts the invite from the invite page, then goes home.
+#[utoipa::path(tag = "pages", params(("token" = String, Path)), responses((status = 303, description = "Joined")))]
+#[post("/invites/{token}")]
+pub async fn accept_invite(state: Data<AppState>, caller: Result<Caller, ApiError>, path: Path<String>) -> HttpResponse {
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) if e.code == UNAUTHENTICATED => {
+            return message(StatusCode::UNAUTHORIZED, "Sign in first", "Sign in, then open the invitation link again.");
+        }
+        Err(e) => return message(e.status_code(), "Request refused", &e.detail),
+    };
+    let Some(token) = Token::parse(&path) else {
+        return error_page(DomainError::NotFound);
+    };
+    match state.app.accept_invite(&caller.ctx, &token).await {
+        Ok(_) => HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).finish(),
+        Err(e) => error_page(e),
+    }
+}
