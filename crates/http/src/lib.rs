@@ -20,7 +20,8 @@ use actix_web::web::{self, Data};
 use actix_web::{App, HttpRequest, HttpResponse, middleware::from_fn};
 use url::Url;
 use utoipa::OpenApi;
-use utoipa_actix_web::{AppExt, scope};
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::scope::scope;
 use workvault_domain::Workvault;
 use workvault_domain::ports::IdentityProvider;
 
@@ -87,20 +88,10 @@ impl std::fmt::Debug for AppState {
 )]
 struct ApiDoc;
 
-/// The production application: every route, extractor configuration and middleware.
-pub fn app(
-    state: Data<AppState>,
-) -> App<
-    impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error, InitError = ()>,
-> {
-    App::new()
-        .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .app_data(state)
-        .app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(problem::json_error))
-        .app_data(web::QueryConfig::default().error_handler(problem::query_error))
-        .app_data(web::PathConfig::default().error_handler(problem::path_error))
-        .service(api::health::healthz)
+/// Every documented route. Registered through utoipa-actix-web, so a route cannot
+/// exist without its OpenAPI entry.
+fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(api::health::healthz)
         .service(api::health::readyz)
         .service(pages::home)
         .service(pages::sign_in_link)
@@ -133,14 +124,53 @@ pub fn app(
                 .service(api::jobs::revoke)
                 .service(api::audit::list)
                 .service(api::audit::verify),
-        )
-        .openapi_service(|doc| {
-            let doc = Arc::new(doc);
-            web::resource("/api/v1/openapi.json").route(web::get().to(move || {
+        );
+}
+
+/// The OpenAPI document: the fixed parts of [`ApiDoc`] plus every registered route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(routes).split_for_parts();
+    doc.paths.paths.insert(
+        "/api/v1/openapi.json".into(),
+        utoipa::openapi::path::PathItem::new(
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::path::OperationBuilder::new()
+                .tag("meta")
+                .summary(Some("This OpenAPI document"))
+                .response("200", utoipa::openapi::Response::new("The OpenAPI document")),
+        ),
+    );
+    doc
+}
+
+/// The production application: every route, extractor configuration and middleware.
+pub fn app(
+    state: Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let doc = Arc::new(openapi());
+    App::new()
+        .app_data(state)
+        .app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(problem::json_error))
+        .app_data(web::QueryConfig::default().error_handler(problem::query_error))
+        .app_data(web::PathConfig::default().error_handler(problem::path_error))
+        // Before the `/api/v1` scope, which would otherwise take this path.
+        .route(
+            "/api/v1/openapi.json",
+            web::get().to(move || {
                 let doc = doc.clone();
                 async move { HttpResponse::Ok().json(&*doc) }
-            }))
-        })
+            }),
+        )
+        .into_utoipa_app()
+        .configure(routes)
         .default_service(web::to(unmatched))
         .into_app()
         .wrap(from_fn(middleware::envelope))

@@ -34,7 +34,10 @@ pub fn redact_path(path: &str) -> String {
 }
 
 /// Request id, problem rendering, security headers and the access log.
-pub async fn envelope(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, Error> {
+pub async fn envelope(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
     let state = req.app_data::<Data<AppState>>().cloned();
     let id = match &state {
@@ -58,7 +61,11 @@ pub async fn envelope(req: ServiceRequest, next: Next<impl MessageBody + 'static
     set(headers, "cross-origin-opener-policy", "same-origin");
     set(headers, "permissions-policy", "camera=(), microphone=(), geolocation=()");
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-        set(headers, "content-security-policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+        set(
+            headers,
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        );
     }
     if is_api {
         set(headers, "x-robots-tag", "noindex, nofollow");

@@ -59,14 +59,26 @@ fn message(status: StatusCode, heading: &str, text: &str) -> HttpResponse {
 fn error_page(e: DomainError) -> HttpResponse {
     let other;
     let (status, heading, text) = match e {
-        DomainError::SignInLinkExpired => (StatusCode::GONE, "Sign-in link expired", "This sign-in link has expired. Ask for a new one."),
-        DomainError::SignInLinkUsed => (StatusCode::GONE, "Sign-in link already used", "Each sign-in link works once. Ask for a new one."),
-        DomainError::SignInLinkInvalid => (StatusCode::BAD_REQUEST, "Sign-in link not valid", "This sign-in link is not valid."),
-        DomainError::InviteExpired => (StatusCode::GONE, "Invitation expired", "This invitation has expired. Ask for a new one."),
+        DomainError::SignInLinkExpired => {
+            (StatusCode::GONE, "Sign-in link expired", "This sign-in link has expired. Ask for a new one.")
+        }
+        DomainError::SignInLinkUsed => {
+            (StatusCode::GONE, "Sign-in link already used", "Each sign-in link works once. Ask for a new one.")
+        }
+        DomainError::SignInLinkInvalid => {
+            (StatusCode::BAD_REQUEST, "Sign-in link not valid", "This sign-in link is not valid.")
+        }
+        DomainError::InviteExpired => {
+            (StatusCode::GONE, "Invitation expired", "This invitation has expired. Ask for a new one.")
+        }
         DomainError::InviteUsed => (StatusCode::GONE, "Invitation already used", "This invitation was already used."),
         DomainError::InviteRevoked => (StatusCode::GONE, "Invitation revoked", "This invitation was withdrawn."),
-        DomainError::InviteEmailMismatch => (StatusCode::FORBIDDEN, "Invitation for someone else", "This invitation is for another email address."),
-        DomainError::AlreadyMember => (StatusCode::CONFLICT, "Already a member", "You are already a member of this workspace."),
+        DomainError::InviteEmailMismatch => {
+            (StatusCode::FORBIDDEN, "Invitation for someone else", "This invitation is for another email address.")
+        }
+        DomainError::AlreadyMember => {
+            (StatusCode::CONFLICT, "Already a member", "You are already a member of this workspace.")
+        }
         DomainError::NotFound => (StatusCode::NOT_FOUND, "Not found", "This link is not valid."),
         DomainError::Unavailable(cause) => {
             tracing::error!(error = %cause, "store failure on a page");
@@ -131,10 +143,10 @@ pub async fn logout(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
     if let Err(e) = check_same_origin(&req, &state) {
         return message(StatusCode::FORBIDDEN, "Request refused", &e.detail);
     }
-    if let Some(session) = current_session(&state, &req).await {
-        if let Err(e) = state.app.sign_out(&session, request_id(&req)).await {
-            return error_page(e);
-        }
+    if let Some(session) = current_session(&state, &req).await
+        && let Err(e) = state.app.sign_out(&session, request_id(&req)).await
+    {
+        return error_page(e);
     }
     HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).cookie(clear_session_cookie(&state)).finish()
 }
@@ -153,7 +165,11 @@ pub async fn invite(state: Data<AppState>, req: HttpRequest, path: Path<String>)
 /// Accepts the invite from the invite page, then goes home.
 #[utoipa::path(tag = "pages", params(("token" = String, Path)), responses((status = 303, description = "Joined")))]
 #[post("/invites/{token}")]
-pub async fn accept_invite(state: Data<AppState>, caller: Result<Caller, ApiError>, path: Path<String>) -> HttpResponse {
+pub async fn accept_invite(
+    state: Data<AppState>,
+    caller: Result<Caller, ApiError>,
+    path: Path<String>,
+) -> HttpResponse {
     let caller = match caller {
         Ok(c) => c,
         Err(e) if e.code == UNAUTHENTICATED => {

@@ -65,32 +65,31 @@ pub fn check_same_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiE
         return Ok(());
     }
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    if let Some(site) = header("sec-fetch-site") {
-        if !matches!(site, "same-origin" | "none") {
-            return Err(ApiError::new(CROSS_SITE_REQUEST, format!("refused a {site} request made with a session cookie")));
-        }
+    if let Some(site) = header("sec-fetch-site")
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Err(ApiError::new(CROSS_SITE_REQUEST, format!("refused a {site} request made with a session cookie")));
     }
-    if let Some(origin) = header("origin") {
-        if origin != state.settings.origin() {
-            return Err(ApiError::new(CROSS_SITE_REQUEST, "the Origin of this request is not this server"));
-        }
+    if let Some(origin) = header("origin")
+        && origin != state.settings.origin()
+    {
+        return Err(ApiError::new(CROSS_SITE_REQUEST, "the Origin of this request is not this server"));
     }
     Ok(())
 }
 
 async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
-    let state = req
-        .app_data::<Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::plain(crate::problem::INTERNAL))?;
+    let state = req.app_data::<Data<AppState>>().cloned().ok_or_else(|| ApiError::plain(crate::problem::INTERNAL))?;
     if req.headers().contains_key(actix_web::http::header::AUTHORIZATION) {
         return Err(ApiError::new(
             UNAUTHENTICATED,
             "bearer tokens are accepted when an OpenID Connect provider is configured; this server signs in with links",
         ));
     }
-    let cookie = req.cookie(SESSION_COOKIE).ok_or_else(|| ApiError::new(UNAUTHENTICATED, "no session: sign in first"))?;
-    let token = Token::parse(cookie.value()).ok_or_else(|| ApiError::new(UNAUTHENTICATED, "the session cookie is not valid"))?;
+    let cookie =
+        req.cookie(SESSION_COOKIE).ok_or_else(|| ApiError::new(UNAUTHENTICATED, "no session: sign in first"))?;
+    let token = Token::parse(cookie.value())
+        .ok_or_else(|| ApiError::new(UNAUTHENTICATED, "the session cookie is not valid"))?;
     check_same_origin(&req, &state)?;
     let session = state
         .app

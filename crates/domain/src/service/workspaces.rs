@@ -47,13 +47,24 @@ impl Workvault {
     }
 
     /// Changes a workspace (its name, for now); `None` changes nothing but still needs the right.
-    pub async fn update_workspace(&self, ctx: &Ctx, ws: WorkspaceId, name: Option<&str>) -> Result<(Workspace, Role), Error> {
+    pub async fn update_workspace(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        name: Option<&str>,
+    ) -> Result<(Workspace, Role), Error> {
         let name = name.map(Name::parse).transpose().map_err(field("name"))?;
         let (current, role) = self.authorize_workspace(ctx, ws, Action::UpdateWorkspace).await?;
         let Some(name) = name.filter(|n| *n != current.name) else {
             return Ok((current, role));
         };
-        let audit = self.audit(ctx, ws, "workspace.renamed", ("workspace", ws.to_string()), json!({"from": current.name, "to": name}));
+        let audit = self.audit(
+            ctx,
+            ws,
+            "workspace.renamed",
+            ("workspace", ws.to_string()),
+            json!({"from": current.name, "to": name}),
+        );
         Ok((self.store.rename_workspace(ws, &name, audit).await?, role))
     }
 

@@ -20,7 +20,8 @@ use crate::session::Caller;
 pub async fn create(state: Data<AppState>, caller: Caller, path: Path<String>, body: Json<CreateJob>) -> Reply {
     let ws = id(&path, "workspace")?;
     let b = body.into_inner();
-    let new = NewJob { title: b.title, description: b.description, address: b.address, status: b.status.map(Into::into) };
+    let new =
+        NewJob { title: b.title, description: b.description, address: b.address, status: b.status.map(Into::into) };
     let job = state.app.create_job(&caller.ctx, ws, new).await?;
     Ok(created(format!("/api/v1/workspaces/{ws}/jobs/{}", job.id), &JobOut::from(job)))
 }
@@ -55,10 +56,16 @@ pub async fn show(state: Data<AppState>, caller: Caller, path: Path<(String, Str
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[patch("/workspaces/{ws}/jobs/{job}")]
-pub async fn update(state: Data<AppState>, caller: Caller, path: Path<(String, String)>, body: Json<UpdateJob>) -> Reply {
+pub async fn update(
+    state: Data<AppState>,
+    caller: Caller,
+    path: Path<(String, String)>,
+    body: Json<UpdateJob>,
+) -> Reply {
     let (ws, job) = (id(&path.0, "workspace")?, id(&path.1, "job")?);
     let b = body.into_inner();
-    let change = JobChange { title: b.title, description: b.description, address: b.address, status: b.status.map(Into::into) };
+    let change =
+        JobChange { title: b.title, description: b.description, address: b.address, status: b.status.map(Into::into) };
     Ok(HttpResponse::Ok().json(JobOut::from(state.app.update_job(&caller.ctx, ws, job, change).await?)))
 }
 

@@ -3,8 +3,8 @@
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post};
 use chrono::Duration;
-use workvault_domain::service::InviteRequest;
 use workvault_domain::secret::Token;
+use workvault_domain::service::InviteRequest;
 
 use super::{Reply, created, id};
 use crate::AppState;
@@ -36,7 +36,12 @@ pub async fn list(state: Data<AppState>, caller: Caller, path: Path<String>, q: 
     (status = 409, body = Problem, content_type = "application/problem+json"),
 ))]
 #[patch("/workspaces/{ws}/members/{user}")]
-pub async fn update(state: Data<AppState>, caller: Caller, path: Path<(String, String)>, body: Json<UpdateMember>) -> Reply {
+pub async fn update(
+    state: Data<AppState>,
+    caller: Caller,
+    path: Path<(String, String)>,
+    body: Json<UpdateMember>,
+) -> Reply {
     let (ws, user) = (id(&path.0, "workspace")?, id(&path.1, "user")?);
     let member = state.app.change_role(&caller.ctx, ws, user, body.role.into()).await?;
     Ok(HttpResponse::Ok().json(MemberOut::from(member)))
@@ -64,7 +69,12 @@ pub async fn remove(state: Data<AppState>, caller: Caller, path: Path<(String, S
     (status = 409, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/workspaces/{ws}/ownership")]
-pub async fn transfer(state: Data<AppState>, caller: Caller, path: Path<String>, body: Json<TransferOwnership>) -> Reply {
+pub async fn transfer(
+    state: Data<AppState>,
+    caller: Caller,
+    path: Path<String>,
+    body: Json<TransferOwnership>,
+) -> Reply {
     let ws = id(&path, "workspace")?;
     let to = id(&body.user_id, "user")?;
     state.app.transfer_ownership(&caller.ctx, ws, to).await?;
@@ -78,12 +88,24 @@ pub async fn transfer(state: Data<AppState>, caller: Caller, path: Path<String>,
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/workspaces/{ws}/invites")]
-pub async fn create_invite(state: Data<AppState>, caller: Caller, path: Path<String>, body: Json<CreateInvite>) -> Reply {
+pub async fn create_invite(
+    state: Data<AppState>,
+    caller: Caller,
+    path: Path<String>,
+    body: Json<CreateInvite>,
+) -> Reply {
     let ws = id(&path, "workspace")?;
     let body = body.into_inner();
-    let req = InviteRequest { role: body.role.map(Into::into), expires_in: body.expires_in.map(Duration::seconds), email: body.email };
+    let req = InviteRequest {
+        role: body.role.map(Into::into),
+        expires_in: body.expires_in.map(Duration::seconds),
+        email: body.email,
+    };
     let (invite, token) = state.app.create_invite(&caller.ctx, ws, req).await?;
-    let out = InviteCreated { invite: InviteOut::from(&invite), url: state.settings.link(&format!("/invites/{}", token.expose())) };
+    let out = InviteCreated {
+        invite: InviteOut::from(&invite),
+        url: state.settings.link(&format!("/invites/{}", token.expose())),
+    };
     Ok(created(format!("/api/v1/workspaces/{ws}/invites/{}", invite.id), &out))
 }
 

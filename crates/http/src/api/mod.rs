@@ -19,7 +19,9 @@ use crate::problem::{ApiError, INVALID_ID};
 
 /// Parses an id from the path, or answers `invalid_id`.
 pub(crate) fn id<T: FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError::new(INVALID_ID, format!("`{}` is not a valid {what} id", raw.chars().take(64).collect::<String>())))
+    raw.parse().map_err(|_| {
+        ApiError::new(INVALID_ID, format!("`{}` is not a valid {what} id", raw.chars().take(64).collect::<String>()))
+    })
 }
 
 /// 201 with `Location` and the new state.

@@ -1,0 +1,289 @@
+//! Every route, driven through its happy path and the behaviour users rely on.
+
+use actix_web::http::Method;
+use actix_web::test::TestRequest;
+use chrono::Duration;
+use serde_json::json;
+use workvault_domain::secret::Token;
+
+use crate::harness::test_app;
+
+#[actix_web::test]
+async fn session_workspaces_members_and_ownership() {
+    let t = test_app().await;
+    let alice = t.user("alice").await;
+    let bob = t.user("bob").await;
+
+    let r = t.get("/api/v1/session", &alice).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["user"]["email"], "alice@example.test");
+    assert_eq!(r.body["workspaces"], json!([]));
+
+    let r = t.post("/api/v1/workspaces", &alice, json!({"name": "  Acme Roofing  "})).await;
+    assert_eq!(r.status, 201);
+    let ws = r.str("id");
+    assert_eq!(r.header("location"), Some(format!("/api/v1/workspaces/{ws}").as_str()));
+    assert_eq!((r.str("name"), r.str("role")), ("Acme Roofing".into(), "owner".into()));
+
+    let r = t.get("/api/v1/workspaces", &alice).await;
+    assert_eq!(r.body["items"][0]["id"], ws.as_str());
+    assert_eq!(r.body["next_cursor"], serde_json::Value::Null);
+    let r = t.patch(&format!("/api/v1/workspaces/{ws}"), &alice, json!({"name": "Acme Ltd"})).await;
+    assert_eq!((r.status, r.str("name")), (200, "Acme Ltd".into()));
+    let r = t.get(&format!("/api/v1/workspaces/{ws}"), &alice).await;
+    assert_eq!(r.str("name"), "Acme Ltd");
+
+    t.clock.advance(Duration::seconds(1));
+    t.join(&ws, &alice, &bob, "member").await;
+    let r = t.get(&format!("/api/v1/workspaces/{ws}/members"), &alice).await;
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(r.body["items"][0]["email"], "bob@example.test", "newest first");
+
+    let r = t.patch(&format!("/api/v1/workspaces/{ws}/members/{}", bob.id), &alice, json!({"role": "admin"})).await;
+    assert_eq!((r.status, r.str("role")), (200, "admin".into()));
+    let r = t.post(&format!("/api/v1/workspaces/{ws}/ownership"), &alice, json!({"user_id": bob.id})).await;
+    assert_eq!((r.status, r.str("role")), (200, "admin".into()), "{}", r.text);
+    let r = t.get(&format!("/api/v1/workspaces/{ws}"), &bob).await;
+    assert_eq!(r.str("role"), "owner");
+    // The new Owner removes the old one (now an Admin).
+    let r = t.delete(&format!("/api/v1/workspaces/{ws}/members/{}", alice.id), &bob).await;
+    assert_eq!(r.status, 204);
+    let r = t.get(&format!("/api/v1/workspaces/{ws}"), &alice).await;
+    assert_eq!(r.status, 401, "removal revoked alice's sessions: {}", r.text);
+
+    let r = t.delete("/api/v1/session", &bob).await;
+    assert_eq!(r.status, 204);
+    assert!(r.header("set-cookie").is_some_and(|c| c.starts_with("wv_session=;")), "{:?}", r.header("set-cookie"));
+    let r = t.get("/api/v1/session", &bob).await;
+    assert_eq!((r.status, r.code()), (401, Some("unauthenticated")));
+}
+
+#[actix_web::test]
+async fn invites_list_revoke_accept_and_their_failures() {
+    let t = test_app().await;
+    let (alice, bob, carol) = (t.user("alice").await, t.user("bob").await, t.user("carol").await);
+    let ws = t.workspace(&alice, "Invites").await;
+    let r = t
+        .post(&format!("/api/v1/workspaces/{ws}/invites"), &alice, json!({"role": "restricted", "expires_in": 3600}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.str("url").starts_with("http://127.0.0.1:8080/invites/"));
+    let invite_id = r.str("id");
+    let token = r.str("url").rsplit('/').next().unwrap_or_default().to_owned();
+    assert_eq!(r.header("location"), Some(format!("/api/v1/workspaces/{ws}/invites/{invite_id}").as_str()));
+
+    let r = t.get(&format!("/api/v1/workspaces/{ws}/invites"), &alice).await;
+    assert_eq!(r.body["items"][0]["id"], invite_id.as_str());
+    assert!(!r.text.contains(&token), "the token is shown once, at creation");
+
+    let accept = format!("/api/v1/invites/{token}/accept");
+    let r = t.call(Method::POST, &accept, Some(&bob), None).await;
+    assert_eq!((r.status, r.body["workspace"]["role"].as_str()), (200, Some("restricted")), "{}", r.text);
+    let r = t.call(Method::POST, &accept, Some(&carol), None).await;
+    assert_eq!((r.status, r.code()), (410, Some("invite_used")));
+    let r = t.call(Method::POST, &accept, Some(&bob), None).await;
+    assert_eq!((r.status, r.code()), (410, Some("invite_used")));
+
+    let r = t.post(&format!("/api/v1/workspaces/{ws}/invites"), &alice, json!({})).await;
+    let (id2, token2) = (r.str("id"), r.str("url").rsplit('/').next().unwrap_or_default().to_owned());
+    let r = t.delete(&format!("/api/v1/workspaces/{ws}/invites/{id2}"), &alice).await;
+    assert_eq!(r.status, 204);
+    let r = t.call(Method::POST, &format!("/api/v1/invites/{token2}/accept"), Some(&carol), None).await;
+    assert_eq!((r.status, r.code()), (410, Some("invite_revoked")));
+
+    let r = t.post(&format!("/api/v1/workspaces/{ws}/invites"), &alice, json!({"expires_in": 60})).await;
+    let token3 = r.str("url").rsplit('/').next().unwrap_or_default().to_owned();
+    t.clock.advance(Duration::seconds(60));
+    let before = t.snapshot(&ws).await;
+    let r = t.call(Method::POST, &format!("/api/v1/invites/{token3}/accept"), Some(&carol), None).await;
+    assert_eq!((r.status, r.code()), (410, Some("invite_expired")));
+    assert_eq!(t.snapshot(&ws).await, before);
+
+    for bad in ["not-a-token", &"A".repeat(43)] {
+        let r = t.call(Method::POST, &format!("/api/v1/invites/{bad}/accept"), Some(&carol), None).await;
+        assert_eq!((r.status, r.code()), (404, Some("not_found")), "{bad}");
+    }
+}
+
+#[actix_web::test]
+async fn jobs_grants_and_restricted_visibility() {
+    let t = test_app().await;
+    let (alice, rita) = (t.user("alice").await, t.user("rita").await);
+    let ws = t.workspace(&alice, "Jobs").await;
+    t.join(&ws, &alice, &rita, "restricted").await;
+    let r = t
+        .post(
+            &format!("/api/v1/workspaces/{ws}/jobs"),
+            &alice,
+            json!({"title": "Roof", "description": "Leaks", "address": "1 High St", "status": "in_progress"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let job = r.str("id");
+    assert_eq!((r.str("status"), r.str("address")), ("in_progress".into(), "1 High St".into()));
+    let other = t.job(&ws, &alice, "Gutter").await;
+
+    let r = t
+        .patch(
+            &format!("/api/v1/workspaces/{ws}/jobs/{job}"),
+            &alice,
+            json!({"description": null, "status": "completed"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["description"].clone(), r.str("status"), r.str("title")),
+        (serde_json::Value::Null, "completed".into(), "Roof".into())
+    );
+
+    assert_eq!(t.get(&format!("/api/v1/workspaces/{ws}/jobs/{job}"), &rita).await.status, 404);
+    let r = t.get(&format!("/api/v1/workspaces/{ws}/jobs"), &rita).await;
+    assert_eq!(r.body["items"], json!([]));
+
+    let grant = format!("/api/v1/workspaces/{ws}/jobs/{job}/grants/{}", rita.id);
+    let r = t.put(&grant, &alice).await;
+    assert_eq!((r.status, r.str("user_id")), (201, rita.id.clone()));
+    assert_eq!(t.put(&grant, &alice).await.status, 200, "granting twice is idempotent");
+    let r = t.get(&format!("/api/v1/workspaces/{ws}/jobs/{job}/grants"), &alice).await;
+    assert_eq!(r.body["items"][0]["user_id"], rita.id.as_str());
+    let r = t.get(&format!("/api/v1/workspaces/{ws}/jobs"), &rita).await;
+    assert_eq!(
+        r.body["items"].as_array().map(|a| a.iter().map(|j| j["id"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!(job)])
+    );
+    let r = t.patch(&format!("/api/v1/workspaces/{ws}/jobs/{job}"), &rita, json!({"status": "archived"})).await;
+    assert_eq!(r.status, 200, "a granted Restricted member may update the job");
+    assert_eq!(t.get(&format!("/api/v1/workspaces/{ws}/jobs/{other}"), &rita).await.status, 404);
+
+    assert_eq!(t.delete(&grant, &alice).await.status, 204);
+    assert_eq!(
+        t.get(&format!("/api/v1/workspaces/{ws}/jobs/{job}"), &rita).await.status,
+        404,
+        "revocation is effective at once"
+    );
+    assert_eq!((t.delete(&grant, &alice).await.code()), Some("not_found"));
+
+    let r = t.put(&format!("/api/v1/workspaces/{ws}/jobs/{job}/grants/{}", alice.id), &alice).await;
+    assert_eq!((r.status, r.code()), (422, Some("grant_needs_restricted")));
+
+    assert_eq!(t.delete(&format!("/api/v1/workspaces/{ws}/jobs/{job}"), &alice).await.status, 204);
+    assert_eq!(t.get(&format!("/api/v1/workspaces/{ws}/jobs/{job}"), &alice).await.status, 404);
+    let r = t.get(&format!("/api/v1/workspaces/{ws}/jobs"), &alice).await;
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(1));
+}
+
+#[actix_web::test]
+async fn lists_page_with_cursors() {
+    let t = test_app().await;
+    let alice = t.user("alice").await;
+    let ws = t.workspace(&alice, "Paging").await;
+    for i in 0..5 {
+        t.clock.advance(Duration::seconds(1));
+        t.job(&ws, &alice, &format!("job {i}")).await;
+    }
+    let mut titles = Vec::new();
+    let mut url = format!("/api/v1/workspaces/{ws}/jobs?limit=2");
+    loop {
+        let r = t.get(&url, &alice).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        titles.extend(
+            r.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|j| j["title"].as_str().unwrap_or_default().to_owned()),
+        );
+        match r.body["next_cursor"].as_str() {
+            Some(c) => url = format!("/api/v1/workspaces/{ws}/jobs?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(titles, ["job 4", "job 3", "job 2", "job 1", "job 0"]);
+}
+
+#[actix_web::test]
+async fn the_audit_log_records_request_ids_and_verifies() {
+    let t = test_app().await;
+    let alice = t.user("alice").await;
+    let ws = t.workspace(&alice, "Audited").await;
+    let r = t.post(&format!("/api/v1/workspaces/{ws}/jobs"), &alice, json!({"title": "Roof"})).await;
+    let request_id = r.header("x-request-id").map(str::to_owned).expect("request id");
+    let r = t.get(&format!("/api/v1/workspaces/{ws}/audit"), &alice).await;
+    assert_eq!(r.status, 200);
+    let newest = &r.body["items"][0];
+    assert_eq!(newest["action"], "job.created");
+    assert_eq!(newest["actor"]["id"], alice.id.as_str());
+    assert_eq!(newest["request_id"], request_id.as_str());
+    assert_eq!(newest["seq"], 2);
+    assert_eq!(r.body["items"][1]["hash"], newest["prev_hash"]);
+    let r = t.get(&format!("/api/v1/workspaces/{ws}/audit/verify"), &alice).await;
+    assert_eq!(r.body, json!({"intact": true, "events": 2, "first_broken": null}));
+}
+
+#[actix_web::test]
+async fn health_and_readiness() {
+    let t = test_app().await;
+    let r = t.send(TestRequest::get().uri("/healthz")).await;
+    assert_eq!((r.status, r.body["status"].as_str()), (200, Some("ok")));
+    let r = t.send(TestRequest::get().uri("/readyz")).await;
+    assert_eq!((r.status, r.body["status"].as_str()), (200, Some("ok")));
+}
+
+#[actix_web::test]
+async fn sign_in_links_open_a_session_once() {
+    let t = test_app().await;
+    let (_, token) = t.app.issue_sign_in_link("newcomer@example.test").await.expect("link");
+    let path = format!("/auth/link/{}", token.expose());
+    let r = t.send(TestRequest::get().uri(&path)).await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/")));
+    let cookie = r.header("set-cookie").expect("session cookie").to_owned();
+    assert!(
+        cookie.starts_with("wv_session=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "plain loopback http: no Secure flag");
+    let session = cookie.split(';').next().unwrap_or_default().to_owned();
+    let r = t.send(TestRequest::get().uri("/api/v1/session").insert_header(("cookie", session.clone()))).await;
+    assert_eq!(r.body["user"]["email"], "newcomer@example.test");
+    let r = t.send(TestRequest::get().uri("/").insert_header(("cookie", session.clone()))).await;
+    assert!(r.text.contains("newcomer@example.test") && r.text.contains("noindex"), "{}", r.text);
+
+    let r = t.send(TestRequest::get().uri(&path)).await;
+    assert_eq!(r.status, 410);
+    assert!(r.text.contains("already used") && r.header("content-type").is_some_and(|c| c.starts_with("text/html")));
+    assert!(r.header("set-cookie").is_none());
+
+    let (_, late) = t.app.issue_sign_in_link("late@example.test").await.expect("link");
+    t.clock.advance(Duration::minutes(15));
+    let r = t.send(TestRequest::get().uri(&format!("/auth/link/{}", late.expose()))).await;
+    assert_eq!(r.status, 410);
+    assert!(r.text.contains("expired"));
+    let r = t.send(TestRequest::get().uri("/auth/link/garbage")).await;
+    assert_eq!(r.status, 400);
+    let unknown = Token::generate(&workvault_domain::testing::SeqRng::starting_at(u64::MAX / 3));
+    let r = t.send(TestRequest::get().uri(&format!("/auth/link/{}", unknown.expose()))).await;
+    assert_eq!(r.status, 400);
+
+    let r = t.send(TestRequest::post().uri("/auth/logout").insert_header(("cookie", session.clone()))).await;
+    assert_eq!(r.status, 303);
+    let r = t.send(TestRequest::get().uri("/api/v1/session").insert_header(("cookie", session))).await;
+    assert_eq!(r.status, 401);
+}
+
+#[actix_web::test]
+async fn the_invite_page_accepts_for_a_signed_in_visitor() {
+    let t = test_app().await;
+    let (alice, bob) = (t.user("alice").await, t.user("bob").await);
+    let ws = t.workspace(&alice, "Pages").await;
+    let r = t.post(&format!("/api/v1/workspaces/{ws}/invites"), &alice, json!({})).await;
+    let page = r.str("url").trim_start_matches("http://127.0.0.1:8080").to_owned();
+    let r = t.send(TestRequest::get().uri(&page)).await;
+    assert!(r.status == 200 && r.text.contains("Sign in first"), "{}", r.text);
+    let r = t.send(TestRequest::get().uri(&page).insert_header(("cookie", bob.cookie.clone()))).await;
+    assert!(r.text.contains("Accept the invitation"));
+    let r = t.send(TestRequest::post().uri(&page).insert_header(("cookie", bob.cookie.clone()))).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(t.get(&format!("/api/v1/workspaces/{ws}"), &bob).await.str("role"), "member");
+    let r = t.send(TestRequest::post().uri(&page).insert_header(("cookie", bob.cookie.clone()))).await;
+    assert_eq!(r.status, 410);
+}

@@ -1,0 +1,162 @@
+//! A production app over an in-memory SQLite store, with a fixed clock.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::test::{self, TestRequest};
+use actix_web::web::Data;
+use serde_json::Value;
+use url::Url;
+use workvault_domain::id::WorkspaceId;
+use workvault_domain::model::Identity;
+use workvault_domain::ports::{AuditStore, InviteStore, MemberStore, Store};
+use workvault_domain::signin::LocalSignIn;
+use workvault_domain::testing::{FixedClock, SeqRng};
+use workvault_domain::text::Email;
+use workvault_domain::{Lifetimes, Workvault};
+use workvault_http::{AppState, HttpSettings};
+use workvault_store_sqlite::SqliteStore;
+
+/// A signed-in test user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub cookie: String,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: actix_web::http::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The problem `code`, if this is a problem response.
+    pub fn code(&self) -> Option<&str> {
+        self.body.get("code").and_then(Value::as_str)
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    pub fn str(&self, key: &str) -> String {
+        self.body.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+    }
+}
+
+pub struct TestApp<S> {
+    pub service: S,
+    pub app: Workvault,
+    pub clock: Arc<FixedClock>,
+    pub store: Arc<SqliteStore>,
+}
+
+pub async fn test_app()
+-> TestApp<impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>> {
+    let store = Arc::new(SqliteStore::in_memory().expect("sqlite"));
+    let clock = Arc::new(FixedClock::default());
+    let app = Workvault::new(
+        store.clone() as Arc<dyn Store>,
+        clock.clone(),
+        Arc::new(SeqRng::starting_at(1 << 32)),
+        Lifetimes::default(),
+    );
+    let identity = Arc::new(LocalSignIn::new(store.clone(), clock.clone()));
+    let settings = HttpSettings::for_url(Url::parse("http://127.0.0.1:8080").expect("url"));
+    let state = Data::new(AppState { app: app.clone(), identity, settings });
+    let service = test::init_service(workvault_http::app(state)).await;
+    TestApp { service, app, clock, store }
+}
+
+impl<S, B> TestApp<S>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    /// Signs a user in directly through the use case and returns their cookie.
+    pub async fn user(&self, name: &str) -> User {
+        let email = format!("{name}@example.test");
+        let identity =
+            Identity { issuer: "local".into(), subject: email.clone(), email: Email::parse(&email).expect("email") };
+        let start = self.app.open_session(&identity, None).await.expect("session");
+        User { id: start.user.id.to_string(), cookie: format!("wv_session={}", start.token.expose()) }
+    }
+
+    /// Sends a request, as `user` if given, with a JSON body if given.
+    pub async fn call(&self, method: Method, path: &str, user: Option<&User>, body: Option<Value>) -> Reply {
+        let mut req = TestRequest::default().method(method).uri(path);
+        if let Some(u) = user {
+            req = req.insert_header(("cookie", u.cookie.clone()));
+        }
+        if let Some(b) = body {
+            req = req.set_json(b);
+        }
+        self.send(req).await
+    }
+
+    pub async fn send(&self, req: TestRequest) -> Reply {
+        let res = test::call_service(&self.service, req.to_request()).await;
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = actix_web::body::to_bytes(res.into_body()).await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, headers, body, text }
+    }
+
+    pub async fn get(&self, path: &str, user: &User) -> Reply {
+        self.call(Method::GET, path, Some(user), None).await
+    }
+    pub async fn post(&self, path: &str, user: &User, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(user), Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, user: &User, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(user), Some(body)).await
+    }
+    pub async fn delete(&self, path: &str, user: &User) -> Reply {
+        self.call(Method::DELETE, path, Some(user), None).await
+    }
+    pub async fn put(&self, path: &str, user: &User) -> Reply {
+        self.call(Method::PUT, path, Some(user), None).await
+    }
+
+    /// Creates a workspace owned by `owner`; returns its id.
+    pub async fn workspace(&self, owner: &User, name: &str) -> String {
+        let r = self.post("/api/v1/workspaces", owner, serde_json::json!({"name": name})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.str("id")
+    }
+
+    /// Adds `who` to `ws` with `role` through an invite link and its accept endpoint.
+    pub async fn join(&self, ws: &str, by: &User, who: &User, role: &str) {
+        let r = self.post(&format!("/api/v1/workspaces/{ws}/invites"), by, serde_json::json!({"role": role})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let token = r.str("url").rsplit('/').next().unwrap_or_default().to_owned();
+        let r = self.call(Method::POST, &format!("/api/v1/invites/{token}/accept"), Some(who), None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
+    /// Creates a job; returns its id.
+    pub async fn job(&self, ws: &str, by: &User, title: &str) -> String {
+        let r = self.post(&format!("/api/v1/workspaces/{ws}/jobs"), by, serde_json::json!({"title": title})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.str("id")
+    }
+
+    /// A fingerprint of everything a workspace holds: members, jobs, invites, grants, audit.
+    pub async fn snapshot(&self, ws: &str) -> String {
+        let ws: WorkspaceId = ws.parse().expect("workspace id");
+        let members = self.store.members(ws, Default::default()).await.expect("members");
+        let invites = self
+            .store
+            .pending_invites(ws, workvault_domain::ports::Clock::now(&*self.clock), Default::default())
+            .await
+            .expect("invites");
+        let audit = self.store.audit_chain(ws, 0, 100_000).await.expect("audit");
+        format!("{:?}|{:?}|{}", members.items, invites.items.iter().map(|i| i.id).collect::<Vec<_>>(), audit.len())
+    }
+}

@@ -1,0 +1,9 @@
+//! HTTP tests through the production app factory (`workvault_http::app`), on the real
+//! SQLite store: routing, extractors, serialisation, authorization and problem bodies.
+
+mod authz;
+mod flows;
+mod harness;
+mod openapi;
+mod problems;
+mod security;

@@ -1,0 +1,288 @@
+//! Configuration: defaults, then a TOML file (`--config`), then the environment
+//! (`WORKVAULT__SECTION__KEY`). Validated at start, every problem reported at once.
+//! `workvault.example.toml` at the repository root documents every key and is parsed
+//! by a test.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded default keeps its files (database, master key).
+    pub data_dir: PathBuf,
+    /// HTTP listener and public address.
+    pub http: HttpConfig,
+    /// Identity provider.
+    pub auth: AuthConfig,
+    /// Link and session lifetimes.
+    pub sessions: SessionConfig,
+    /// First-start setup.
+    pub setup: SetupConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on.
+    pub bind: String,
+    /// The URL users reach the server at (links start with it). Default: `http://<bind>`.
+    pub public_url: Option<String>,
+    /// Worker threads (default: one per core).
+    pub workers: Option<usize>,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `local`: single-use sign-in links printed by `workvault sign-in-link`.
+    pub provider: String,
+}
+
+/// `[sessions]`, in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Hard session lifetime.
+    pub absolute_secs: i64,
+    /// Idle timeout.
+    pub idle_secs: i64,
+    /// Sign-in link lifetime.
+    pub sign_in_link_secs: i64,
+    /// Default invite lifetime.
+    pub invite_default_secs: i64,
+    /// Longest invite lifetime.
+    pub invite_max_secs: i64,
+}
+
+/// `[setup]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupConfig {
+    /// Who the sign-in link printed on first start is for.
+    pub first_user_email: String,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `workvault=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("workvault-data"),
+            http: HttpConfig { bind: "127.0.0.1:8080".into(), public_url: None, workers: None },
+            auth: AuthConfig { provider: "local".into() },
+            sessions: SessionConfig {
+                absolute_secs: 30 * 24 * 3600,
+                idle_secs: 7 * 24 * 3600,
+                sign_in_link_secs: 15 * 60,
+                invite_default_secs: 7 * 24 * 3600,
+                invite_max_secs: 30 * 24 * 3600,
+            },
+            setup: SetupConfig { first_user_email: "owner@workvault.local".into() },
+            log: LogConfig { format: "pretty".into(), level: "info".into() },
+        }
+    }
+}
+
+/// The checked values the server runs with.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    /// The configuration as given.
+    pub config: Config,
+    /// Parsed `http.bind`.
+    pub bind: SocketAddr,
+    /// Parsed (or derived) `http.public_url`.
+    pub public_url: Url,
+}
+
+impl Config {
+    /// Layers defaults, the file (if any) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Vec<String>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(vec![format!("config file {} does not exist", file.display())]);
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        fig = fig.merge(Env::prefixed("WORKVAULT__").split("__").lowercase(true));
+        fig.extract().map_err(|e| e.into_iter().map(|e| e.to_string()).collect())
+    }
+
+    /// Checks every value and reports every problem at once.
+    pub fn validate(self) -> Result<Validated, Vec<String>> {
+        let mut problems = Vec::new();
+        let bind: Option<SocketAddr> = match self.http.bind.parse() {
+            Ok(b) => Some(b),
+            Err(_) => {
+                problems.push(format!("http.bind: `{}` is not an address like 127.0.0.1:8080", self.http.bind));
+                None
+            }
+        };
+        let public = match (&self.http.public_url, bind) {
+            (Some(u), _) => Url::parse(u).map_err(|e| format!("http.public_url: `{u}` is not a URL ({e})")),
+            (None, Some(b)) => Url::parse(&format!("http://{b}")).map_err(|e| format!("http.public_url: {e}")),
+            (None, None) => Err("http.public_url: cannot be derived from an invalid http.bind".into()),
+        };
+        let public_url = match public {
+            Ok(u) => match check_public_url(&u) {
+                Ok(()) => Some(u),
+                Err(p) => {
+                    problems.push(p);
+                    None
+                }
+            },
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        };
+        if self.data_dir.as_os_str().is_empty() {
+            problems.push("data_dir: must not be empty".into());
+        }
+        if self.http.workers == Some(0) {
+            problems.push("http.workers: must be at least 1".into());
+        }
+        if self.auth.provider != "local" {
+            problems.push(format!(
+                "auth.provider: `{}` is not a provider this server knows (use `local`)",
+                self.auth.provider
+            ));
+        }
+        let s = &self.sessions;
+        for (key, value) in [
+            ("sessions.absolute_secs", s.absolute_secs),
+            ("sessions.idle_secs", s.idle_secs),
+            ("sessions.sign_in_link_secs", s.sign_in_link_secs),
+            ("sessions.invite_default_secs", s.invite_default_secs),
+            ("sessions.invite_max_secs", s.invite_max_secs),
+        ] {
+            if value <= 0 {
+                problems.push(format!("{key}: must be a positive number of seconds"));
+            }
+        }
+        if s.idle_secs > s.absolute_secs {
+            problems.push("sessions.idle_secs: must not exceed sessions.absolute_secs".into());
+        }
+        if s.invite_default_secs > s.invite_max_secs {
+            problems.push("sessions.invite_default_secs: must not exceed sessions.invite_max_secs".into());
+        }
+        if workvault_domain::text::Email::parse(&self.setup.first_user_email).is_err() {
+            problems.push(format!("setup.first_user_email: `{}` is not an email address", self.setup.first_user_email));
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            problems.push(format!("log.format: `{}` must be `pretty` or `json`", self.log.format));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            problems.push(format!("log.level: `{}` is not a tracing filter", self.log.level));
+        }
+        match (bind, public_url, problems.is_empty()) {
+            (Some(bind), Some(public_url), true) => Ok(Validated { config: self, bind, public_url }),
+            _ => Err(problems),
+        }
+    }
+
+    /// The lifetimes the use cases run with.
+    pub fn lifetimes(&self) -> workvault_domain::Lifetimes {
+        let s = &self.sessions;
+        let secs = chrono::Duration::seconds;
+        workvault_domain::Lifetimes {
+            invite_default: secs(s.invite_default_secs),
+            invite_max: secs(s.invite_max_secs),
+            sign_in_link: secs(s.sign_in_link_secs),
+            session_absolute: secs(s.absolute_secs),
+            session_idle: secs(s.idle_secs),
+        }
+    }
+}
+
+/// Plain HTTP is allowed on loopback only: elsewhere cookies must be `Secure`.
+fn check_public_url(u: &Url) -> Result<(), String> {
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match u.host() {
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!("http.public_url: `{u}` must be https (plain http is for loopback only)"))
+            }
+        }
+        other => Err(format!("http.public_url: scheme `{other}` must be https or http")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        let v = Config::default().validate().expect("defaults are valid");
+        assert_eq!(v.public_url.as_str(), "http://127.0.0.1:8080/");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut c = Config::default();
+        c.http.bind = "nowhere".into();
+        c.http.public_url = Some("http://example.com".into());
+        c.log.format = "xml".into();
+        c.sessions.idle_secs = -1;
+        c.setup.first_user_email = "nobody".into();
+        let problems = c.validate().expect_err("invalid");
+        for key in ["http.bind", "http.public_url", "log.format", "sessions.idle_secs", "setup.first_user_email"] {
+            assert!(problems.iter().any(|p| p.starts_with(key)), "{key} missing from {problems:#?}");
+        }
+    }
+
+    #[test]
+    fn https_is_required_off_loopback() {
+        for (url, ok) in [
+            ("https://vault.example.com", true),
+            ("http://127.0.0.1:9000", true),
+            ("http://localhost:9000", true),
+            ("http://[::1]:9000", true),
+            ("http://vault.example.com", false),
+            ("ftp://vault.example.com", false),
+        ] {
+            let u = Url::parse(url).expect("url");
+            assert_eq!(check_public_url(&u).is_ok(), ok, "{url}");
+        }
+    }
+
+    #[test]
+    fn the_example_config_parses_and_equals_the_defaults_it_documents() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../workvault.example.toml");
+        let text = std::fs::read_to_string(example).expect("example config");
+        let parsed: Config = toml::from_str(&text).expect("example parses");
+        let mut expected = Config::default();
+        expected.http.public_url = parsed.http.public_url.clone();
+        expected.http.workers = parsed.http.workers;
+        assert_eq!(parsed, expected, "the example documents the real defaults");
+        parsed.validate().expect("the example is valid");
+    }
+}
