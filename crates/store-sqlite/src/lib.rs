@@ -25,6 +25,7 @@ mod workspaces;
 use std::path::Path;
 use std::time::Duration;
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -49,55 +50,57 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// Per-connection settings. `busy_timeout` comes first, so every later statement
+/// waits for a lock instead of failing.
 #[derive(Debug)]
-struct Pragmas {
-    wal: bool,
-}
+struct Pragmas;
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        let journal = if self.wal { "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;" } else { "" };
-        conn.batch_execute(&format!("{journal} PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"))
+        conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
             .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and runs pending migrations.
+    /// Opens (creating if needed) the database file, switches it to WAL (a property of
+    /// the file) and runs pending migrations, on one connection before the pool opens.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         }
         let url = path.to_str().ok_or_else(|| StoreError::Corrupt("database path is not UTF-8".into()))?;
-        Self::build(url, 8, true)
+        let mut setup = SqliteConnection::establish(url).map_err(unavailable)?;
+        setup
+            .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
+            .map_err(StoreError::from_diesel)?;
+        run_migrations(&mut setup)?;
+        drop(setup);
+        Self::build(url, 8)
     }
 
     /// A private in-memory database (tests). One connection, so every call sees the same data.
     pub fn in_memory() -> Result<Self, StoreError> {
-        Self::build(":memory:", 1, false)
+        let store = Self::build(":memory:", 1)?;
+        store.migrate()?;
+        Ok(store)
     }
 
-    fn build(url: &str, size: u32, wal: bool) -> Result<Self, StoreError> {
+    fn build(url: &str, size: u32) -> Result<Self, StoreError> {
         let pool = Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(Pragmas { wal }))
+            .connection_customizer(Box::new(Pragmas))
             .build(ConnectionManager::<SqliteConnection>::new(url))
             .map_err(unavailable)?;
-        let store = Self { pool };
-        store.migrate()?;
-        Ok(store)
+        Ok(Self { pool })
     }
 
     /// Runs pending migrations; returns how many ran.
     pub fn migrate(&self) -> Result<usize, StoreError> {
         let mut conn = self.pool.get().map_err(unavailable)?;
-        let ran = conn.run_pending_migrations(MIGRATIONS).map_err(StoreError::Unavailable)?;
-        if !ran.is_empty() {
-            tracing::info!(count = ran.len(), "applied sqlite migrations");
-        }
-        Ok(ran.len())
+        run_migrations(&mut conn)
     }
 
     /// Runs `f` with a pooled connection on the blocking pool.
@@ -130,6 +133,14 @@ impl SqliteStore {
         let sql = sql.to_owned();
         self.run(move |conn| Ok(conn.batch_execute(&sql)?)).await
     }
+}
+
+fn run_migrations(conn: &mut SqliteConnection) -> Result<usize, StoreError> {
+    let ran = conn.run_pending_migrations(MIGRATIONS).map_err(StoreError::Unavailable)?;
+    if !ran.is_empty() {
+        tracing::info!(count = ran.len(), "applied sqlite migrations");
+    }
+    Ok(ran.len())
 }
 
 fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {

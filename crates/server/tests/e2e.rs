@@ -1,0 +1,290 @@
+//! End to end: the real `workvault` binary in a temporary directory, with no
+//! configuration, driven over HTTP on 127.0.0.1 and through its CLI.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_workvault");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn workvault(dir: &Path, port: u16) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env("WORKVAULT__HTTP__BIND", format!("127.0.0.1:{port}")).env("WORKVAULT__LOG__LEVEL", "warn");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("WORKVAULT__") && key != "WORKVAULT__HTTP__BIND" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// The server process; killed when dropped.
+struct Server {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(dir: &Path, port: u16) -> Self {
+        let mut child = workvault(dir, port)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start workvault serve");
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = Server { child, stdout: rx, base: format!("http://127.0.0.1:{port}") };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("workvault serve exited with {status}: {err}");
+            }
+            if std::net::TcpStream::connect(self.base.trim_start_matches("http://")).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("workvault serve did not listen on {} within 15 s", self.base);
+    }
+
+    /// The next stdout line holding a sign-in link.
+    fn printed_link(&self) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.stdout.recv_timeout(left) {
+                Ok(line) if line.contains("/auth/link/") => return Some(line.trim().to_owned()),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+fn cli(dir: &Path, port: u16, args: &[&str]) -> (i32, String, String) {
+    let out = workvault(dir, port).args(args).output().expect("run workvault");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn browser() -> Client {
+    Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+async fn json(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_newcomer_runs_the_server_and_manages_a_team_end_to_end() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let server = Server::start(dir.path(), port);
+    let base = server.base.clone();
+    let link = server.printed_link().expect("first start prints a sign-in link");
+    assert!(link.starts_with(&format!("{base}/auth/link/")), "{link}");
+
+    // The data directory holds the database and a private master key.
+    let data: PathBuf = dir.path().join("workvault-data");
+    assert!(data.join("workvault.db").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("master.key")).expect("master key").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    // The owner signs in through the printed link.
+    let owner = browser();
+    let res = owner.get(&link).send().await.expect("open link");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (status, session) = json(owner.get(format!("{base}/api/v1/session")).send().await.expect("session")).await;
+    assert_eq!((status, session["user"]["email"].as_str()), (StatusCode::OK, Some("owner@workvault.local")));
+    assert_eq!(owner.get(&link).send().await.expect("reuse").status(), StatusCode::GONE, "the link is single-use");
+
+    // A workspace and an invite.
+    let (status, ws) = json(
+        owner.post(format!("{base}/api/v1/workspaces")).json(&json!({"name": "Acme"})).send().await.expect("create"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let ws = ws["id"].as_str().expect("id").to_owned();
+    let (status, invite) = json(
+        owner
+            .post(format!("{base}/api/v1/workspaces/{ws}/invites"))
+            .json(&json!({"role": "member"}))
+            .send()
+            .await
+            .expect("invite"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = invite["url"].as_str().and_then(|u| u.rsplit('/').next()).expect("invite url").to_owned();
+
+    // A second person gets a sign-in link from the CLI while the server runs.
+    let (code, out, err) = cli(dir.path(), port, &["sign-in-link", "--email", "bob@example.test"]);
+    assert_eq!(code, 0, "{err}");
+    let bob_link = out.trim().to_owned();
+    assert!(bob_link.starts_with(&format!("{base}/auth/link/")));
+    let bob = browser();
+    assert_eq!(bob.get(&bob_link).send().await.expect("bob signs in").status(), StatusCode::SEE_OTHER);
+    let (status, joined) =
+        json(bob.post(format!("{base}/api/v1/invites/{token}/accept")).send().await.expect("accept")).await;
+    assert_eq!((status, joined["workspace"]["role"].as_str()), (StatusCode::OK, Some("member")));
+    let bob_id = json(bob.get(format!("{base}/api/v1/session")).send().await.expect("session")).await.1["user"]["id"]
+        .as_str()
+        .expect("bob id")
+        .to_owned();
+
+    // Two jobs; bob is restricted, then granted one of them.
+    let mut jobs = Vec::new();
+    for title in ["Roof", "Gutter"] {
+        let (status, job) = json(
+            owner
+                .post(format!("{base}/api/v1/workspaces/{ws}/jobs"))
+                .json(&json!({"title": title}))
+                .send()
+                .await
+                .expect("job"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        jobs.push(job["id"].as_str().expect("job id").to_owned());
+    }
+    let job_url = |j: &str| format!("{base}/api/v1/workspaces/{ws}/jobs/{j}");
+    assert_eq!(bob.get(job_url(&jobs[0])).send().await.expect("read").status(), StatusCode::OK);
+    let res = owner
+        .patch(format!("{base}/api/v1/workspaces/{ws}/members/{bob_id}"))
+        .json(&json!({"role": "restricted"}))
+        .send()
+        .await
+        .expect("restrict");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        bob.get(job_url(&jobs[0])).send().await.expect("read").status(),
+        StatusCode::NOT_FOUND,
+        "restricted at once"
+    );
+    let res = owner
+        .put(format!("{base}/api/v1/workspaces/{ws}/jobs/{}/grants/{bob_id}", jobs[0]))
+        .send()
+        .await
+        .expect("grant");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(bob.get(job_url(&jobs[0])).send().await.expect("read").status(), StatusCode::OK);
+    assert_eq!(bob.get(job_url(&jobs[1])).send().await.expect("read").status(), StatusCode::NOT_FOUND);
+    let (_, list) = json(bob.get(format!("{base}/api/v1/workspaces/{ws}/jobs")).send().await.expect("list")).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+
+    // Removed: refused on the very next request.
+    let res = owner.delete(format!("{base}/api/v1/workspaces/{ws}/members/{bob_id}")).send().await.expect("remove");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (status, problem) = json(bob.get(job_url(&jobs[0])).send().await.expect("read")).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")));
+
+    // The audit chain verifies over the API and from the CLI.
+    let (_, verify) =
+        json(owner.get(format!("{base}/api/v1/workspaces/{ws}/audit/verify")).send().await.expect("verify")).await;
+    assert_eq!(verify["intact"], true, "{verify}");
+    let events = verify["events"].as_u64().expect("events");
+    assert!(events >= 8, "{verify}");
+    let (code, out, err) = cli(dir.path(), port, &["audit", "verify", "--workspace", &ws]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("intact ({events} events)")), "{out}");
+
+    // Someone edits the database file behind the server's back: verify names the link.
+    drop(server);
+    let store = workvault_store_sqlite::SqliteStore::open(&data.join("workvault.db")).expect("open db");
+    store
+        .execute_raw(&format!(
+            "DROP TRIGGER audit_events_no_update; UPDATE audit_events SET actor = 'system' WHERE workspace_id = '{ws}' AND seq = 4;"
+        ))
+        .await
+        .expect("tamper");
+    drop(store);
+    let (code, out, _) = cli(dir.path(), port, &["audit", "verify", "--workspace", &ws]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("breaks at event #4") && out.contains("HashMismatch"), "{out}");
+
+    // A second start on the same data prints no first-start link and keeps the data.
+    let again = Server::start(dir.path(), port);
+    assert!(again.printed_link().is_none());
+    let (status, _) = json(owner.get(format!("{base}/api/v1/workspaces/{ws}")).send().await.expect("read")).await;
+    assert_eq!(status, StatusCode::OK, "sessions live in the database and survive a restart");
+}
+
+#[test]
+fn a_bad_configuration_is_refused_with_every_problem_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("WORKVAULT__HTTP__BIND", "nowhere")
+        .env("WORKVAULT__LOG__FORMAT", "xml")
+        .env("WORKVAULT__SETUP__FIRST_USER_EMAIL", "nobody")
+        .arg("serve")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for key in ["http.bind", "log.format", "setup.first_user_email"] {
+        assert!(err.contains(key), "{key} missing: {err}");
+    }
+    assert!(!dir.path().join("workvault-data").exists(), "nothing is created on a bad configuration");
+}
+
+#[test]
+fn cli_failures_exit_non_zero_with_one_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    for args in [&["sign-in-link", "--email", "not-an-email"][..], &["audit", "verify", "--workspace", "nope"][..]] {
+        let (code, _, err) = cli(dir.path(), port, args);
+        assert_ne!(code, 0, "{args:?}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("workvault: "), "{err}");
+    }
+    let (code, out, _) = cli(dir.path(), port, &["--help"]);
+    assert_eq!(code, 0);
+    for sub in ["serve", "migrate", "sign-in-link", "audit"] {
+        assert!(out.contains(sub), "{sub} missing from --help");
+    }
+    let (code, out, _) = cli(dir.path(), port, &["migrate"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("up to date"), "{out}");
+}
