@@ -1,9 +1,4 @@
-//! Workvault's HTTP adapter: the JSON API under `/api/v1` (actix-web), RFC 9457
-//! problem+json errors, the OpenAPI document at `/api/v1/openapi.json`, security
-//! headers, cookie sessions and the few server-rendered pages.
-//!
-//! The binary builds an [`AppState`] from its adapters and serves [`app`]; tests drive
-//! the very same factory through actix's test server.
+#![doc = include_str!("../README.md")]
 
 pub mod api;
 pub mod dto;

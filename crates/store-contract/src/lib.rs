@@ -1,15 +1,4 @@
-//! The behaviour every Workvault store must show, as one library of async cases.
-//!
-//! A store crate runs the whole suite with one macro call in its tests, giving an
-//! expression that makes a fresh, empty store:
-//!
-//! ```ignore
-//! workvault_store_contract::contract_tests!(async { Arc::new(MyStore::fresh().await) as Arc<dyn Store> });
-//! ```
-//!
-//! Each case drives the store through the domain's use cases (so it checks what users
-//! rely on) and, where a use case cannot see it, through the ports directly. A store is
-//! done when every case passes.
+#![doc = include_str!("../README.md")]
 
 mod cases;
 mod fixture;

@@ -1,18 +1,4 @@
-//! Workvault's embedded default store: one SQLite file under the data directory, in WAL
-//! mode with foreign keys on, migrations embedded and run on open.
-//!
-//! diesel is synchronous; every port call runs on tokio's blocking pool with a
-//! connection from an r2d2 pool, so the ports stay async. Writes take SQLite's write
-//! lock up front (`BEGIN IMMEDIATE`), which serialises them: that is what makes audit
-//! appends and ownership transfers race-free here.
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), workvault_domain::ports::StoreError> {
-//! use workvault_domain::ports::Health;
-//! let store = workvault_store_sqlite::SqliteStore::open(std::path::Path::new("workvault-data/workvault.db"))?;
-//! store.ping().await?;
-//! # Ok(()) }
-//! ```
+#![doc = include_str!("../README.md")]
 
 mod audit;
 mod identity;
