@@ -222,7 +222,8 @@ pub trait IdentityStore: Send + Sync {
     /// Stores a session and audits the sign-in in the user's workspaces.
     async fn create_session(&self, session: &Session, audit: UserAuditDraft) -> StoreResult<()>;
     /// The live session with this hash (not revoked, before its hard expiry, and seen
-    /// within `idle` of `now`), marked as seen at `now`, in one statement.
+    /// within `idle` of `now`), marked as seen at `now`. A store may skip rewriting a
+    /// mark less than a minute old, so the common case is a single read.
     async fn touch_session(
         &self,
         hash: &TokenHash,

@@ -92,6 +92,17 @@ fn error_page(e: DomainError) -> HttpResponse {
     message(status, heading, text)
 }
 
+/// Whether the client asked for JSON rather than a page (`Accept` names JSON, not HTML).
+fn wants_json(req: &HttpRequest) -> bool {
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    accept.contains("json") && !accept.contains("text/html")
+}
+
+/// A readable page for browsers, a problem document for API clients.
+fn refuse(req: &HttpRequest, e: DomainError) -> HttpResponse {
+    if wants_json(req) { HttpResponse::from_error(ApiError::from(e)) } else { error_page(e) }
+}
+
 async fn current_session(state: &AppState, req: &HttpRequest) -> Option<workvault_domain::model::Session> {
     let token = Token::parse(req.cookie(SESSION_COOKIE)?.value())?;
     state.app.authenticate(&token).await.ok().flatten()
@@ -121,7 +132,7 @@ pub async fn home(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
 #[get("/auth/link/{token}")]
 pub async fn sign_in_link(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
     let Some(code) = Token::parse(&path) else {
-        return error_page(DomainError::SignInLinkInvalid);
+        return refuse(&req, DomainError::SignInLinkInvalid);
     };
     let callback = SignInCallback { code, state: None };
     match state.app.sign_in(&*state.identity, &callback, request_id(&req)).await {
@@ -132,7 +143,7 @@ pub async fn sign_in_link(state: Data<AppState>, req: HttpRequest, path: Path<St
                 .cookie(session_cookie(&state, &start.token, max_age))
                 .finish()
         }
-        Err(e) => error_page(e),
+        Err(e) => refuse(&req, e),
     }
 }
 

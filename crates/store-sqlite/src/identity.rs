@@ -12,6 +12,9 @@ use crate::rows::{SessionRow, SignInLinkRow, UserRow, id, micros};
 use crate::schema::{memberships, sessions, sign_in_links, users};
 use crate::{Db, SqliteStore};
 
+/// How stale a session's last-seen mark may get before a request rewrites it.
+const TOUCH_EVERY_MICROS: i64 = 60 * 1_000_000;
+
 /// Appends a user-level event to the chain of every workspace the user belongs to.
 fn append_for_user(c: &mut SqliteConnection, user: UserId, audit: &UserAuditDraft) -> Result<(), Db> {
     let workspaces: Vec<String> = memberships::table
@@ -108,17 +111,29 @@ impl IdentityStore for SqliteStore {
     ) -> StoreResult<Option<Session>> {
         let hash = hash.as_bytes().to_vec();
         let (now, idle_since) = (micros(now), micros(now - idle));
-        self.write(move |c| {
-            let row: Option<SessionRow> = diesel::update(sessions::table)
+        self.run(move |c| {
+            // The common case is one read, which WAL lets run beside writers; the
+            // last-seen mark is written only when it is a minute old or more.
+            let row: Option<SessionRow> = sessions::table
                 .filter(sessions::token_hash.eq(hash))
                 .filter(sessions::revoked_at.is_null())
                 .filter(sessions::expires_at.gt(now))
                 .filter(sessions::last_seen_at.gt(idle_since))
-                .set(sessions::last_seen_at.eq(now))
-                .returning(SessionRow::as_returning())
-                .get_result(c)
+                .select(SessionRow::as_select())
+                .first(c)
                 .optional()?;
-            Ok(row.map(SessionRow::into_domain).transpose()?)
+            let Some(mut row) = row else { return Ok(None) };
+            if now - row.last_seen_at >= TOUCH_EVERY_MICROS {
+                c.immediate_transaction(|c| {
+                    diesel::update(sessions::table.find(&row.id))
+                        .filter(sessions::revoked_at.is_null())
+                        .set(sessions::last_seen_at.eq(now))
+                        .execute(c)
+                })
+                .map_err(Db::from)?;
+                row.last_seen_at = now;
+            }
+            Ok(Some(row.into_domain()?))
         })
         .await
     }

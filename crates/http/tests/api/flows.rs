@@ -79,10 +79,12 @@ async fn invites_list_revoke_accept_and_their_failures() {
     let accept = format!("/api/v1/invites/{token}/accept");
     let r = t.call(Method::POST, &accept, Some(&bob), None).await;
     assert_eq!((r.status, r.body["workspace"]["role"].as_str()), (200, Some("restricted")), "{}", r.text);
+    let before = t.snapshot(&ws).await;
     let r = t.call(Method::POST, &accept, Some(&carol), None).await;
     assert_eq!((r.status, r.code()), (410, Some("invite_used")));
     let r = t.call(Method::POST, &accept, Some(&bob), None).await;
     assert_eq!((r.status, r.code()), (410, Some("invite_used")));
+    assert_eq!(t.snapshot(&ws).await, before, "a reused invite adds no member and no audit event");
 
     let r = t.post(&format!("/api/v1/workspaces/{ws}/invites"), &alice, json!({})).await;
     let (id2, token2) = (r.str("id"), r.str("url").rsplit('/').next().unwrap_or_default().to_owned());
@@ -248,18 +250,36 @@ async fn sign_in_links_open_a_session_once() {
     let r = t.send(TestRequest::get().uri("/").insert_header(("cookie", session.clone()))).await;
     assert!(r.text.contains("newcomer@example.test") && r.text.contains("noindex"), "{}", r.text);
 
+    let ws = t.workspace(&crate::harness::User { id: String::new(), cookie: session.clone() }, "Mine").await;
+    let before = t.snapshot(&ws).await;
     let r = t.send(TestRequest::get().uri(&path)).await;
     assert_eq!(r.status, 410);
     assert!(r.text.contains("already used") && r.header("content-type").is_some_and(|c| c.starts_with("text/html")));
     assert!(r.header("set-cookie").is_none());
+    // An API client asking for JSON gets the problem document instead of the page.
+    let r = t.send(TestRequest::get().uri(&path).insert_header(("accept", "application/json"))).await;
+    assert_eq!((r.status, r.code()), (410, Some("sign_in_link_used")), "{}", r.text);
+    assert_eq!(r.body["request_id"].as_str(), r.header("x-request-id"));
+    assert_eq!(t.snapshot(&ws).await, before, "a reused link signs nobody in: no session, no audit event");
 
     let (_, late) = t.app.issue_sign_in_link("late@example.test").await.expect("link");
     t.clock.advance(Duration::minutes(15));
     let r = t.send(TestRequest::get().uri(&format!("/auth/link/{}", late.expose()))).await;
     assert_eq!(r.status, 410);
     assert!(r.text.contains("expired"));
+    let r = t
+        .send(
+            TestRequest::get()
+                .uri(&format!("/auth/link/{}", late.expose()))
+                .insert_header(("accept", "application/problem+json")),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (410, Some("sign_in_link_expired")));
+    assert_eq!(t.snapshot(&ws).await, before);
     let r = t.send(TestRequest::get().uri("/auth/link/garbage")).await;
     assert_eq!(r.status, 400);
+    let r = t.send(TestRequest::get().uri("/auth/link/garbage").insert_header(("accept", "application/json"))).await;
+    assert_eq!((r.status, r.code()), (400, Some("sign_in_link_invalid")));
     let unknown = Token::generate(&workvault_domain::testing::SeqRng::starting_at(u64::MAX / 3));
     let r = t.send(TestRequest::get().uri(&format!("/auth/link/{}", unknown.expose()))).await;
     assert_eq!(r.status, 400);
