@@ -30,10 +30,33 @@ macro_rules! contract_tests {
     (@cases $make:expr; $($case:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
-            let store: ::std::sync::Arc<dyn $crate::Store> = $make.await;
-            $crate::$case(store).await;
+            let subject = $make.await;
+            $crate::$case($crate::Subject::store(&subject)).await;
+            drop(subject);
         }
     )*};
 }
 
 pub use workvault_domain::ports::Store;
+
+use std::sync::Arc;
+
+/// What a store's factory hands the suite: the store, and whatever must live as long
+/// as the test (a temporary directory, a throwaway database).
+pub trait Subject {
+    /// The store under test.
+    fn store(&self) -> Arc<dyn Store>;
+}
+
+impl<S: Store + 'static> Subject for Arc<S> {
+    fn store(&self) -> Arc<dyn Store> {
+        self.clone()
+    }
+}
+
+/// A store with a guard that is dropped after the test.
+impl<G> Subject for (Arc<dyn Store>, G) {
+    fn store(&self) -> Arc<dyn Store> {
+        self.0.clone()
+    }
+}

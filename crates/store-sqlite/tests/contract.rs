@@ -9,11 +9,12 @@ mod memory {
 
 mod file {
     use std::sync::Arc;
+    use workvault_domain::ports::Store;
     use workvault_store_sqlite::SqliteStore;
 
     workvault_store_contract::contract_tests!(async {
-        // The directory lives as long as the test process; each test gets its own.
-        let dir = Box::leak(Box::new(tempfile::tempdir().expect("temp dir")));
-        Arc::new(SqliteStore::open(&dir.path().join("workvault.db")).expect("sqlite file"))
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("workvault.db")).expect("sqlite file"));
+        (store, dir)
     });
 }

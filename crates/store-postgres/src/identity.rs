@@ -1,0 +1,144 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+use workvault_domain::id::{UserId, WorkspaceId};
+use workvault_domain::model::{Identity, Session, SignInLink, User};
+use workvault_domain::ports::{Conflict, IdentityStore, StoreError, StoreResult, UserAuditDraft};
+use workvault_domain::secret::TokenHash;
+
+use crate::audit::append;
+use crate::rows::{SessionRow, SignInLinkRow, UserRow};
+use crate::schema::{memberships, sessions, sign_in_links, users};
+use crate::{Db, PgStore, read, write_tx};
+
+/// How stale a session's last-seen mark may get before a request rewrites it.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// Appends a user-level event to the chain of every workspace the user belongs to.
+async fn append_for_user(c: &mut AsyncPgConnection, user: Uuid, audit: &UserAuditDraft) -> Result<(), Db> {
+    let workspaces: Vec<Uuid> =
+        memberships::table.filter(memberships::user_id.eq(user)).select(memberships::workspace_id).load(c).await?;
+    for ws in workspaces {
+        append(c, audit.for_workspace(WorkspaceId::from_uuid(ws))).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl IdentityStore for PgStore {
+    async fn upsert_user(&self, identity: &Identity, new_id: UserId, at: DateTime<Utc>) -> StoreResult<User> {
+        let row = UserRow {
+            id: *new_id.as_uuid(),
+            issuer: identity.issuer.clone(),
+            subject: identity.subject.clone(),
+            email: identity.email.to_string(),
+            created_at: at,
+        };
+        write_tx!(self, |c| {
+            let user: UserRow = diesel::insert_into(users::table)
+                .values(&row)
+                .on_conflict((users::issuer, users::subject))
+                .do_update()
+                .set(users::email.eq(&row.email))
+                .returning(UserRow::as_returning())
+                .get_result(c)
+                .await?;
+            Ok(user.into_domain()?)
+        })
+    }
+
+    async fn user(&self, user: UserId) -> StoreResult<Option<User>> {
+        read!(self, |c| {
+            let row = users::table.find(*user.as_uuid()).select(UserRow::as_select()).first(c).await.optional()?;
+            Ok(row.map(UserRow::into_domain).transpose()?)
+        })
+    }
+
+    async fn create_sign_in_link(&self, link: &SignInLink) -> StoreResult<()> {
+        let row = SignInLinkRow::from_domain(link);
+        read!(self, |c| {
+            diesel::insert_into(sign_in_links::table).values(&row).execute(c).await?;
+            Ok(())
+        })
+    }
+
+    async fn sign_in_link(&self, hash: &TokenHash) -> StoreResult<Option<SignInLink>> {
+        let hash = hash.as_bytes().to_vec();
+        read!(self, |c| {
+            let row = sign_in_links::table.find(hash).select(SignInLinkRow::as_select()).first(c).await.optional()?;
+            Ok(row.map(SignInLinkRow::into_domain).transpose()?)
+        })
+    }
+
+    async fn consume_sign_in_link(&self, hash: &TokenHash, at: DateTime<Utc>) -> StoreResult<()> {
+        let hash = hash.as_bytes().to_vec();
+        read!(self, |c| {
+            let n = diesel::update(sign_in_links::table.find(hash))
+                .filter(sign_in_links::used_at.is_null())
+                .filter(sign_in_links::expires_at.gt(at))
+                .set(sign_in_links::used_at.eq(at))
+                .execute(c)
+                .await?;
+            if n == 0 {
+                return Err(Db(StoreError::Conflict(Conflict::LinkNotPending)));
+            }
+            Ok(())
+        })
+    }
+
+    async fn create_session(&self, session: &Session, audit: UserAuditDraft) -> StoreResult<()> {
+        let row = SessionRow::from_domain(session);
+        let user = *session.user_id.as_uuid();
+        write_tx!(self, |c| {
+            diesel::insert_into(sessions::table).values(&row).execute(c).await?;
+            append_for_user(c, user, &audit).await?;
+            Ok(())
+        })
+    }
+
+    async fn touch_session(&self, hash: &TokenHash, now: DateTime<Utc>, idle: Duration) -> StoreResult<Option<Session>> {
+        let hash = hash.as_bytes().to_vec();
+        read!(self, |c| {
+            // The common case is one read; the last-seen mark is written only when it is
+            // a minute old or more.
+            let row: Option<SessionRow> = sessions::table
+                .filter(sessions::token_hash.eq(hash))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                .filter(sessions::last_seen_at.gt(now - idle))
+                .select(SessionRow::as_select())
+                .first(c)
+                .await
+                .optional()?;
+            let Some(mut row) = row else { return Ok(None) };
+            if now - row.last_seen_at >= TOUCH_EVERY {
+                diesel::update(sessions::table.find(row.id))
+                    .filter(sessions::revoked_at.is_null())
+                    .set(sessions::last_seen_at.eq(now))
+                    .execute(c)
+                    .await?;
+                row.last_seen_at = now;
+            }
+            Ok(Some(row.into_domain()?))
+        })
+    }
+
+    async fn revoke_session(&self, hash: &TokenHash, at: DateTime<Utc>, audit: UserAuditDraft) -> StoreResult<()> {
+        let hash = hash.as_bytes().to_vec();
+        write_tx!(self, |c| {
+            let user: Option<Uuid> = diesel::update(sessions::table)
+                .filter(sessions::token_hash.eq(hash))
+                .filter(sessions::revoked_at.is_null())
+                .set(sessions::revoked_at.eq(at))
+                .returning(sessions::user_id)
+                .get_result(c)
+                .await
+                .optional()?;
+            let Some(user) = user else { return Err(Db(StoreError::NotFound)) };
+            append_for_user(c, user, &audit).await?;
+            Ok(())
+        })
+    }
+}

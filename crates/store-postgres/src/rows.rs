@@ -1,0 +1,350 @@
+//! Rows as diesel reads and writes them, and their conversion to and from domain types.
+//! A stored value that does not convert is reported as `Corrupt`, never skipped.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+use workvault_domain::audit::{AuditActor, AuditEvent};
+use workvault_domain::id::{AuditEventId, InviteId, JobId, RequestId, SessionId, UserId, WorkspaceId};
+use workvault_domain::model::{Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace};
+use workvault_domain::policy::Role;
+use workvault_domain::ports::StoreError;
+use workvault_domain::secret::TokenHash;
+use workvault_domain::text::{Address, Email, LongText, Name};
+
+use crate::schema::{audit_events, grants, invites, jobs, memberships, sessions, sign_in_links, users, workspaces};
+
+pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {value:.64}"))
+}
+
+pub(crate) fn role(s: &str) -> Result<Role, StoreError> {
+    Role::parse(s).ok_or_else(|| corrupt("role", s))
+}
+
+pub(crate) fn hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
+    TokenHash::from_slice(bytes).ok_or_else(|| corrupt("token hash", &bytes.len().to_string()))
+}
+
+pub(crate) fn digest(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| corrupt("digest", &bytes.len().to_string()))
+}
+
+fn text<T>(what: &str, s: &str, parse: impl Fn(&str) -> Result<T, workvault_domain::text::TextError>) -> Result<T, StoreError> {
+    parse(s).map_err(|_| corrupt(what, s))
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = workspaces)]
+pub(crate) struct WorkspaceRow {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl WorkspaceRow {
+    pub fn from_domain(w: &Workspace) -> Self {
+        Self { id: *w.id.as_uuid(), name: w.name.to_string(), created_at: w.created_at }
+    }
+    pub fn into_domain(self) -> Result<Workspace, StoreError> {
+        Ok(Workspace { id: WorkspaceId::from_uuid(self.id), name: text("name", &self.name, Name::parse)?, created_at: self.created_at })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub(crate) struct UserRow {
+    pub id: Uuid,
+    pub issuer: String,
+    pub subject: String,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    pub fn into_domain(self) -> Result<User, StoreError> {
+        Ok(User {
+            id: UserId::from_uuid(self.id),
+            issuer: self.issuer,
+            subject: self.subject,
+            email: text("email", &self.email, Email::parse)?,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = memberships)]
+pub(crate) struct MembershipRow {
+    pub workspace_id: Uuid,
+    pub user_id: Uuid,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl MembershipRow {
+    pub fn from_domain(m: &Membership) -> Self {
+        Self {
+            workspace_id: *m.workspace_id.as_uuid(),
+            user_id: *m.user_id.as_uuid(),
+            role: m.role.as_str().to_owned(),
+            created_at: m.created_at,
+        }
+    }
+    pub fn into_domain(self) -> Result<Membership, StoreError> {
+        Ok(Membership {
+            workspace_id: WorkspaceId::from_uuid(self.workspace_id),
+            user_id: UserId::from_uuid(self.user_id),
+            role: role(&self.role)?,
+            created_at: self.created_at,
+        })
+    }
+    pub fn into_member(self, email: &str) -> Result<Member, StoreError> {
+        Ok(Member { membership: self.into_domain()?, email: text("email", email, Email::parse)? })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable, QueryableByName)]
+#[diesel(table_name = jobs)]
+pub(crate) struct JobRow {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    pub address: Option<String>,
+    pub status: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl JobRow {
+    pub fn from_domain(j: &Job) -> Self {
+        Self {
+            id: *j.id.as_uuid(),
+            workspace_id: *j.workspace_id.as_uuid(),
+            title: j.title.to_string(),
+            description: j.description.as_ref().map(|d| d.to_string()),
+            address: j.address.as_ref().map(|a| a.to_string()),
+            status: j.status.as_str().to_owned(),
+            created_by: *j.created_by.as_uuid(),
+            created_at: j.created_at,
+            updated_at: j.updated_at,
+        }
+    }
+    pub fn into_domain(self) -> Result<Job, StoreError> {
+        Ok(Job {
+            id: JobId::from_uuid(self.id),
+            workspace_id: WorkspaceId::from_uuid(self.workspace_id),
+            title: text("title", &self.title, Name::parse)?,
+            description: self.description.as_deref().map(|d| text("description", d, LongText::parse)).transpose()?,
+            address: self.address.as_deref().map(|a| text("address", a, Address::parse)).transpose()?,
+            status: JobStatus::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?,
+            created_by: UserId::from_uuid(self.created_by),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = grants)]
+pub(crate) struct GrantRow {
+    pub job_id: Uuid,
+    pub user_id: Uuid,
+    pub workspace_id: Uuid,
+    pub granted_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+impl GrantRow {
+    pub fn from_domain(g: &Grant) -> Self {
+        Self {
+            job_id: *g.job_id.as_uuid(),
+            user_id: *g.user_id.as_uuid(),
+            workspace_id: *g.workspace_id.as_uuid(),
+            granted_by: *g.granted_by.as_uuid(),
+            created_at: g.created_at,
+        }
+    }
+    pub fn into_domain(self) -> Grant {
+        Grant {
+            workspace_id: WorkspaceId::from_uuid(self.workspace_id),
+            job_id: JobId::from_uuid(self.job_id),
+            user_id: UserId::from_uuid(self.user_id),
+            granted_by: UserId::from_uuid(self.granted_by),
+            created_at: self.created_at,
+        }
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = invites)]
+pub(crate) struct InviteRow {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub role: String,
+    pub email: Option<String>,
+    pub token_hash: Vec<u8>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_by: Option<Uuid>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl InviteRow {
+    pub fn from_domain(i: &Invite) -> Self {
+        Self {
+            id: *i.id.as_uuid(),
+            workspace_id: *i.workspace_id.as_uuid(),
+            role: i.role.as_str().to_owned(),
+            email: i.email.as_ref().map(|e| e.to_string()),
+            token_hash: i.token_hash.as_bytes().to_vec(),
+            created_by: *i.created_by.as_uuid(),
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+            accepted_by: i.accepted.map(|(u, _)| *u.as_uuid()),
+            accepted_at: i.accepted.map(|(_, t)| t),
+            revoked_at: i.revoked_at,
+        }
+    }
+    pub fn into_domain(self) -> Result<Invite, StoreError> {
+        let accepted = match (self.accepted_by, self.accepted_at) {
+            (Some(u), Some(t)) => Some((UserId::from_uuid(u), t)),
+            _ => None,
+        };
+        Ok(Invite {
+            id: InviteId::from_uuid(self.id),
+            workspace_id: WorkspaceId::from_uuid(self.workspace_id),
+            role: role(&self.role)?,
+            email: self.email.as_deref().map(|e| text("email", e, Email::parse)).transpose()?,
+            token_hash: hash(&self.token_hash)?,
+            created_by: UserId::from_uuid(self.created_by),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            accepted,
+            revoked_at: self.revoked_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = sign_in_links)]
+pub(crate) struct SignInLinkRow {
+    pub token_hash: Vec<u8>,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+impl SignInLinkRow {
+    pub fn from_domain(l: &SignInLink) -> Self {
+        Self {
+            token_hash: l.token_hash.as_bytes().to_vec(),
+            email: l.email.to_string(),
+            created_at: l.created_at,
+            expires_at: l.expires_at,
+            used_at: l.used_at,
+        }
+    }
+    pub fn into_domain(self) -> Result<SignInLink, StoreError> {
+        Ok(SignInLink {
+            token_hash: hash(&self.token_hash)?,
+            email: text("email", &self.email, Email::parse)?,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            used_at: self.used_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub(crate) struct SessionRow {
+    pub id: Uuid,
+    pub token_hash: Vec<u8>,
+    pub user_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl SessionRow {
+    pub fn from_domain(s: &Session) -> Self {
+        Self {
+            id: *s.id.as_uuid(),
+            token_hash: s.token_hash.as_bytes().to_vec(),
+            user_id: *s.user_id.as_uuid(),
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            last_seen_at: s.last_seen_at,
+            revoked_at: None,
+        }
+    }
+    pub fn into_domain(self) -> Result<Session, StoreError> {
+        Ok(Session {
+            id: SessionId::from_uuid(self.id),
+            token_hash: hash(&self.token_hash)?,
+            user_id: UserId::from_uuid(self.user_id),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            last_seen_at: self.last_seen_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub(crate) struct AuditRow {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target_kind: String,
+    pub target_id: String,
+    pub details: String,
+    pub request_id: Option<Uuid>,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+impl AuditRow {
+    pub fn from_domain(e: &AuditEvent) -> Self {
+        Self {
+            id: *e.id.as_uuid(),
+            workspace_id: *e.workspace_id.as_uuid(),
+            seq: e.seq,
+            at: e.at,
+            actor: e.actor.encode(),
+            action: e.action.clone(),
+            target_kind: e.target_kind.clone(),
+            target_id: e.target_id.clone(),
+            details: e.details.clone(),
+            request_id: e.request_id.map(|r| *r.as_uuid()),
+            prev_hash: e.prev_hash.to_vec(),
+            hash: e.hash.to_vec(),
+        }
+    }
+    pub fn into_domain(self) -> Result<AuditEvent, StoreError> {
+        Ok(AuditEvent {
+            id: AuditEventId::from_uuid(self.id),
+            seq: self.seq,
+            at: self.at,
+            workspace_id: WorkspaceId::from_uuid(self.workspace_id),
+            actor: AuditActor::decode(&self.actor).ok_or_else(|| corrupt("actor", &self.actor))?,
+            action: self.action,
+            target_kind: self.target_kind,
+            target_id: self.target_id,
+            details: self.details,
+            request_id: self.request_id.map(RequestId::from_uuid),
+            prev_hash: digest(&self.prev_hash)?,
+            hash: digest(&self.hash)?,
+        })
+    }
+}

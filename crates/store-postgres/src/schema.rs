@@ -1,0 +1,126 @@
+// The diesel schema of `migrations/postgres`. Checked against the migrated database by
+// `tests/postgres.rs`.
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        issuer -> Text,
+        subject -> Text,
+        email -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    workspaces (id) {
+        id -> Uuid,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    memberships (workspace_id, user_id) {
+        workspace_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        title -> Text,
+        description -> Nullable<Text>,
+        address -> Nullable<Text>,
+        status -> Text,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    grants (job_id, user_id) {
+        job_id -> Uuid,
+        user_id -> Uuid,
+        workspace_id -> Uuid,
+        granted_by -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    invites (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        role -> Text,
+        email -> Nullable<Text>,
+        token_hash -> Bytea,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        accepted_by -> Nullable<Uuid>,
+        accepted_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sign_in_links (token_hash) {
+        token_hash -> Bytea,
+        email -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        seq -> Int8,
+        at -> Timestamptz,
+        actor -> Text,
+        action -> Text,
+        target_kind -> Text,
+        target_id -> Text,
+        details -> Text,
+        request_id -> Nullable<Uuid>,
+        prev_hash -> Bytea,
+        hash -> Bytea,
+    }
+}
+
+diesel::table! {
+    audit_heads (workspace_id) {
+        workspace_id -> Uuid,
+        seq -> Int8,
+        hash -> Bytea,
+    }
+}
+
+diesel::joinable!(memberships -> workspaces (workspace_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(jobs -> workspaces (workspace_id));
+diesel::joinable!(sessions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users, workspaces, memberships, jobs, grants, invites, sign_in_links, sessions, audit_events, audit_heads,
+);

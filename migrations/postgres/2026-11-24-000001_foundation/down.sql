@@ -1,0 +1,12 @@
+DROP TRIGGER audit_events_no_update ON audit_events;
+DROP FUNCTION audit_events_append_only();
+DROP TABLE audit_heads;
+DROP TABLE audit_events;
+DROP TABLE sessions;
+DROP TABLE sign_in_links;
+DROP TABLE invites;
+DROP TABLE grants;
+DROP TABLE jobs;
+DROP TABLE memberships;
+DROP TABLE workspaces;
+DROP TABLE users;
