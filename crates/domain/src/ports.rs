@@ -213,6 +213,8 @@ pub trait IdentityStore: Send + Sync {
     async fn upsert_user(&self, identity: &Identity, new_id: UserId, at: DateTime<Utc>) -> StoreResult<User>;
     /// A user by id.
     async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// Whether any user exists (a fresh instance has none).
+    async fn has_users(&self) -> StoreResult<bool>;
     /// Stores a sign-in link.
     async fn create_sign_in_link(&self, link: &SignInLink) -> StoreResult<()>;
     /// The sign-in link with this hash, whatever its state.

@@ -19,6 +19,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// HTTP listener and public address.
     pub http: HttpConfig,
+    /// The database.
+    pub store: StoreConfig,
     /// Identity provider.
     pub auth: AuthConfig,
     /// Link and session lifetimes.
@@ -39,6 +41,76 @@ pub struct HttpConfig {
     pub public_url: Option<String>,
     /// Worker threads (default: one per core).
     pub workers: Option<usize>,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Empty: the embedded SQLite file `<data_dir>/workvault.db`. `sqlite://PATH`: a
+    /// SQLite file elsewhere. `postgres://user:password@host:port/db`: PostgreSQL.
+    pub url: String,
+    /// Most connections to PostgreSQL.
+    pub pool_size: u32,
+    /// Seconds a request waits for a database connection before answering 503.
+    pub connect_timeout_secs: u64,
+    /// Run pending migrations on start (PostgreSQL; the embedded file always migrates).
+    pub migrate_on_start: bool,
+}
+
+/// Which store a `store.url` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
+impl StoreUrl {
+    /// Parses a store URL; empty means the embedded file under `data_dir`.
+    pub fn parse(url: &str, data_dir: &Path) -> Result<Self, String> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Ok(StoreUrl::Sqlite(data_dir.join("workvault.db")));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(
+                    "store.url: `sqlite://` needs a file path, e.g. sqlite:///var/lib/workvault/workvault.db".into()
+                );
+            }
+            return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let parsed = Url::parse(url).map_err(|e| format!("store.url: not a valid PostgreSQL URL ({e})"))?;
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err("store.url: the PostgreSQL URL names no host".into());
+            }
+            return Ok(StoreUrl::Postgres(url.to_owned()));
+        }
+        Err(format!("store.url: `{}` must be empty, sqlite://PATH or postgres://…", redact_url(url)))
+    }
+
+    /// The URL without its password, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+            StoreUrl::Postgres(u) => redact_url(u),
+        }
+    }
+}
+
+/// A URL with any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "[unparseable URL]".into(),
+    }
 }
 
 /// `[auth]`
@@ -88,6 +160,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("workvault-data"),
             http: HttpConfig { bind: "127.0.0.1:8080".into(), public_url: None, workers: None },
+            store: StoreConfig { url: String::new(), pool_size: 16, connect_timeout_secs: 5, migrate_on_start: true },
             auth: AuthConfig { provider: "local".into() },
             sessions: SessionConfig {
                 absolute_secs: 30 * 24 * 3600,
@@ -111,6 +184,8 @@ pub struct Validated {
     pub bind: SocketAddr,
     /// Parsed (or derived) `http.public_url`.
     pub public_url: Url,
+    /// Parsed `store.url`.
+    pub store: StoreUrl,
 }
 
 impl Config {
@@ -155,6 +230,19 @@ impl Config {
                 None
             }
         };
+        let store = match StoreUrl::parse(&self.store.url, &self.data_dir) {
+            Ok(s) => Some(s),
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        };
+        if self.store.pool_size == 0 {
+            problems.push("store.pool_size: must be at least 1".into());
+        }
+        if self.store.connect_timeout_secs == 0 {
+            problems.push("store.connect_timeout_secs: must be at least 1".into());
+        }
         if self.data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".into());
         }
@@ -194,8 +282,10 @@ impl Config {
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             problems.push(format!("log.level: `{}` is not a tracing filter", self.log.level));
         }
-        match (bind, public_url, problems.is_empty()) {
-            (Some(bind), Some(public_url), true) => Ok(Validated { config: self, bind, public_url }),
+        match (bind, public_url, store, problems.is_empty()) {
+            (Some(bind), Some(public_url), Some(store), true) => {
+                Ok(Validated { config: self, bind, public_url, store })
+            }
             _ => Err(problems),
         }
     }
@@ -256,6 +346,20 @@ mod tests {
         let problems = c.validate().expect_err("invalid");
         for key in ["http.bind", "http.public_url", "log.format", "sessions.idle_secs", "setup.first_user_email"] {
             assert!(problems.iter().any(|p| p.starts_with(key)), "{key} missing from {problems:#?}");
+        }
+    }
+
+    #[test]
+    fn store_urls_name_their_store_and_never_print_passwords() {
+        let dir = Path::new("data");
+        assert_eq!(StoreUrl::parse("", dir), Ok(StoreUrl::Sqlite(dir.join("workvault.db"))));
+        assert_eq!(StoreUrl::parse("sqlite:///tmp/x.db", dir), Ok(StoreUrl::Sqlite("/tmp/x.db".into())));
+        let pg = StoreUrl::parse("postgres://wv:s3cret@db:5432/wv", dir).expect("postgres");
+        assert!(matches!(pg, StoreUrl::Postgres(_)));
+        assert!(!pg.describe().contains("s3cret"));
+        for bad in ["mysql://db/x", "postgres://", "sqlite://", "postgres://wv:s3cret@/x"] {
+            let err = StoreUrl::parse(bad, dir).expect_err(bad);
+            assert!(err.starts_with("store.url") && !err.contains("s3cret"), "{err}");
         }
     }
 

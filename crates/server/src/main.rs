@@ -9,6 +9,7 @@ mod system;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::HttpServer;
 use actix_web::web::Data;
@@ -19,9 +20,10 @@ use workvault_domain::id::WorkspaceId;
 use workvault_domain::ports::Store;
 use workvault_domain::signin::LocalSignIn;
 use workvault_http::{AppState, HttpSettings};
+use workvault_store_postgres::{PgConfig, PgStore};
 use workvault_store_sqlite::SqliteStore;
 
-use crate::config::{Config, Validated};
+use crate::config::{Config, StoreUrl, Validated};
 use crate::system::{OsRng, SystemClock};
 
 /// Workvault: jobs, photos, tickets and assets, with access decided on every request.
@@ -97,23 +99,70 @@ fn init_tracing(config: &Config) {
     let _ = if config.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
 }
 
-/// The opened instance: store and use cases.
-struct Instance {
-    store: Arc<SqliteStore>,
-    app: Workvault,
-    fresh: bool,
+/// The store the configuration names.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PgStore>),
 }
 
-fn open(v: &Validated) -> anyhow::Result<Instance> {
-    let dir = &v.config.data_dir;
-    create_private_dir(dir)?;
+impl Backend {
+    /// Opens the store `url` names: a one-line error naming the problem if it cannot.
+    async fn open(url: &StoreUrl, config: &Config, migrate: bool) -> anyhow::Result<Self> {
+        match url {
+            StoreUrl::Sqlite(path) => {
+                let store = SqliteStore::open(path).with_context(|| format!("opening {}", url.describe()))?;
+                Ok(Backend::Sqlite(Arc::new(store)))
+            }
+            StoreUrl::Postgres(pg) => {
+                let pg_config = PgConfig {
+                    url: pg.clone(),
+                    pool_size: config.store.pool_size,
+                    connect_timeout: Duration::from_secs(config.store.connect_timeout_secs),
+                };
+                let store =
+                    PgStore::connect(&pg_config).await.with_context(|| format!("cannot reach {}", url.describe()))?;
+                if migrate {
+                    store.migrate().await.with_context(|| format!("migrating {}", url.describe()))?;
+                }
+                Ok(Backend::Postgres(Arc::new(store)))
+            }
+        }
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(s) => s.clone(),
+            Backend::Postgres(s) => s.clone(),
+        }
+    }
+
+    async fn migrate(&self) -> anyhow::Result<usize> {
+        Ok(match self {
+            Backend::Sqlite(s) => s.migrate()?,
+            Backend::Postgres(s) => s.migrate().await?,
+        })
+    }
+}
+
+/// The opened instance: store and use cases.
+struct Instance {
+    backend: Backend,
+    app: Workvault,
+}
+
+async fn open(v: &Validated) -> anyhow::Result<Instance> {
+    // The store first: an unreachable or too-new database stops here, before anything
+    // is written to the data directory.
+    if matches!(v.store, StoreUrl::Sqlite(_)) {
+        create_private_dir(&v.config.data_dir)?;
+    }
+    let backend = Backend::open(&v.store, &v.config, v.config.store.migrate_on_start).await?;
+    create_private_dir(&v.config.data_dir)?;
     let rng = Arc::new(OsRng);
-    let (_master_key, _) = system::master_key(&dir.join("master.key"), &*rng)?;
-    let db = dir.join("workvault.db");
-    let fresh = !db.exists();
-    let store = Arc::new(SqliteStore::open(&db).with_context(|| format!("opening {}", db.display()))?);
-    let app = Workvault::new(store.clone() as Arc<dyn Store>, Arc::new(SystemClock), rng, v.config.lifetimes());
-    Ok(Instance { store, app, fresh })
+    let (_master_key, _) = system::master_key(&v.config.data_dir.join("master.key"), &*rng)?;
+    let app = Workvault::new(backend.store(), Arc::new(SystemClock), rng, v.config.lifetimes());
+    Ok(Instance { backend, app })
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -131,20 +180,20 @@ async fn run(command: Command, v: Validated) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => serve(v).await,
         Command::Migrate => {
-            let instance = open(&v)?;
-            let ran = instance.store.migrate()?;
-            println!("database is up to date ({ran} migrations applied now)");
+            let backend = Backend::open(&v.store, &v.config, false).await?;
+            let ran = backend.migrate().await?;
+            println!("{} is up to date ({ran} migrations applied now)", v.store.describe());
             Ok(ExitCode::SUCCESS)
         }
         Command::SignInLink { email } => {
-            let instance = open(&v)?;
+            let instance = open(&v).await?;
             println!("{}", sign_in_url(&instance.app, &v, &email).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { workspace } } => {
             let ws: WorkspaceId =
                 workspace.parse().map_err(|_| anyhow::anyhow!("`{workspace}` is not a workspace id"))?;
-            let instance = open(&v)?;
+            let instance = open(&v).await?;
             let report = instance.app.verify_audit_chain(ws).await?;
             match report.first_broken {
                 None => {
@@ -161,7 +210,12 @@ async fn run(command: Command, v: Validated) -> anyhow::Result<ExitCode> {
             }
         }
         Command::CheckConfig => {
-            println!("{}", toml::to_string_pretty(&v.config)?);
+            let mut shown = v.config.clone();
+            shown.store.url = config::redact_url(&shown.store.url);
+            if v.config.store.url.is_empty() {
+                shown.store.url = String::new();
+            }
+            println!("{}", toml::to_string_pretty(&shown)?);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -174,8 +228,9 @@ async fn sign_in_url(app: &Workvault, v: &Validated, email: &str) -> anyhow::Res
 }
 
 async fn serve(v: Validated) -> anyhow::Result<ExitCode> {
-    let instance = open(&v)?;
-    let identity = Arc::new(LocalSignIn::new(instance.store.clone(), instance.app.clock().clone()));
+    let instance = open(&v).await?;
+    let first_start = !instance.app.store().has_users().await.context("reading the store")?;
+    let identity = Arc::new(LocalSignIn::new(instance.backend.store(), instance.app.clock().clone()));
     let state = Data::new(AppState {
         app: instance.app.clone(),
         identity,
@@ -188,7 +243,7 @@ async fn serve(v: Validated) -> anyhow::Result<ExitCode> {
         server = server.workers(workers);
     }
     tracing::info!(bind = %v.bind, public_url = %v.public_url, data_dir = %v.config.data_dir.display(), "workvault listening");
-    if instance.fresh {
+    if first_start {
         let url = sign_in_url(&instance.app, &v, &v.config.setup.first_user_email).await?;
         println!(
             "First start: sign in as {} with this link (single use, valid 15 minutes):",

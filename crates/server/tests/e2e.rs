@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use workvault_store_postgres::testdb::TestDb;
 
 const BIN: &str = env!("CARGO_BIN_EXE_workvault");
 
@@ -17,13 +18,23 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-fn workvault(dir: &Path, port: u16) -> Command {
+/// Which store the binary runs on: the embedded default, or a PostgreSQL database.
+#[derive(Clone, Copy)]
+enum Backend<'a> {
+    Embedded,
+    Postgres(&'a TestDb),
+}
+
+fn workvault(dir: &Path, port: u16, backend: Backend<'_>) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir).env("WORKVAULT__HTTP__BIND", format!("127.0.0.1:{port}")).env("WORKVAULT__LOG__LEVEL", "warn");
     for (key, _) in std::env::vars() {
-        if key.starts_with("WORKVAULT__") && key != "WORKVAULT__HTTP__BIND" {
+        if key.starts_with("WORKVAULT__") {
             cmd.env_remove(key);
         }
+    }
+    cmd.current_dir(dir).env("WORKVAULT__HTTP__BIND", format!("127.0.0.1:{port}")).env("WORKVAULT__LOG__LEVEL", "warn");
+    if let Backend::Postgres(db) = backend {
+        cmd.env("WORKVAULT__STORE__URL", &db.url);
     }
     cmd
 }
@@ -43,8 +54,8 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(dir: &Path, port: u16) -> Self {
-        let mut child = workvault(dir, port)
+    fn start(dir: &Path, port: u16, backend: Backend<'_>) -> Self {
+        let mut child = workvault(dir, port, backend)
             .arg("serve")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -94,8 +105,8 @@ impl Server {
     }
 }
 
-fn cli(dir: &Path, port: u16, args: &[&str]) -> (i32, String, String) {
-    let out = workvault(dir, port).args(args).output().expect("run workvault");
+fn cli(dir: &Path, port: u16, backend: Backend<'_>, args: &[&str]) -> (i32, String, String) {
+    let out = workvault(dir, port, backend).args(args).output().expect("run workvault");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -114,16 +125,42 @@ async fn json(res: reqwest::Response) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn a_newcomer_runs_the_server_and_manages_a_team_end_to_end() {
+    team_flow(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn the_same_on_postgresql() {
+    let db = TestDb::empty().await;
+    team_flow(Backend::Postgres(&db)).await;
+}
+
+async fn tamper(backend: Backend<'_>, data: &Path, sql: &str) {
+    match backend {
+        Backend::Embedded => {
+            let store = workvault_store_sqlite::SqliteStore::open(&data.join("workvault.db")).expect("open db");
+            store.execute_raw(&format!("DROP TRIGGER audit_events_no_update; {sql}")).await.expect("tamper");
+        }
+        Backend::Postgres(db) => {
+            let store = db.store().await;
+            store
+                .execute_raw(&format!("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update; {sql}"))
+                .await
+                .expect("tamper");
+        }
+    }
+}
+
+async fn team_flow(backend: Backend<'_>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
-    let server = Server::start(dir.path(), port);
+    let server = Server::start(dir.path(), port, backend);
     let base = server.base.clone();
     let link = server.printed_link().expect("first start prints a sign-in link");
     assert!(link.starts_with(&format!("{base}/auth/link/")), "{link}");
 
-    // The data directory holds the database and a private master key.
+    // The data directory holds the database (embedded) and a private master key.
     let data: PathBuf = dir.path().join("workvault-data");
-    assert!(data.join("workvault.db").exists());
+    assert_eq!(data.join("workvault.db").exists(), matches!(backend, Backend::Embedded));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -159,7 +196,7 @@ async fn a_newcomer_runs_the_server_and_manages_a_team_end_to_end() {
     let token = invite["url"].as_str().and_then(|u| u.rsplit('/').next()).expect("invite url").to_owned();
 
     // A second person gets a sign-in link from the CLI while the server runs.
-    let (code, out, err) = cli(dir.path(), port, &["sign-in-link", "--email", "bob@example.test"]);
+    let (code, out, err) = cli(dir.path(), port, backend, &["sign-in-link", "--email", "bob@example.test"]);
     assert_eq!(code, 0, "{err}");
     let bob_link = out.trim().to_owned();
     assert!(bob_link.starts_with(&format!("{base}/auth/link/")));
@@ -225,26 +262,24 @@ async fn a_newcomer_runs_the_server_and_manages_a_team_end_to_end() {
     assert_eq!(verify["intact"], true, "{verify}");
     let events = verify["events"].as_u64().expect("events");
     assert!(events >= 8, "{verify}");
-    let (code, out, err) = cli(dir.path(), port, &["audit", "verify", "--workspace", &ws]);
+    let (code, out, err) = cli(dir.path(), port, backend, &["audit", "verify", "--workspace", &ws]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("intact ({events} events)")), "{out}");
 
     // Someone edits the database file behind the server's back: verify names the link.
     drop(server);
-    let store = workvault_store_sqlite::SqliteStore::open(&data.join("workvault.db")).expect("open db");
-    store
-        .execute_raw(&format!(
-            "DROP TRIGGER audit_events_no_update; UPDATE audit_events SET actor = 'system' WHERE workspace_id = '{ws}' AND seq = 4;"
-        ))
-        .await
-        .expect("tamper");
-    drop(store);
-    let (code, out, _) = cli(dir.path(), port, &["audit", "verify", "--workspace", &ws]);
+    tamper(
+        backend,
+        &data,
+        &format!("UPDATE audit_events SET actor = 'system' WHERE workspace_id = '{ws}' AND seq = 4;"),
+    )
+    .await;
+    let (code, out, _) = cli(dir.path(), port, backend, &["audit", "verify", "--workspace", &ws]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("breaks at event #4") && out.contains("HashMismatch"), "{out}");
 
     // A second start on the same data prints no first-start link and keeps the data.
-    let again = Server::start(dir.path(), port);
+    let again = Server::start(dir.path(), port, backend);
     assert!(again.printed_link().is_none());
     let (status, _) = json(owner.get(format!("{base}/api/v1/workspaces/{ws}")).send().await.expect("read")).await;
     assert_eq!(status, StatusCode::OK, "sessions live in the database and survive a restart");
@@ -274,17 +309,43 @@ fn cli_failures_exit_non_zero_with_one_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     for args in [&["sign-in-link", "--email", "not-an-email"][..], &["audit", "verify", "--workspace", "nope"][..]] {
-        let (code, _, err) = cli(dir.path(), port, args);
+        let (code, _, err) = cli(dir.path(), port, Backend::Embedded, args);
         assert_ne!(code, 0, "{args:?}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("workvault: "), "{err}");
     }
-    let (code, out, _) = cli(dir.path(), port, &["--help"]);
+    let (code, out, _) = cli(dir.path(), port, Backend::Embedded, &["--help"]);
     assert_eq!(code, 0);
     for sub in ["serve", "migrate", "sign-in-link", "audit"] {
         assert!(out.contains(sub), "{sub} missing from --help");
     }
-    let (code, out, _) = cli(dir.path(), port, &["migrate"]);
+    let (code, out, _) = cli(dir.path(), port, Backend::Embedded, &["migrate"]);
     assert_eq!(code, 0);
     assert!(out.contains("up to date"), "{out}");
+}
+
+#[test]
+fn a_wrong_or_unreachable_store_is_one_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let closed = free_port();
+    for (url, expect) in [
+        ("mysql://db/x".to_owned(), "store.url"),
+        (
+            format!("postgres://nobody:s3cret@127.0.0.1:{closed}/nothing"),
+            "cannot reach postgres://nobody:***@127.0.0.1",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .current_dir(dir.path())
+            .env("WORKVAULT__STORE__URL", &url)
+            .env("WORKVAULT__STORE__CONNECT_TIMEOUT_SECS", "2")
+            .arg("serve")
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{url}");
+        assert!(err.contains(expect), "{url}: {err}");
+        assert!(!err.contains("s3cret"), "the password never reaches the output: {err}");
+        assert!(!dir.path().join("workvault-data").exists(), "nothing is written: {url}");
+    }
 }

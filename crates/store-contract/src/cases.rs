@@ -96,7 +96,9 @@ impl Fixture {
 /// A missing thing is `NotFound`; an empty list is an empty list, never an error.
 pub async fn not_found_versus_empty(store: Arc<dyn Store>) {
     let f = Fixture::new(store.clone());
+    assert!(!store.has_users().await.expect("a fresh store answers"), "a fresh store has no users");
     let alice = f.user("alice").await;
+    assert!(store.has_users().await.expect("read"));
     let ws = f.workspace(&alice, "Empty").await;
     let jobs = f.app.jobs(&alice, ws, PageRequest::first()).await.expect("empty list is fine");
     assert!(jobs.items.is_empty() && jobs.next.is_none());

@@ -18,9 +18,7 @@ use crate::{Db, PgStore, read};
 /// each other and never fork it.
 pub(crate) async fn append(c: &mut AsyncPgConnection, draft: AuditDraft) -> Result<AuditEvent, Db> {
     let ws = *draft.workspace_id.as_uuid();
-    let lock_head = || {
-        audit_heads::table.find(ws).select((audit_heads::seq, audit_heads::hash)).for_update()
-    };
+    let lock_head = || audit_heads::table.find(ws).select((audit_heads::seq, audit_heads::hash)).for_update();
     let mut head: Option<(i64, Vec<u8>)> = lock_head().first(c).await.optional()?;
     if head.is_none() {
         // The first event of a chain: create the head, then lock it like any other.

@@ -56,6 +56,10 @@ impl IdentityStore for PgStore {
         })
     }
 
+    async fn has_users(&self) -> StoreResult<bool> {
+        read!(self, |c| Ok(diesel::select(diesel::dsl::exists(users::table.select(users::id))).get_result(c).await?))
+    }
+
     async fn create_sign_in_link(&self, link: &SignInLink) -> StoreResult<()> {
         let row = SignInLinkRow::from_domain(link);
         read!(self, |c| {
@@ -98,7 +102,12 @@ impl IdentityStore for PgStore {
         })
     }
 
-    async fn touch_session(&self, hash: &TokenHash, now: DateTime<Utc>, idle: Duration) -> StoreResult<Option<Session>> {
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        idle: Duration,
+    ) -> StoreResult<Option<Session>> {
         let hash = hash.as_bytes().to_vec();
         read!(self, |c| {
             // The common case is one read; the last-seen mark is written only when it is

@@ -127,7 +127,12 @@ impl JobStore for PgStore {
         })
     }
 
-    async fn jobs_for(&self, actor: UserId, ws: WorkspaceId, page: PageRequest) -> StoreResult<Option<(Role, Page<Job>)>> {
+    async fn jobs_for(
+        &self,
+        actor: UserId,
+        ws: WorkspaceId,
+        page: PageRequest,
+    ) -> StoreResult<Option<(Role, Page<Job>)>> {
         let (at, id) = match page.after {
             Some(after) => (cursor_time(after.key)?, after.id),
             None => (DateTime::<Utc>::MAX_UTC, Uuid::max()),
@@ -148,7 +153,10 @@ impl JobStore for PgStore {
                 .filter_map(JobsForRow::job)
                 .map(JobRow::into_domain)
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            let page = Page::from_rows(jobs, page.limit, |j| Cursor { key: j.created_at.timestamp_micros(), id: *j.id.as_uuid() });
+            let page = Page::from_rows(jobs, page.limit, |j| Cursor {
+                key: j.created_at.timestamp_micros(),
+                id: *j.id.as_uuid(),
+            });
             Ok(Some((actor_role, page)))
         })
     }
@@ -203,9 +211,10 @@ impl JobStore for PgStore {
                     Ok(true)
                 }
                 // The member left meanwhile (no membership for the foreign key).
-                Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _)) => {
-                    Err(Db(StoreError::NotFound))
-                }
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                    _,
+                )) => Err(Db(StoreError::NotFound)),
                 Err(e) => Err(e.into()),
             }
         })

@@ -12,10 +12,10 @@ mod workspaces;
 use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
-use diesel_async::AsyncPgConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use workvault_domain::ports::{Conflict, StoreError};
 
@@ -36,7 +36,10 @@ pub struct PgConfig {
 impl std::fmt::Debug for PgConfig {
     /// Never prints the URL: it may hold a password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgConfig").field("pool_size", &self.pool_size).field("connect_timeout", &self.connect_timeout).finish()
+        f.debug_struct("PgConfig")
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
     }
 }
 
@@ -110,6 +113,14 @@ impl PgStore {
         Ok(ran)
     }
 
+    /// Runs raw SQL outside every port (tests that tamper with rows behind the store's
+    /// back, and operators' maintenance).
+    pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
+        use diesel_async::SimpleAsyncConnection;
+        let mut conn = self.conn().await?;
+        conn.batch_execute(sql).await.map_err(|e| StoreError::from(Db::from(e)))
+    }
+
     async fn conn(&self) -> Result<Conn<'_>, StoreError> {
         self.pool.get().await.map_err(unavailable)
     }
@@ -147,7 +158,9 @@ impl From<DieselError> for Db {
     fn from(e: DieselError) -> Self {
         Db(match e {
             DieselError::NotFound => StoreError::NotFound,
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StoreError::Conflict(Conflict::Duplicate),
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                StoreError::Conflict(Conflict::Duplicate)
+            }
             other => unavailable(other),
         })
     }

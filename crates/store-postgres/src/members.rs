@@ -51,7 +51,9 @@ impl MemberStore for PgStore {
             if let Some(after) = page.after {
                 let at = crate::jobs::cursor_time(after.key)?;
                 q = q.filter(
-                    memberships::created_at.lt(at).or(memberships::created_at.eq(at).and(memberships::user_id.lt(after.id))),
+                    memberships::created_at
+                        .lt(at)
+                        .or(memberships::created_at.eq(at).and(memberships::user_id.lt(after.id))),
                 );
             }
             let rows: Vec<(MembershipRow, String)> = q.load(c).await?;
@@ -92,7 +94,13 @@ impl MemberStore for PgStore {
         })
     }
 
-    async fn remove_member(&self, ws: WorkspaceId, user: UserId, at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()> {
+    async fn remove_member(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
         let (ws, user) = (*ws.as_uuid(), *user.as_uuid());
         write_tx!(self, |c| {
             // Grants go with the membership (foreign key, ON DELETE CASCADE).
@@ -114,7 +122,13 @@ impl MemberStore for PgStore {
         })
     }
 
-    async fn transfer_ownership(&self, ws: WorkspaceId, from: UserId, to: UserId, audit: AuditDraft) -> StoreResult<()> {
+    async fn transfer_ownership(
+        &self,
+        ws: WorkspaceId,
+        from: UserId,
+        to: UserId,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
         let (ws, from, to) = (*ws.as_uuid(), *from.as_uuid(), *to.as_uuid());
         write_tx!(self, |c| {
             // Under READ COMMITTED a concurrent transfer waits on this row, then sees the
@@ -151,7 +165,12 @@ impl InviteStore for PgStore {
         })
     }
 
-    async fn pending_invites(&self, ws: WorkspaceId, now: DateTime<Utc>, page: PageRequest) -> StoreResult<Page<Invite>> {
+    async fn pending_invites(
+        &self,
+        ws: WorkspaceId,
+        now: DateTime<Utc>,
+        page: PageRequest,
+    ) -> StoreResult<Page<Invite>> {
         read!(self, |c| {
             let mut q = invites::table
                 .filter(invites::workspace_id.eq(*ws.as_uuid()))
@@ -167,11 +186,20 @@ impl InviteStore for PgStore {
                 q = q.filter(invites::created_at.lt(at).or(invites::created_at.eq(at).and(invites::id.lt(after.id))));
             }
             let rows = q.load(c).await?.into_iter().map(InviteRow::into_domain).collect::<Result<Vec<_>, _>>()?;
-            Ok(Page::from_rows(rows, page.limit, |i| Cursor { key: i.created_at.timestamp_micros(), id: *i.id.as_uuid() }))
+            Ok(Page::from_rows(rows, page.limit, |i| Cursor {
+                key: i.created_at.timestamp_micros(),
+                id: *i.id.as_uuid(),
+            }))
         })
     }
 
-    async fn revoke_invite(&self, ws: WorkspaceId, id: InviteId, at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()> {
+    async fn revoke_invite(
+        &self,
+        ws: WorkspaceId,
+        id: InviteId,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
         write_tx!(self, |c| {
             let n = diesel::update(invites::table.find(*id.as_uuid()))
                 .filter(invites::workspace_id.eq(*ws.as_uuid()))

@@ -6,7 +6,9 @@ use diesel::prelude::*;
 use uuid::Uuid;
 use workvault_domain::audit::{AuditActor, AuditEvent};
 use workvault_domain::id::{AuditEventId, InviteId, JobId, RequestId, SessionId, UserId, WorkspaceId};
-use workvault_domain::model::{Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace};
+use workvault_domain::model::{
+    Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace,
+};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::StoreError;
 use workvault_domain::secret::TokenHash;
@@ -30,7 +32,11 @@ pub(crate) fn digest(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
     <[u8; 32]>::try_from(bytes).map_err(|_| corrupt("digest", &bytes.len().to_string()))
 }
 
-fn text<T>(what: &str, s: &str, parse: impl Fn(&str) -> Result<T, workvault_domain::text::TextError>) -> Result<T, StoreError> {
+fn text<T>(
+    what: &str,
+    s: &str,
+    parse: impl Fn(&str) -> Result<T, workvault_domain::text::TextError>,
+) -> Result<T, StoreError> {
     parse(s).map_err(|_| corrupt(what, s))
 }
 
@@ -47,7 +53,11 @@ impl WorkspaceRow {
         Self { id: *w.id.as_uuid(), name: w.name.to_string(), created_at: w.created_at }
     }
     pub fn into_domain(self) -> Result<Workspace, StoreError> {
-        Ok(Workspace { id: WorkspaceId::from_uuid(self.id), name: text("name", &self.name, Name::parse)?, created_at: self.created_at })
+        Ok(Workspace {
+            id: WorkspaceId::from_uuid(self.id),
+            name: text("name", &self.name, Name::parse)?,
+            created_at: self.created_at,
+        })
     }
 }
 

@@ -122,5 +122,14 @@ diesel::joinable!(jobs -> workspaces (workspace_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
-    users, workspaces, memberships, jobs, grants, invites, sign_in_links, sessions, audit_events, audit_heads,
+    users,
+    workspaces,
+    memberships,
+    jobs,
+    grants,
+    invites,
+    sign_in_links,
+    sessions,
+    audit_events,
+    audit_heads,
 );

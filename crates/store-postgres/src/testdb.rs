@@ -55,6 +55,32 @@ async fn exec(conn: &mut AsyncPgConnection, sql: &str) -> Result<(), diesel::res
 
 static TEMPLATE: OnceLock<OnceCell<String>> = OnceLock::new();
 
+#[derive(diesel::QueryableByName)]
+struct DbName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    datname: String,
+}
+
+/// Drops databases left by test processes that have ended (killed before their own
+/// clean-up ran). Names carry the creating process id; this machine's `/proc` tells
+/// whether it still runs.
+async fn drop_leftovers(conn: &mut AsyncPgConnection) {
+    let Ok(names) = diesel::sql_query("SELECT datname FROM pg_database WHERE datname ~ '^wv_(tpl|t|e)_[0-9]+_'")
+        .load::<DbName>(conn)
+        .await
+    else {
+        return;
+    };
+    for DbName { datname } in names {
+        let pid = datname.split('_').nth(2).unwrap_or_default();
+        if std::path::Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let _ = exec(conn, &format!("ALTER DATABASE {datname} IS_TEMPLATE false")).await;
+        let _ = exec(conn, &format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)")).await;
+    }
+}
+
 /// The template database of this process, migrated once.
 async fn template() -> String {
     TEMPLATE
@@ -62,8 +88,11 @@ async fn template() -> String {
         .get_or_init(|| async {
             let name = format!("wv_tpl_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
             let mut conn = admin().await;
+            drop_leftovers(&mut conn).await;
             exec(&mut conn, &format!("CREATE DATABASE {name}")).await.expect("create the template database");
-            let store = PgStore::connect(&PgConfig::new(with_database(&server_url(), &name))).await.expect("connect to the template");
+            let store = PgStore::connect(&PgConfig::new(with_database(&server_url(), &name)))
+                .await
+                .expect("connect to the template");
             store.migrate().await.expect("migrate the template");
             drop(store);
             exec(&mut conn, &format!("ALTER DATABASE {name} IS_TEMPLATE true ALLOW_CONNECTIONS false"))
@@ -93,13 +122,13 @@ impl TestDb {
 
     /// An empty database without any migration (for migration tests).
     pub async fn empty() -> Self {
-        let name = format!("wv_e_{}", uuid::Uuid::new_v4().simple());
+        let name = format!("wv_e_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
         exec(&mut admin().await, &format!("CREATE DATABASE {name}")).await.expect("create database");
         Self { url: with_database(&server_url(), &name), name }
     }
 
     async fn clone_of(template: &str) -> Self {
-        let name = format!("wv_t_{}", uuid::Uuid::new_v4().simple());
+        let name = format!("wv_t_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let mut conn = admin().await;
         let mut attempt = 0;
         loop {
@@ -145,7 +174,10 @@ mod tests {
     #[test]
     fn database_names_are_replaced_in_urls() {
         assert_eq!(with_database("postgres://u@h:5/postgres", "x"), "postgres://u@h:5/x");
-        assert_eq!(with_database("postgres://u:p@h/postgres?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u:p@h/postgres?sslmode=disable", "x"),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
         assert_eq!(with_database("postgres://h:5", "x"), "postgres://h:5/x");
     }
 }

@@ -58,6 +58,10 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
+    async fn has_users(&self) -> StoreResult<bool> {
+        self.run(|c| Ok(diesel::select(diesel::dsl::exists(users::table.select(users::id))).get_result(c)?)).await
+    }
+
     async fn create_sign_in_link(&self, link: &SignInLink) -> StoreResult<()> {
         let row = SignInLinkRow::from_domain(link);
         self.write(move |c| {
