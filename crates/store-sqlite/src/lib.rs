@@ -78,6 +78,8 @@ impl SqliteStore {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(Pragmas))
+            // SQLite connections do not break; a check on checkout would be a statement per request.
+            .test_on_check_out(false)
             .build(ConnectionManager::<SqliteConnection>::new(url))
             .map_err(unavailable)?;
         Ok(Self { pool })
