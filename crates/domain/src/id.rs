@@ -76,6 +76,8 @@ ids! {
     SessionId;
     /// Identifies one HTTP request (echoed in error bodies and audit events).
     RequestId;
+    /// Identifies a background task.
+    TaskId;
 }
 
 fn new_v7(clock: &dyn Clock, rng: &dyn Rng) -> Uuid {

@@ -8,6 +8,7 @@ pub mod model;
 pub mod page;
 pub mod policy;
 pub mod ports;
+pub mod queue;
 pub mod secret;
 pub mod service;
 pub mod signin;

@@ -12,10 +12,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditDraft, AuditEvent};
-use crate::id::{InviteId, JobId, UserId, WorkspaceId};
+use crate::id::{InviteId, JobId, TaskId, UserId, WorkspaceId};
 use crate::model::{Grant, Identity, Invite, Job, Member, Membership, Session, SignInLink, User, Workspace};
 use crate::page::{Page, PageRequest};
 use crate::policy::Role;
+use crate::queue::{NewTask, Task, TaskState};
 use crate::secret::TokenHash;
 use crate::text::Name;
 
@@ -44,6 +45,8 @@ pub enum Conflict {
     OwnerProtected,
     /// The actor is no longer the Owner (a concurrent transfer won).
     NotOwner,
+    /// The worker's lease on a task expired and another worker took it.
+    LeaseLost,
 }
 
 /// A store's failure. A database failure is never reported as `NotFound`.
@@ -236,6 +239,33 @@ pub trait IdentityStore: Send + Sync {
     async fn revoke_session(&self, hash: &TokenHash, at: DateTime<Utc>, audit: UserAuditDraft) -> StoreResult<()>;
 }
 
+/// The background task queue. Contract: two workers never hold the same task at once;
+/// a task whose lease expired is taken again; a completion after losing the lease is
+/// refused (`Conflict(LeaseLost)`), so every task completes at most once.
+#[async_trait]
+pub trait TaskQueue: Send + Sync {
+    /// Enqueues a task on its own. (Port methods of changes that need background work
+    /// enqueue in their own transaction instead.)
+    async fn enqueue(&self, task: &NewTask) -> StoreResult<()>;
+    /// Leases the next due task to `worker` until `now + lease`, starting an attempt;
+    /// running tasks whose lease expired are due again (and dead after their last attempt).
+    async fn claim(&self, worker: &str, now: DateTime<Utc>, lease: chrono::Duration) -> StoreResult<Option<Task>>;
+    /// Marks a task done, if `worker` still holds it.
+    async fn complete(&self, task: TaskId, worker: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Records a failed attempt: ready again at `retry_at`, or dead after the last
+    /// attempt. Refused if `worker` no longer holds the task. Returns the new state.
+    async fn fail(
+        &self,
+        task: TaskId,
+        worker: &str,
+        error: &str,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+    ) -> StoreResult<TaskState>;
+    /// A task by id.
+    async fn task(&self, task: TaskId) -> StoreResult<Option<Task>>;
+}
+
 /// Reachability, for `/readyz`.
 #[async_trait]
 pub trait Health: Send + Sync {
@@ -244,9 +274,15 @@ pub trait Health: Send + Sync {
 }
 
 /// Every store port at once: what the binary hands the use cases.
-pub trait Store: WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + Health {}
+pub trait Store:
+    WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + TaskQueue + Health
+{
+}
 
-impl<T> Store for T where T: WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + Health {}
+impl<T> Store for T where
+    T: WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + TaskQueue + Health
+{
+}
 
 /// What came back to the sign-in callback.
 #[derive(Debug, Clone)]

@@ -598,3 +598,127 @@ pub async fn users_are_keyed_by_issuer_and_subject(store: Arc<dyn Store>) {
     let (u1, u2) = (r1.expect("task").expect("sign in").user, r2.expect("task").expect("sign in").user);
     assert_eq!(u1.id, u2.id);
 }
+
+fn new_task(f: &Fixture, kind: &str, max_attempts: i32) -> workvault_domain::queue::NewTask {
+    use workvault_domain::ports::{Clock, Rng};
+    let clock: &dyn Clock = &*f.clock;
+    let rng: &dyn Rng = &workvault_domain::testing::SeqRng::starting_at(rand_seed());
+    workvault_domain::queue::NewTask {
+        id: workvault_domain::id::TaskId::generate(clock, rng),
+        kind: kind.into(),
+        payload: r#"{"n":1}"#.into(),
+        run_at: f.clock_now(),
+        max_attempts,
+        created_at: f.clock_now(),
+    }
+}
+
+fn rand_seed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1 << 48);
+    NEXT.fetch_add(1 << 20, Ordering::Relaxed)
+}
+
+/// Workers racing for tasks: every task is run, and never by two workers at once.
+pub async fn two_workers_never_hold_the_same_task(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    for _ in 0..30 {
+        store.enqueue(&new_task(&f, "test.work", 3)).await.expect("enqueue");
+    }
+    let now = f.clock_now();
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let name = format!("worker-{w}");
+                let mut ran = Vec::new();
+                while let Some(task) = store.claim(&name, now, Duration::seconds(60)).await.expect("claim") {
+                    ran.push(task.id);
+                    store.complete(task.id, &name, now).await.expect("complete while holding the lease");
+                }
+                ran
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.expect("worker"));
+    }
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (30, 30), "each task ran exactly once");
+    for id in all {
+        let task = store.task(id).await.expect("read").expect("exists");
+        assert_eq!((task.state, task.attempts), (workvault_domain::queue::TaskState::Done, 1));
+    }
+}
+
+/// A worker that dies mid-task loses its lease: another takes the task once the lease
+/// expires, and the dead worker's late completion is refused. Exactly one completion.
+pub async fn an_expired_lease_is_taken_again_and_completes_once(store: Arc<dyn Store>) {
+    use workvault_domain::queue::TaskState;
+    let f = Fixture::new(store.clone());
+    let task = new_task(&f, "test.crash", 3);
+    store.enqueue(&task).await.expect("enqueue");
+    let lease = Duration::seconds(30);
+    let first = store.claim("doomed", f.clock_now(), lease).await.expect("claim").expect("due");
+    assert_eq!((first.id, first.attempts, first.state), (task.id, 1, TaskState::Running));
+    assert!(
+        store.claim("rescuer", f.clock_now(), lease).await.expect("claim").is_none(),
+        "leased tasks are not handed out"
+    );
+    f.clock.advance(lease - Duration::seconds(1));
+    assert!(store.claim("rescuer", f.clock_now(), lease).await.expect("claim").is_none(), "the lease still holds");
+    f.clock.advance(Duration::seconds(1));
+    let again = store.claim("rescuer", f.clock_now(), lease).await.expect("claim").expect("lease expired");
+    assert_eq!((again.id, again.attempts, again.locked_by.as_deref()), (task.id, 2, Some("rescuer")));
+    let late = store.complete(task.id, "doomed", f.clock_now()).await;
+    assert!(matches!(late, Err(StoreError::Conflict(Conflict::LeaseLost))), "{late:?}");
+    let late_fail = store.fail(task.id, "doomed", "boom", f.clock_now(), f.clock_now()).await;
+    assert!(matches!(late_fail, Err(StoreError::Conflict(Conflict::LeaseLost))), "{late_fail:?}");
+    store.complete(task.id, "rescuer", f.clock_now()).await.expect("the holder completes");
+    let done = store.task(task.id).await.expect("read").expect("exists");
+    assert_eq!((done.state, done.attempts), (TaskState::Done, 2));
+    assert!(
+        matches!(
+            store.complete(task.id, "rescuer", f.clock_now()).await,
+            Err(StoreError::Conflict(Conflict::LeaseLost))
+        ),
+        "completes once"
+    );
+}
+
+/// Failed attempts back off, and the last one leaves the task dead; a crash on the last
+/// attempt does too.
+pub async fn failures_back_off_then_the_task_is_dead(store: Arc<dyn Store>) {
+    use workvault_domain::queue::{TaskState, retry_at};
+    let f = Fixture::new(store.clone());
+    let task = new_task(&f, "test.flaky", 3);
+    store.enqueue(&task).await.expect("enqueue");
+    let lease = Duration::seconds(60);
+    for attempt in 1..=3 {
+        let claimed = store.claim("w", f.clock_now(), lease).await.expect("claim").expect("due");
+        assert_eq!(claimed.attempts, attempt);
+        let next = retry_at(f.clock_now(), attempt);
+        let state = store.fail(task.id, "w", "it broke", f.clock_now(), next).await.expect("fail");
+        if attempt < 3 {
+            assert_eq!(state, TaskState::Ready);
+            f.clock.set(next - Duration::microseconds(1));
+            assert!(store.claim("w", f.clock_now(), lease).await.expect("claim").is_none(), "not before the backoff");
+            f.clock.set(next);
+        } else {
+            assert_eq!(state, TaskState::Dead);
+        }
+    }
+    let dead = store.task(task.id).await.expect("read").expect("exists");
+    assert_eq!((dead.state, dead.last_error.as_deref()), (TaskState::Dead, Some("it broke")));
+    f.clock.advance(Duration::days(1));
+    assert!(store.claim("w", f.clock_now(), lease).await.expect("claim").is_none(), "a dead task is never handed out");
+
+    let crashy = new_task(&f, "test.crashy", 1);
+    store.enqueue(&crashy).await.expect("enqueue");
+    store.claim("w", f.clock_now(), lease).await.expect("claim").expect("due");
+    f.clock.advance(lease);
+    assert!(store.claim("w", f.clock_now(), lease).await.expect("claim").is_none());
+    let t = store.task(crashy.id).await.expect("read").expect("exists");
+    assert_eq!(t.state, TaskState::Dead, "a crash on the last attempt gives the task up");
+}

@@ -25,6 +25,9 @@ macro_rules! contract_tests {
             sign_in_links_are_single_use_and_expire,
             sessions_expire_idle_and_absolute_and_are_revocable,
             users_are_keyed_by_issuer_and_subject,
+            two_workers_never_hold_the_same_task,
+            an_expired_lease_is_taken_again_and_completes_once,
+            failures_back_off_then_the_task_is_dead,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {$(

@@ -133,3 +133,20 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_heads,
 );
+
+diesel::table! {
+    tasks (id) {
+        id -> Uuid,
+        kind -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Int4,
+        max_attempts -> Int4,
+        run_at -> Timestamptz,
+        lease_until -> Nullable<Timestamptz>,
+        locked_by -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}

@@ -4,6 +4,7 @@ mod audit;
 mod identity;
 mod jobs;
 mod members;
+mod queue;
 mod rows;
 pub mod schema;
 mod workspaces;

@@ -133,3 +133,20 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_heads,
 );
+
+diesel::table! {
+    tasks (id) {
+        id -> Text,
+        kind -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        run_at -> BigInt,
+        lease_until -> Nullable<BigInt>,
+        locked_by -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}

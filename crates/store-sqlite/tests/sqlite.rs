@@ -158,7 +158,8 @@ fn the_diesel_schema_matches_the_migrated_database() {
         sign_in_links,
         sessions,
         audit_events,
-        audit_heads
+        audit_heads,
+        tasks
     );
     #[derive(QueryableByName)]
     struct Name {
