@@ -234,6 +234,26 @@ impl ChainVerifier {
     }
 }
 
+/// Verifies a workspace's chain as a store holds it, from its first event, in pages.
+pub async fn verify_stored_chain(
+    store: &dyn crate::ports::AuditStore,
+    ws: WorkspaceId,
+) -> Result<ChainReport, crate::ports::StoreError> {
+    const BATCH: u32 = 1000;
+    let mut verifier = ChainVerifier::default();
+    let mut after = 0;
+    loop {
+        let batch = store.audit_chain(ws, after, BATCH).await?;
+        for e in &batch {
+            verifier.feed(e);
+        }
+        match batch.last() {
+            Some(last) if batch.len() == BATCH as usize && !verifier.is_broken() => after = last.seq,
+            _ => return Ok(verifier.finish()),
+        }
+    }
+}
+
 /// Verifies a whole chain held in memory (tests, small workspaces).
 pub fn verify_chain<'a>(events: impl IntoIterator<Item = &'a AuditEvent>) -> ChainReport {
     let mut v = ChainVerifier::default();

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod error;
 pub mod id;
+pub mod instance;
 pub mod model;
 pub mod page;
 pub mod policy;

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditDraft, AuditEvent};
 use crate::id::{InviteId, JobId, TaskId, UserId, WorkspaceId};
+use crate::instance::InstanceStore;
 use crate::model::{Grant, Identity, Invite, Job, Member, Membership, Session, SignInLink, User, Workspace};
 use crate::page::{Page, PageRequest};
 use crate::policy::Role;
@@ -275,12 +276,20 @@ pub trait Health: Send + Sync {
 
 /// Every store port at once: what the binary hands the use cases.
 pub trait Store:
-    WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + TaskQueue + Health
+    WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + TaskQueue + InstanceStore + Health
 {
 }
 
 impl<T> Store for T where
-    T: WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + TaskQueue + Health
+    T: WorkspaceStore
+        + MemberStore
+        + InviteStore
+        + JobStore
+        + AuditStore
+        + IdentityStore
+        + TaskQueue
+        + InstanceStore
+        + Health
 {
 }
 

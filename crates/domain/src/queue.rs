@@ -78,6 +78,8 @@ pub struct Task {
     pub locked_by: Option<String>,
     /// The last failure.
     pub last_error: Option<String>,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
 }
 
 /// First retry delay; each further retry doubles it.

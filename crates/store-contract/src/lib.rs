@@ -28,7 +28,14 @@ macro_rules! contract_tests {
             two_workers_never_hold_the_same_task,
             an_expired_lease_is_taken_again_and_completes_once,
             failures_back_off_then_the_task_is_dead,
+            dumps_page_completely_and_restores_are_atomic,
         );
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_copy_reproduces_the_instance() {
+            let (from, to) = ($make.await, $make.await);
+            $crate::a_copy_reproduces_the_instance($crate::Subject::store(&from), $crate::Subject::store(&to)).await;
+            drop((from, to));
+        }
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

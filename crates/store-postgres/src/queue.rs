@@ -18,23 +18,40 @@ use crate::{Db, PgStore, read, write_tx};
 
 #[derive(Queryable, Selectable, Insertable, QueryableByName)]
 #[diesel(table_name = tasks)]
-struct TaskRow {
-    id: Uuid,
-    kind: String,
-    payload: String,
-    state: String,
-    attempts: i32,
-    max_attempts: i32,
-    run_at: DateTime<Utc>,
-    lease_until: Option<DateTime<Utc>>,
-    locked_by: Option<String>,
-    last_error: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+pub(crate) struct TaskRow {
+    pub(crate) id: Uuid,
+    pub(crate) kind: String,
+    pub(crate) payload: String,
+    pub(crate) state: String,
+    pub(crate) attempts: i32,
+    pub(crate) max_attempts: i32,
+    pub(crate) run_at: DateTime<Utc>,
+    pub(crate) lease_until: Option<DateTime<Utc>>,
+    pub(crate) locked_by: Option<String>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl TaskRow {
-    fn into_domain(self) -> Result<Task, StoreError> {
+    pub(crate) fn from_domain(t: &Task) -> Self {
+        Self {
+            id: *t.id.as_uuid(),
+            kind: t.kind.clone(),
+            payload: t.payload.clone(),
+            state: t.state.as_str().into(),
+            attempts: t.attempts,
+            max_attempts: t.max_attempts,
+            run_at: t.run_at,
+            lease_until: t.lease_until,
+            locked_by: t.locked_by.clone(),
+            last_error: t.last_error.clone(),
+            created_at: t.created_at,
+            updated_at: t.created_at,
+        }
+    }
+
+    pub(crate) fn into_domain(self) -> Result<Task, StoreError> {
         Ok(Task {
             id: TaskId::from_uuid(self.id),
             kind: self.kind,
@@ -46,6 +63,7 @@ impl TaskRow {
             lease_until: self.lease_until,
             locked_by: self.locked_by,
             last_error: self.last_error,
+            created_at: self.created_at,
         })
     }
 }

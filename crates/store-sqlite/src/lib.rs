@@ -2,6 +2,7 @@
 
 mod audit;
 mod identity;
+mod instance;
 mod jobs;
 mod members;
 mod queue;

@@ -15,23 +15,40 @@ use crate::{Db, SqliteStore};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = tasks)]
-struct TaskRow {
-    id: String,
-    kind: String,
-    payload: String,
-    state: String,
-    attempts: i32,
-    max_attempts: i32,
-    run_at: i64,
-    lease_until: Option<i64>,
-    locked_by: Option<String>,
-    last_error: Option<String>,
-    created_at: i64,
-    updated_at: i64,
+pub(crate) struct TaskRow {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) payload: String,
+    pub(crate) state: String,
+    pub(crate) attempts: i32,
+    pub(crate) max_attempts: i32,
+    pub(crate) run_at: i64,
+    pub(crate) lease_until: Option<i64>,
+    pub(crate) locked_by: Option<String>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
 }
 
 impl TaskRow {
-    fn into_domain(self) -> Result<Task, StoreError> {
+    pub(crate) fn from_domain(t: &Task, updated_at: DateTime<Utc>) -> Self {
+        Self {
+            id: t.id.to_string(),
+            kind: t.kind.clone(),
+            payload: t.payload.clone(),
+            state: t.state.as_str().into(),
+            attempts: t.attempts,
+            max_attempts: t.max_attempts,
+            run_at: micros(t.run_at),
+            lease_until: t.lease_until.map(micros),
+            locked_by: t.locked_by.clone(),
+            last_error: t.last_error.clone(),
+            created_at: micros(t.created_at),
+            updated_at: micros(updated_at),
+        }
+    }
+
+    pub(crate) fn into_domain(self) -> Result<Task, StoreError> {
         Ok(Task {
             id: id(&self.id)?,
             kind: self.kind,
@@ -43,6 +60,7 @@ impl TaskRow {
             lease_until: opt_time(self.lease_until)?,
             locked_by: self.locked_by,
             last_error: self.last_error,
+            created_at: time(self.created_at)?,
         })
     }
 }

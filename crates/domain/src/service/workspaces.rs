@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::{Ctx, Workvault};
 use crate::audit::AuditEvent;
-use crate::audit::{ChainReport, ChainVerifier};
+use crate::audit::ChainReport;
 use crate::error::{Error, field};
 use crate::id::WorkspaceId;
 use crate::model::{Membership, Workspace};
@@ -82,19 +82,6 @@ impl Workvault {
 
     /// Verifies a workspace's audit chain from its first event (operator CLI; no actor).
     pub async fn verify_audit_chain(&self, ws: WorkspaceId) -> Result<ChainReport, Error> {
-        const BATCH: u32 = 1000;
-        let mut verifier = ChainVerifier::default();
-        let mut after = 0;
-        loop {
-            let batch = self.store.audit_chain(ws, after, BATCH).await?;
-            for e in &batch {
-                verifier.feed(e);
-            }
-            match batch.last() {
-                Some(last) if batch.len() == BATCH as usize && !verifier.is_broken() => after = last.seq,
-                _ => break,
-            }
-        }
-        Ok(verifier.finish())
+        Ok(crate::audit::verify_stored_chain(&*self.store, ws).await?)
     }
 }

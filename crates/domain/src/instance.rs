@@ -1,0 +1,176 @@
+//! A whole instance as records, and copying one store into another through the ports
+//! alone (`workvault migrate-store`): any store that implements [`InstanceStore`] can
+//! be a source or a target, a third party's too.
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::{AuditEvent, ChainReport};
+use crate::id::WorkspaceId;
+use crate::model::{Grant, Invite, Job, Membership, Session, SignInLink, User, Workspace};
+use crate::ports::{StoreError, StoreResult};
+use crate::queue::Task;
+
+/// The kinds of record, in an order where every record's references come before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// Users.
+    User,
+    /// Workspaces.
+    Workspace,
+    /// Memberships.
+    Membership,
+    /// Jobs, trashed ones included.
+    Job,
+    /// Grants.
+    Grant,
+    /// Invites.
+    Invite,
+    /// Sessions, revoked ones included.
+    Session,
+    /// Sign-in links.
+    SignInLink,
+    /// Audit events, hashes as stored.
+    AuditEvent,
+    /// Background tasks.
+    Task,
+}
+
+impl RecordKind {
+    /// Every kind, referenced kinds first.
+    pub const ALL: [RecordKind; 10] = [
+        RecordKind::User,
+        RecordKind::Workspace,
+        RecordKind::Membership,
+        RecordKind::Job,
+        RecordKind::Grant,
+        RecordKind::Invite,
+        RecordKind::Session,
+        RecordKind::SignInLink,
+        RecordKind::AuditEvent,
+        RecordKind::Task,
+    ];
+
+    /// A plural name for messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RecordKind::User => "users",
+            RecordKind::Workspace => "workspaces",
+            RecordKind::Membership => "memberships",
+            RecordKind::Job => "jobs",
+            RecordKind::Grant => "grants",
+            RecordKind::Invite => "invites",
+            RecordKind::Session => "sessions",
+            RecordKind::SignInLink => "sign-in links",
+            RecordKind::AuditEvent => "audit events",
+            RecordKind::Task => "tasks",
+        }
+    }
+}
+
+/// One stored record, exactly as kept (ids, times, hashes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A user.
+    User(User),
+    /// A workspace.
+    Workspace(Workspace),
+    /// A membership.
+    Membership(Membership),
+    /// A job and, if trashed, when.
+    Job(Job, Option<DateTime<Utc>>),
+    /// A grant.
+    Grant(Grant),
+    /// An invite.
+    Invite(Invite),
+    /// A session and, if revoked, when.
+    Session(Session, Option<DateTime<Utc>>),
+    /// A sign-in link.
+    SignInLink(SignInLink),
+    /// An audit event.
+    AuditEvent(AuditEvent),
+    /// A background task.
+    Task(Task),
+}
+
+/// A page of records and where the next one starts.
+pub type RecordPage = (Vec<Record>, Option<String>);
+
+/// Bulk access to every record of an instance. Contract: `dump` pages are stable and
+/// complete (keyset on the primary key); `restore` writes records exactly as given, all
+/// or nothing, and keeps each audit chain's head at its last event.
+#[async_trait::async_trait]
+pub trait InstanceStore: Send + Sync {
+    /// Up to `limit` records of `kind` after `after` (an opaque cursor from a previous page).
+    async fn dump(&self, kind: RecordKind, after: Option<String>, limit: u32) -> StoreResult<RecordPage>;
+    /// Writes records as they are, in one transaction.
+    async fn restore(&self, records: &[Record]) -> StoreResult<()>;
+    /// Whether the store holds no record at all.
+    async fn is_empty(&self) -> StoreResult<bool>;
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Records copied, per kind, in copy order.
+    pub copied: Vec<(RecordKind, u64)>,
+    /// Every workspace's audit chain, verified on the target.
+    pub chains: Vec<(WorkspaceId, ChainReport)>,
+}
+
+/// Why a copy stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// The target already holds data; nothing was written.
+    #[error("the target store is not empty")]
+    TargetNotEmpty,
+    /// A chain did not verify on the target.
+    #[error("the audit chain of workspace {0} does not verify on the target")]
+    ChainBroken(WorkspaceId),
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Copies every record from `from` into the empty `to`, in pages of `batch`, then
+/// verifies every workspace's audit chain on `to`. `progress` hears each page.
+pub async fn copy_instance(
+    from: &dyn InstanceStore,
+    to: &dyn InstanceStore,
+    audit: &dyn crate::ports::AuditStore,
+    batch: u32,
+    mut progress: impl FnMut(RecordKind, u64) + Send,
+) -> Result<CopyReport, CopyError> {
+    if !to.is_empty().await? {
+        return Err(CopyError::TargetNotEmpty);
+    }
+    let mut report = CopyReport::default();
+    let mut workspaces = Vec::new();
+    for kind in RecordKind::ALL {
+        let mut after = None;
+        let mut count = 0u64;
+        loop {
+            let (records, next) = from.dump(kind, after, batch).await?;
+            for r in &records {
+                if let Record::Workspace(w) = r {
+                    workspaces.push(w.id);
+                }
+            }
+            count += records.len() as u64;
+            to.restore(&records).await?;
+            progress(kind, count);
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        report.copied.push((kind, count));
+    }
+    for ws in workspaces {
+        let chain = crate::audit::verify_stored_chain(audit, ws).await?;
+        if !chain.is_intact() {
+            return Err(CopyError::ChainBroken(ws));
+        }
+        report.chains.push((ws, chain));
+    }
+    Ok(report)
+}

@@ -1,0 +1,284 @@
+//! Bulk dump and restore of every record (`workvault migrate-store`, and later full
+//! export and import). Pages are keyset on the primary key.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+use workvault_domain::instance::{InstanceStore, Record, RecordKind, RecordPage};
+use workvault_domain::ports::{StoreError, StoreResult};
+
+use crate::queue::TaskRow;
+use crate::rows::{
+    AuditRow, GrantRow, InviteRow, JobRow, MembershipRow, SessionRow, SignInLinkRow, UserRow, WorkspaceRow, corrupt,
+};
+use crate::schema::{
+    audit_events, audit_heads, grants, invites, jobs, memberships, sessions, sign_in_links, tasks, users, workspaces,
+};
+use crate::{Db, PgStore, read, write_tx};
+
+fn next<T>(rows: &[T], limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
+    (rows.len() == limit as usize).then(|| rows.last().map(key)).flatten()
+}
+
+fn uuid(cursor: Option<&str>) -> Result<Uuid, Db> {
+    cursor.map_or(Ok(Uuid::nil()), |c| Uuid::parse_str(c).map_err(|_| Db(corrupt("cursor", c))))
+}
+
+fn pair(cursor: Option<&str>) -> Result<(Uuid, Uuid), Db> {
+    match cursor {
+        None => Ok((Uuid::nil(), Uuid::nil())),
+        Some(c) => {
+            let (a, b) = c.split_once('|').ok_or_else(|| Db(corrupt("cursor", c)))?;
+            Ok((uuid(Some(a))?, uuid(Some(b))?))
+        }
+    }
+}
+
+fn all<T>(rows: Vec<T>, f: impl Fn(T) -> Result<Record, StoreError>) -> Result<Vec<Record>, Db> {
+    Ok(rows.into_iter().map(f).collect::<Result<_, _>>()?)
+}
+
+async fn dump(
+    c: &mut AsyncPgConnection,
+    kind: RecordKind,
+    after: Option<String>,
+    limit: u32,
+) -> Result<RecordPage, Db> {
+    let n = i64::from(limit);
+    let after = after.as_deref();
+    Ok(match kind {
+        RecordKind::User => {
+            let rows: Vec<UserRow> = users::table
+                .filter(users::id.gt(uuid(after)?))
+                .order(users::id)
+                .limit(n)
+                .select(UserRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| r.into_domain().map(Record::User))?, cursor)
+        }
+        RecordKind::Workspace => {
+            let rows: Vec<WorkspaceRow> = workspaces::table
+                .filter(workspaces::id.gt(uuid(after)?))
+                .order(workspaces::id)
+                .limit(n)
+                .select(WorkspaceRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| r.into_domain().map(Record::Workspace))?, cursor)
+        }
+        RecordKind::Membership => {
+            let (ws, user) = pair(after)?;
+            let rows: Vec<MembershipRow> = memberships::table
+                .filter(
+                    memberships::workspace_id
+                        .gt(ws)
+                        .or(memberships::workspace_id.eq(ws).and(memberships::user_id.gt(user))),
+                )
+                .order((memberships::workspace_id, memberships::user_id))
+                .limit(n)
+                .select(MembershipRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| format!("{}|{}", r.workspace_id, r.user_id));
+            (all(rows, |r| r.into_domain().map(Record::Membership))?, cursor)
+        }
+        RecordKind::Job => {
+            let rows: Vec<(JobRow, Option<DateTime<Utc>>)> = jobs::table
+                .filter(jobs::id.gt(uuid(after)?))
+                .order(jobs::id)
+                .limit(n)
+                .select((JobRow::as_select(), jobs::deleted_at))
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.0.id.to_string());
+            (all(rows, |(j, d)| Ok(Record::Job(j.into_domain()?, d)))?, cursor)
+        }
+        RecordKind::Grant => {
+            let (job, user) = pair(after)?;
+            let rows: Vec<GrantRow> = grants::table
+                .filter(grants::job_id.gt(job).or(grants::job_id.eq(job).and(grants::user_id.gt(user))))
+                .order((grants::job_id, grants::user_id))
+                .limit(n)
+                .select(GrantRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| format!("{}|{}", r.job_id, r.user_id));
+            (all(rows, |r| Ok(Record::Grant(r.into_domain())))?, cursor)
+        }
+        RecordKind::Invite => {
+            let rows: Vec<InviteRow> = invites::table
+                .filter(invites::id.gt(uuid(after)?))
+                .order(invites::id)
+                .limit(n)
+                .select(InviteRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| r.into_domain().map(Record::Invite))?, cursor)
+        }
+        RecordKind::Session => {
+            let rows: Vec<SessionRow> = sessions::table
+                .filter(sessions::id.gt(uuid(after)?))
+                .order(sessions::id)
+                .limit(n)
+                .select(SessionRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (
+                all(rows, |r| {
+                    let revoked = r.revoked_at;
+                    Ok(Record::Session(r.into_domain()?, revoked))
+                })?,
+                cursor,
+            )
+        }
+        RecordKind::SignInLink => {
+            let after_hash = after.map(hex_decode).transpose()?.unwrap_or_default();
+            let rows: Vec<SignInLinkRow> = sign_in_links::table
+                .filter(sign_in_links::token_hash.gt(after_hash))
+                .order(sign_in_links::token_hash)
+                .limit(n)
+                .select(SignInLinkRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| hex_encode(&r.token_hash));
+            (all(rows, |r| r.into_domain().map(Record::SignInLink))?, cursor)
+        }
+        RecordKind::AuditEvent => {
+            let rows: Vec<AuditRow> = audit_events::table
+                .filter(audit_events::id.gt(uuid(after)?))
+                .order(audit_events::id)
+                .limit(n)
+                .select(AuditRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| r.into_domain().map(Record::AuditEvent))?, cursor)
+        }
+        RecordKind::Task => {
+            let rows: Vec<TaskRow> = tasks::table
+                .filter(tasks::id.gt(uuid(after)?))
+                .order(tasks::id)
+                .limit(n)
+                .select(TaskRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| r.into_domain().map(Record::Task))?, cursor)
+        }
+    })
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(s: &str) -> Result<Vec<u8>, Db> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| Db(corrupt("cursor", s))))
+        .collect()
+}
+
+async fn restore_one(c: &mut AsyncPgConnection, record: &Record) -> Result<(), Db> {
+    match record {
+        Record::User(u) => {
+            let row = UserRow {
+                id: *u.id.as_uuid(),
+                issuer: u.issuer.clone(),
+                subject: u.subject.clone(),
+                email: u.email.to_string(),
+                created_at: u.created_at,
+            };
+            diesel::insert_into(users::table).values(row).execute(c).await?;
+        }
+        Record::Workspace(w) => {
+            diesel::insert_into(workspaces::table).values(WorkspaceRow::from_domain(w)).execute(c).await?;
+        }
+        Record::Membership(m) => {
+            diesel::insert_into(memberships::table).values(MembershipRow::from_domain(m)).execute(c).await?;
+        }
+        Record::Job(j, deleted) => {
+            diesel::insert_into(jobs::table)
+                .values((JobRow::from_domain(j), jobs::deleted_at.eq(*deleted)))
+                .execute(c)
+                .await?;
+        }
+        Record::Grant(g) => {
+            diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c).await?;
+        }
+        Record::Invite(i) => {
+            diesel::insert_into(invites::table).values(InviteRow::from_domain(i)).execute(c).await?;
+        }
+        Record::Session(s, revoked) => {
+            let row = SessionRow { revoked_at: *revoked, ..SessionRow::from_domain(s) };
+            diesel::insert_into(sessions::table).values(row).execute(c).await?;
+        }
+        Record::SignInLink(l) => {
+            diesel::insert_into(sign_in_links::table).values(SignInLinkRow::from_domain(l)).execute(c).await?;
+        }
+        Record::AuditEvent(e) => {
+            diesel::insert_into(audit_events::table).values(AuditRow::from_domain(e)).execute(c).await?;
+            // Keep the head at the chain's last event, whatever order events arrive in.
+            let ws = *e.workspace_id.as_uuid();
+            let head: Option<i64> =
+                audit_heads::table.find(ws).select(audit_heads::seq).for_update().first(c).await.optional()?;
+            if head.is_none_or(|h| h < e.seq) {
+                diesel::insert_into(audit_heads::table)
+                    .values((
+                        audit_heads::workspace_id.eq(ws),
+                        audit_heads::seq.eq(e.seq),
+                        audit_heads::hash.eq(e.hash.to_vec()),
+                    ))
+                    .on_conflict(audit_heads::workspace_id)
+                    .do_update()
+                    .set((audit_heads::seq.eq(e.seq), audit_heads::hash.eq(e.hash.to_vec())))
+                    .execute(c)
+                    .await?;
+            }
+        }
+        Record::Task(t) => {
+            diesel::insert_into(tasks::table).values(TaskRow::from_domain(t)).execute(c).await?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl InstanceStore for PgStore {
+    async fn dump(&self, kind: RecordKind, after: Option<String>, limit: u32) -> StoreResult<RecordPage> {
+        read!(self, |c| dump(c, kind, after, limit).await)
+    }
+
+    async fn restore(&self, records: &[Record]) -> StoreResult<()> {
+        let records = records.to_vec();
+        write_tx!(self, |c| {
+            for r in &records {
+                restore_one(c, r).await?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn is_empty(&self) -> StoreResult<bool> {
+        read!(self, |c| {
+            use diesel::dsl::exists;
+            let any = diesel::select(
+                exists(users::table.select(users::id))
+                    .or(exists(workspaces::table.select(workspaces::id)))
+                    .or(exists(audit_events::table.select(audit_events::id)))
+                    .or(exists(sign_in_links::table.select(sign_in_links::email)))
+                    .or(exists(tasks::table.select(tasks::id))),
+            )
+            .get_result::<bool>(c)
+            .await?;
+            Ok(!any)
+        })
+    }
+}
