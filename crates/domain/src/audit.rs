@@ -165,10 +165,10 @@ impl ChainReport {
 /// Where and how a chain breaks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BrokenLink {
-    /// The sequence number of the first event that fails.
+    /// The sequence number of the first event that fails (or is missing).
     pub seq: i64,
-    /// Its id.
-    pub event_id: AuditEventId,
+    /// Its id, when the event is there.
+    pub event_id: Option<AuditEventId>,
     /// What is wrong.
     pub problem: ChainProblem,
 }
@@ -183,6 +183,9 @@ pub enum ChainProblem {
     PrevHashMismatch,
     /// A sequence number is missing or repeated.
     SequenceGap,
+    /// The chain ends before its recorded head, or differs from it (events removed
+    /// from the end).
+    HeadMismatch,
 }
 
 /// Incremental verifier: feed events in chain order, in pages, then call `finish`.
@@ -217,7 +220,7 @@ impl ChainVerifier {
             None
         };
         if let Some(problem) = problem {
-            self.broken = Some(BrokenLink { seq: event.seq, event_id: event.id, problem });
+            self.broken = Some(BrokenLink { seq: event.seq, event_id: Some(event.id), problem });
         }
         self.prev_hash = event.hash;
         self.next_seq = event.seq + 1;
@@ -228,28 +231,41 @@ impl ChainVerifier {
         self.broken.is_some()
     }
 
+    /// The report, checking that the chain ends exactly at its recorded head
+    /// (`seq`, `hash`), so events removed from the end are found too.
+    pub fn finish_at(mut self, head: (i64, [u8; 32])) -> ChainReport {
+        if self.broken.is_none() && (self.next_seq - 1 != head.0 || self.prev_hash != head.1) {
+            self.broken = Some(BrokenLink { seq: self.next_seq, event_id: None, problem: ChainProblem::HeadMismatch });
+        }
+        self.finish()
+    }
+
     /// The report.
     pub fn finish(self) -> ChainReport {
         ChainReport { events: self.events, first_broken: self.broken }
     }
 }
 
-/// Verifies a workspace's chain as a store holds it, from its first event, in pages.
+/// Verifies a workspace's chain as a store holds it, from its first event up to the
+/// head read first (events appended meanwhile are left for the next run), in pages.
+/// `None` when the workspace has no chain at all.
 pub async fn verify_stored_chain(
     store: &dyn crate::ports::AuditStore,
     ws: WorkspaceId,
-) -> Result<ChainReport, crate::ports::StoreError> {
+) -> Result<Option<ChainReport>, crate::ports::StoreError> {
     const BATCH: u32 = 1000;
+    let Some(head) = store.audit_head(ws).await? else { return Ok(None) };
     let mut verifier = ChainVerifier::default();
     let mut after = 0;
     loop {
         let batch = store.audit_chain(ws, after, BATCH).await?;
-        for e in &batch {
+        let full = batch.len() == BATCH as usize;
+        for e in batch.iter().take_while(|e| e.seq <= head.0) {
             verifier.feed(e);
+            after = e.seq;
         }
-        match batch.last() {
-            Some(last) if batch.len() == BATCH as usize && !verifier.is_broken() => after = last.seq,
-            _ => return Ok(verifier.finish()),
+        if !full || after >= head.0 || verifier.is_broken() {
+            return Ok(Some(verifier.finish_at(head)));
         }
     }
 }
@@ -323,6 +339,24 @@ mod tests {
         c[1].hash = c[1].compute_hash();
         let broken = verify_chain(&c).first_broken.expect("broken");
         assert_eq!((broken.seq, broken.problem), (3, ChainProblem::PrevHashMismatch));
+    }
+
+    #[test]
+    fn events_removed_from_the_end_are_found_against_the_head() {
+        let c = chain(5);
+        let head = (c[4].seq, c[4].hash);
+        let mut v = ChainVerifier::default();
+        for e in &c[..3] {
+            v.feed(e);
+        }
+        let broken = v.finish_at(head).first_broken.expect("truncation found");
+        assert_eq!((broken.seq, broken.problem, broken.event_id), (4, ChainProblem::HeadMismatch, None));
+        let mut whole = ChainVerifier::default();
+        for e in &c {
+            whole.feed(e);
+        }
+        assert!(whole.finish_at(head).is_intact());
+        assert!(!ChainVerifier::default().finish_at(head).is_intact(), "an emptied chain is broken");
     }
 
     #[test]

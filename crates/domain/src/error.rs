@@ -42,6 +42,10 @@ pub enum Error {
     /// Ownership moved meanwhile.
     #[error("the actor is no longer the owner")]
     NotOwner,
+    /// What the request was decided on changed meanwhile, or the record exists already;
+    /// nothing was written. Retrying reads the new state.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// Grants are for Restricted members; others see every job already.
     #[error("grants apply to restricted members only")]
     GrantNeedsRestricted,
@@ -79,6 +83,11 @@ impl From<StoreError> for Error {
             StoreError::Conflict(Conflict::OwnerProtected) => Error::OwnerProtected,
             StoreError::Conflict(Conflict::NotOwner) => Error::NotOwner,
             StoreError::Conflict(Conflict::LinkNotPending) => Error::InviteUsed,
+            StoreError::Conflict(Conflict::Stale) => {
+                Error::Conflict("the record changed meanwhile: read it again and retry")
+            }
+            StoreError::Conflict(Conflict::Duplicate) => Error::Conflict("a record with this identity exists already"),
+            StoreError::Conflict(Conflict::LeaseLost) => Error::Conflict("the task was taken over by another worker"),
             other => Error::Unavailable(other),
         }
     }

@@ -167,9 +167,9 @@ pub async fn copy_instance(
     }
     for ws in workspaces {
         let chain = crate::audit::verify_stored_chain(audit, ws).await?;
-        if !chain.is_intact() {
+        let Some(chain) = chain.filter(ChainReport::is_intact) else {
             return Err(CopyError::ChainBroken(ws));
-        }
+        };
         report.chains.push((ws, chain));
     }
     Ok(report)

@@ -13,6 +13,7 @@ pub mod queue;
 pub mod secret;
 pub mod service;
 pub mod signin;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod text;
 

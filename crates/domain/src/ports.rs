@@ -48,6 +48,9 @@ pub enum Conflict {
     NotOwner,
     /// The worker's lease on a task expired and another worker took it.
     LeaseLost,
+    /// The facts a decision was made on changed before the write (a role changed
+    /// meanwhile); nothing was written.
+    Stale,
 }
 
 /// A store's failure. A database failure is never reported as `NotFound`.
@@ -93,6 +96,18 @@ pub struct MemberFacts {
     pub target: Option<Role>,
 }
 
+/// The roles a member-management decision was made on. The store writes only if they
+/// still hold when it writes, so a role changed meanwhile cannot be bypassed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decided {
+    /// Who acts.
+    pub actor: UserId,
+    /// The actor's role when decided.
+    pub actor_role: Role,
+    /// The target's role when decided.
+    pub target_role: Role,
+}
+
 /// Memberships. Contract: at every moment a workspace has exactly one Owner, even under
 /// concurrent transfers; `remove_member` also deletes the member's grants there and
 /// revokes their sessions, atomically.
@@ -102,14 +117,25 @@ pub trait MemberStore: Send + Sync {
     async fn members(&self, ws: WorkspaceId, page: PageRequest) -> StoreResult<Page<Member>>;
     /// The actor's and the target's roles, in one statement.
     async fn member_facts(&self, ws: WorkspaceId, actor: UserId, target: UserId) -> StoreResult<MemberFacts>;
-    /// Sets a member's role. `Conflict(OwnerProtected)` for the Owner, `NotFound` for a non-member.
-    async fn change_role(&self, ws: WorkspaceId, user: UserId, role: Role, audit: AuditDraft) -> StoreResult<Member>;
-    /// Removes a member with their grants, and revokes their sessions.
+    /// Sets a member's role, only if the roles it was decided on still hold
+    /// (`Conflict(Stale)`). `Conflict(OwnerProtected)` for the Owner, `NotFound` for a
+    /// non-member.
+    async fn change_role(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        role: Role,
+        decided: Decided,
+        audit: AuditDraft,
+    ) -> StoreResult<Member>;
+    /// Removes a member with their grants and their pending invites, and revokes their
+    /// sessions, only if the roles it was decided on still hold (`Conflict(Stale)`).
     async fn remove_member(
         &self,
         ws: WorkspaceId,
         user: UserId,
         at: DateTime<Utc>,
+        decided: Decided,
         audit: AuditDraft,
     ) -> StoreResult<()>;
     /// Makes `to` the Owner and `from` an Admin, at once. `Conflict(NotOwner)` if `from`
@@ -165,15 +191,17 @@ pub trait JobStore: Send + Sync {
     /// actor is not a member there.
     async fn job_for(&self, actor: UserId, ws: WorkspaceId, job: JobId) -> StoreResult<Option<(Job, JobAccess)>>;
     /// The actor's role and a page of the jobs they may see (a Restricted member's
-    /// granted jobs only), newest first; `None` if the actor is not a member.
+    /// granted jobs only), each with whether the actor holds a grant on it, newest
+    /// first; `None` if the actor is not a member.
     async fn jobs_for(
         &self,
         actor: UserId,
         ws: WorkspaceId,
         page: PageRequest,
-    ) -> StoreResult<Option<(Role, Page<Job>)>>;
-    /// Writes the job's new state (as made by `JobPatch::apply`).
-    async fn update_job(&self, job: &Job, audit: AuditDraft) -> StoreResult<()>;
+    ) -> StoreResult<Option<(Role, Page<(Job, bool)>)>>;
+    /// Writes the job's new state (as made by `JobPatch::apply`), only if the job was
+    /// not changed since `read_at` (its `updated_at` when read): `Conflict(Stale)`.
+    async fn update_job(&self, job: &Job, read_at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()>;
     /// Moves the job to trash.
     async fn trash_job(&self, ws: WorkspaceId, job: JobId, at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()>;
     /// Grants a member access to a job; `Ok(false)` if the grant existed already
@@ -192,6 +220,9 @@ pub trait AuditStore: Send + Sync {
     async fn audit_events(&self, ws: WorkspaceId, page: PageRequest) -> StoreResult<Page<AuditEvent>>;
     /// Up to `limit` events after `after_seq`, in chain order (for verification).
     async fn audit_chain(&self, ws: WorkspaceId, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+    /// The head of the chain (last sequence number and hash); `None` if the workspace
+    /// has no chain.
+    async fn audit_head(&self, ws: WorkspaceId) -> StoreResult<Option<(i64, [u8; 32])>>;
 }
 
 /// An audit event about a user rather than one workspace (a sign-in): the store appends

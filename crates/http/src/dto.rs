@@ -466,9 +466,10 @@ impl From<AuditEvent> for AuditEventOut {
 pub struct BrokenLinkOut {
     /// Sequence number of the first event that fails.
     pub seq: i64,
-    /// Its id.
-    pub event_id: String,
-    /// `hash_mismatch`, `prev_hash_mismatch` or `sequence_gap`.
+    /// Its id, when the event is there.
+    pub event_id: Option<String>,
+    /// `hash_mismatch`, `prev_hash_mismatch`, `sequence_gap` or `head_mismatch` (events
+    /// removed from the end).
     pub problem: String,
 }
 
@@ -489,13 +490,14 @@ impl From<ChainReport> for VerifyOut {
             ChainProblem::HashMismatch => "hash_mismatch",
             ChainProblem::PrevHashMismatch => "prev_hash_mismatch",
             ChainProblem::SequenceGap => "sequence_gap",
+            ChainProblem::HeadMismatch => "head_mismatch",
         };
         Self {
             intact: r.is_intact(),
             events: r.events,
             first_broken: r.first_broken.map(|b| BrokenLinkOut {
                 seq: b.seq,
-                event_id: b.event_id.to_string(),
+                event_id: b.event_id.map(|id| id.to_string()),
                 problem: problem(b.problem).to_owned(),
             }),
         }

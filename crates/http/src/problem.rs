@@ -55,6 +55,7 @@ codes! {
     ALREADY_MEMBER = ("already_member", 409, "Already a member of this workspace");
     OWNER_PROTECTED = ("owner_protected", 409, "The owner's membership cannot be changed; transfer ownership first");
     NOT_OWNER = ("not_owner", 409, "Ownership changed meanwhile");
+    CONFLICT = ("conflict", 409, "The record changed meanwhile or exists already");
     GRANT_NEEDS_RESTRICTED = ("grant_needs_restricted", 422, "Grants apply to restricted members only");
     SIGN_IN_LINK_INVALID = ("sign_in_link_invalid", 400, "The sign-in link is not valid");
     SIGN_IN_LINK_EXPIRED = ("sign_in_link_expired", 410, "The sign-in link has expired");
@@ -179,6 +180,7 @@ impl From<DomainError> for ApiError {
             DomainError::AlreadyMember => ApiError::plain(ALREADY_MEMBER),
             DomainError::OwnerProtected => ApiError::plain(OWNER_PROTECTED),
             DomainError::NotOwner => ApiError::plain(NOT_OWNER),
+            DomainError::Conflict(detail) => ApiError::new(CONFLICT, detail),
             DomainError::GrantNeedsRestricted => ApiError::plain(GRANT_NEEDS_RESTRICTED),
             DomainError::SignInLinkInvalid => ApiError::plain(SIGN_IN_LINK_INVALID),
             DomainError::SignInLinkExpired => ApiError::plain(SIGN_IN_LINK_EXPIRED),

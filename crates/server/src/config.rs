@@ -217,19 +217,22 @@ impl Config {
             (None, Some(b)) => Url::parse(&format!("http://{b}")).map_err(|e| format!("http.public_url: {e}")),
             (None, None) => Err("http.public_url: cannot be derived from an invalid http.bind".into()),
         };
-        let public_url = match public {
-            Ok(u) => match check_public_url(&u) {
-                Ok(()) => Some(u),
-                Err(p) => {
-                    problems.push(p);
-                    None
-                }
-            },
+        let public_url = match public.and_then(|u| check_public_url(&u).map(|()| u)) {
+            Ok(u) => Some(u),
             Err(p) => {
                 problems.push(p);
                 None
             }
         };
+        // Plain HTTP (no Secure cookies) only when nothing but this machine can connect.
+        if let (Some(u), Some(b)) = (&public_url, bind)
+            && u.scheme() == "http"
+            && !b.ip().is_loopback()
+        {
+            problems.push(format!(
+                "http.bind: `{b}` is reachable from the network, so http.public_url must be https (cookies must be Secure)"
+            ));
+        }
         let store = match StoreUrl::parse(&self.store.url, &self.data_dir) {
             Ok(s) => Some(s),
             Err(p) => {
@@ -256,6 +259,7 @@ impl Config {
             ));
         }
         let s = &self.sessions;
+        const TEN_YEARS: i64 = 10 * 366 * 24 * 3600;
         for (key, value) in [
             ("sessions.absolute_secs", s.absolute_secs),
             ("sessions.idle_secs", s.idle_secs),
@@ -263,8 +267,8 @@ impl Config {
             ("sessions.invite_default_secs", s.invite_default_secs),
             ("sessions.invite_max_secs", s.invite_max_secs),
         ] {
-            if value <= 0 {
-                problems.push(format!("{key}: must be a positive number of seconds"));
+            if !(1..=TEN_YEARS).contains(&value) {
+                problems.push(format!("{key}: must be between 1 and {TEN_YEARS} seconds"));
             }
         }
         if s.idle_secs > s.absolute_secs {
@@ -361,6 +365,27 @@ mod tests {
             let err = StoreUrl::parse(bad, dir).expect_err(bad);
             assert!(err.starts_with("store.url") && !err.contains("s3cret"), "{err}");
         }
+    }
+
+    #[test]
+    fn plain_http_needs_a_loopback_bind() {
+        let mut c = Config::default();
+        c.http.bind = "0.0.0.0:8080".into();
+        c.http.public_url = Some("http://127.0.0.1:8080".into());
+        let problems = c.clone().validate().expect_err("plain http on the network");
+        assert!(problems.iter().any(|p| p.starts_with("http.bind")), "{problems:?}");
+        c.http.public_url = Some("https://vault.example.com".into());
+        c.validate().expect("https behind a proxy is fine");
+    }
+
+    #[test]
+    fn lifetimes_are_bounded() {
+        let mut c = Config::default();
+        c.sessions.absolute_secs = i64::MAX;
+        c.sessions.invite_max_secs = 0;
+        let problems = c.validate().expect_err("out of range");
+        assert!(problems.iter().any(|p| p.starts_with("sessions.absolute_secs")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("sessions.invite_max_secs")), "{problems:?}");
     }
 
     #[test]

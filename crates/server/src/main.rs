@@ -194,16 +194,23 @@ async fn run(command: Command, v: Validated) -> anyhow::Result<ExitCode> {
             let ws: WorkspaceId =
                 workspace.parse().map_err(|_| anyhow::anyhow!("`{workspace}` is not a workspace id"))?;
             let instance = open(&v).await?;
-            let report = instance.app.verify_audit_chain(ws).await?;
+            let report = match instance.app.verify_audit_chain(ws).await {
+                Ok(r) => r,
+                Err(workvault_domain::Error::NotFound) => {
+                    anyhow::bail!("workspace {ws} has no audit chain: no such workspace")
+                }
+                Err(e) => return Err(e.into()),
+            };
             match report.first_broken {
                 None => {
                     println!("ok: the audit chain of workspace {ws} is intact ({} events)", report.events);
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(b) => {
+                    let id = b.event_id.map_or_else(|| "missing".to_owned(), |id| id.to_string());
                     println!(
-                        "broken: the audit chain of workspace {ws} breaks at event #{} ({}): {:?}",
-                        b.seq, b.event_id, b.problem
+                        "broken: the audit chain of workspace {ws} breaks at event #{} ({id}): {:?}",
+                        b.seq, b.problem
                     );
                     Ok(ExitCode::FAILURE)
                 }

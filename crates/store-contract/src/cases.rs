@@ -14,7 +14,7 @@ use workvault_domain::ports::{Conflict, SignInCallback, Store, StoreError};
 use workvault_domain::secret::Token;
 use workvault_domain::service::{InviteRequest, JobChange, NewJob};
 use workvault_domain::signin::LocalSignIn;
-use workvault_domain::text::Email;
+use workvault_domain::text::{Email, Name};
 
 use crate::Fixture;
 
@@ -198,7 +198,7 @@ pub async fn concurrent_ownership_transfers_leave_exactly_one_owner(store: Arc<d
         assert!(
             results.iter().all(|r| matches!(
                 r,
-                Ok(()) | Err(Error::NotOwner) | Err(Error::Forbidden(DenyReason::RoleInsufficient))
+                Ok(_) | Err(Error::NotOwner) | Err(Error::Forbidden(DenyReason::RoleInsufficient))
             ))
         );
         let members = store.members(ws, PageRequest::first()).await.expect("members").items;
@@ -833,4 +833,93 @@ pub async fn dumps_page_completely_and_restores_are_atomic(store: Arc<dyn Store>
     batch.extend(users);
     assert!(store.restore(&batch).await.is_err());
     assert_eq!(dump_all(&*store).await, before, "a failed restore leaves no row");
+}
+
+/// An invite carries its creator's authority as it is now: once the creator is removed
+/// (their pending invites are revoked) or demoted below the invited role, it admits nobody.
+pub async fn invites_die_with_their_creators_authority(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let (owner, admin, demoted, joiner) =
+        (f.user("owner").await, f.user("admin").await, f.user("demoted").await, f.user("joiner").await);
+    let ws = f.workspace(&owner, "Authority").await;
+    f.join(&owner, ws, &admin, Role::Admin).await;
+    f.join(&owner, ws, &demoted, Role::Admin).await;
+    let (_, from_admin) = f.app.create_invite(&admin, ws, InviteRequest::default()).await.expect("invite");
+    let (_, from_demoted) = f.app.create_invite(&demoted, ws, InviteRequest::default()).await.expect("invite");
+    assert_eq!(f.app.invites(&owner, ws, PageRequest::first()).await.expect("invites").items.len(), 2);
+
+    f.app.remove_member(&owner, ws, admin.user).await.expect("remove");
+    assert_eq!(
+        f.app.invites(&owner, ws, PageRequest::first()).await.expect("invites").items.len(),
+        1,
+        "revoked with the member"
+    );
+    assert!(matches!(f.app.accept_invite(&joiner, &from_admin).await, Err(Error::InviteRevoked)));
+
+    f.app.change_role(&owner, ws, demoted.user, Role::Member).await.expect("demote");
+    assert!(matches!(f.app.accept_invite(&joiner, &from_demoted).await, Err(Error::InviteRevoked)));
+    assert_eq!(f.role_of(ws, joiner.user).await, None);
+}
+
+/// A member-management write checks the roles it was decided on at write time: a role
+/// changed meanwhile (the actor's or the target's) refuses it and writes nothing.
+pub async fn writes_decided_on_stale_roles_are_refused(store: Arc<dyn Store>) {
+    use workvault_domain::ports::Decided;
+    let f = Fixture::new(store.clone());
+    let (owner, admin, target) = (f.user("owner").await, f.user("admin").await, f.user("target").await);
+    let ws = f.workspace(&owner, "Stale").await;
+    f.join(&owner, ws, &admin, Role::Admin).await;
+    f.join(&owner, ws, &target, Role::Member).await;
+    let before = f.audit_len(ws).await;
+    let decided = Decided { actor: admin.user, actor_role: Role::Admin, target_role: Role::Member };
+
+    // The target was promoted to Admin after the decision: out of the Admin's reach now.
+    f.app.change_role(&owner, ws, target.user, Role::Admin).await.expect("promote");
+    let r = store.change_role(ws, target.user, Role::Restricted, decided, f.store_draft(ws)).await;
+    assert!(matches!(r, Err(StoreError::Conflict(Conflict::Stale))), "{r:?}");
+    let r = store.remove_member(ws, target.user, f.clock_now(), decided, f.store_draft(ws)).await;
+    assert!(matches!(r, Err(StoreError::Conflict(Conflict::Stale))), "{r:?}");
+    assert_eq!(f.role_of(ws, target.user).await, Some(Role::Admin));
+
+    // The actor was demoted after the decision.
+    f.app.change_role(&owner, ws, target.user, Role::Member).await.expect("back");
+    f.app.change_role(&owner, ws, admin.user, Role::Member).await.expect("demote the actor");
+    let r = store.remove_member(ws, target.user, f.clock_now(), decided, f.store_draft(ws)).await;
+    assert!(matches!(r, Err(StoreError::Conflict(Conflict::Stale))), "{r:?}");
+    assert_eq!(f.role_of(ws, target.user).await, Some(Role::Member));
+    assert_eq!(f.audit_len(ws).await, before + 3, "only the owner's three changes were written");
+
+    // The Owner is never touched this way, whatever was decided.
+    let on_owner = Decided { actor: admin.user, actor_role: Role::Member, target_role: Role::Owner };
+    let r = store.change_role(ws, owner.user, Role::Member, on_owner, f.store_draft(ws)).await;
+    assert!(matches!(r, Err(StoreError::Conflict(Conflict::OwnerProtected))), "{r:?}");
+}
+
+/// Two edits of one job read at the same state: the second is refused, not lost.
+pub async fn concurrent_job_edits_do_not_overwrite_each_other(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let alice = f.user("alice").await;
+    let ws = f.workspace(&alice, "Edits").await;
+    let job = f.app.create_job(&alice, ws, job("Roof")).await.expect("job");
+    f.clock.advance(Duration::seconds(1));
+    let first = workvault_domain::model::JobPatch {
+        status: Some(workvault_domain::model::JobStatus::Completed),
+        ..Default::default()
+    }
+    .apply(&job, f.clock_now());
+    store.update_job(&first, job.updated_at, f.store_draft(ws)).await.expect("first edit");
+    f.clock.advance(Duration::seconds(1));
+    let second = workvault_domain::model::JobPatch { title: Name::parse("Roof, north").ok(), ..Default::default() }
+        .apply(&job, f.clock_now());
+    let r = store.update_job(&second, job.updated_at, f.store_draft(ws)).await;
+    assert!(matches!(r, Err(StoreError::Conflict(Conflict::Stale))), "{r:?}");
+    let now = f.app.job(&alice, ws, job.id).await.expect("read");
+    assert_eq!((now.status, now.title.as_str()), (workvault_domain::model::JobStatus::Completed, "Roof"));
+    // Through the use case, the second edit reads the new state and both changes stay.
+    f.app
+        .update_job(&alice, ws, job.id, JobChange { title: Some("Roof, north".into()), ..Default::default() })
+        .await
+        .expect("edit");
+    let now = f.app.job(&alice, ws, job.id).await.expect("read");
+    assert_eq!((now.status, now.title.as_str()), (workvault_domain::model::JobStatus::Completed, "Roof, north"));
 }

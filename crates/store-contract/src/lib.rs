@@ -29,6 +29,9 @@ macro_rules! contract_tests {
             an_expired_lease_is_taken_again_and_completes_once,
             failures_back_off_then_the_task_is_dead,
             dumps_page_completely_and_restores_are_atomic,
+            invites_die_with_their_creators_authority,
+            writes_decided_on_stale_roles_are_refused,
+            concurrent_job_edits_do_not_overwrite_each_other,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_copy_reproduces_the_instance() {

@@ -70,4 +70,16 @@ impl AuditStore for PgStore {
             Ok(rows.into_iter().map(AuditRow::into_domain).collect::<Result<Vec<_>, _>>()?)
         })
     }
+
+    async fn audit_head(&self, ws: WorkspaceId) -> StoreResult<Option<(i64, [u8; 32])>> {
+        read!(self, |c| {
+            let head: Option<(i64, Vec<u8>)> = audit_heads::table
+                .find(*ws.as_uuid())
+                .select((audit_heads::seq, audit_heads::hash))
+                .first(c)
+                .await
+                .optional()?;
+            Ok(head.map(|(seq, hash)| digest(&hash).map(|h| (seq, h))).transpose()?)
+        })
+    }
 }

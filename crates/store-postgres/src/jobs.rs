@@ -37,6 +37,7 @@ WHERE j.id = $2 AND j.workspace_id = $3 AND j.deleted_at IS NULL";
 /// holds granted jobs only. Keyset order `(created_at, id)`, newest first.
 pub const JOBS_FOR_SQL: &str = "\
 SELECT m.role AS actor_role,
+       EXISTS (SELECT 1 FROM grants g WHERE g.job_id = j.id AND g.user_id = m.user_id) AS granted,
        j.id, j.workspace_id, j.title, j.description, j.address, j.status, j.created_by, j.created_at, j.updated_at
 FROM memberships m
 LEFT JOIN LATERAL (
@@ -65,6 +66,8 @@ struct JobForRow {
 struct JobsForRow {
     #[diesel(sql_type = Text)]
     actor_role: String,
+    #[diesel(sql_type = Bool)]
+    granted: bool,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     id: Option<Uuid>,
     #[diesel(sql_type = Nullable<SqlUuid>)]
@@ -86,18 +89,22 @@ struct JobsForRow {
 }
 
 impl JobsForRow {
-    fn job(self) -> Option<JobRow> {
-        Some(JobRow {
-            id: self.id?,
-            workspace_id: self.workspace_id?,
-            title: self.title?,
-            description: self.description,
-            address: self.address,
-            status: self.status?,
-            created_by: self.created_by?,
-            created_at: self.created_at?,
-            updated_at: self.updated_at?,
-        })
+    fn job(self) -> Option<(JobRow, bool)> {
+        let granted = self.granted;
+        Some((
+            JobRow {
+                id: self.id?,
+                workspace_id: self.workspace_id?,
+                title: self.title?,
+                description: self.description,
+                address: self.address,
+                status: self.status?,
+                created_by: self.created_by?,
+                created_at: self.created_at?,
+                updated_at: self.updated_at?,
+            },
+            granted,
+        ))
     }
 }
 
@@ -132,7 +139,7 @@ impl JobStore for PgStore {
         actor: UserId,
         ws: WorkspaceId,
         page: PageRequest,
-    ) -> StoreResult<Option<(Role, Page<Job>)>> {
+    ) -> StoreResult<Option<(Role, Page<(Job, bool)>)>> {
         let (at, id) = match page.after {
             Some(after) => (cursor_time(after.key)?, after.id),
             None => (DateTime::<Utc>::MAX_UTC, Uuid::max()),
@@ -151,22 +158,23 @@ impl JobStore for PgStore {
             let jobs = rows
                 .into_iter()
                 .filter_map(JobsForRow::job)
-                .map(JobRow::into_domain)
+                .map(|(j, granted)| Ok((j.into_domain()?, granted)))
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let page = Page::from_rows(jobs, page.limit, |j| Cursor {
-                key: j.created_at.timestamp_micros(),
-                id: *j.id.as_uuid(),
+                key: j.0.created_at.timestamp_micros(),
+                id: *j.0.id.as_uuid(),
             });
             Ok(Some((actor_role, page)))
         })
     }
 
-    async fn update_job(&self, job: &Job, audit: AuditDraft) -> StoreResult<()> {
+    async fn update_job(&self, job: &Job, read_at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()> {
         let row = JobRow::from_domain(job);
         write_tx!(self, |c| {
             let n = diesel::update(jobs::table.find(row.id))
                 .filter(jobs::workspace_id.eq(row.workspace_id))
                 .filter(jobs::deleted_at.is_null())
+                .filter(jobs::updated_at.eq(read_at))
                 .set((
                     jobs::title.eq(&row.title),
                     jobs::description.eq(&row.description),
@@ -177,7 +185,17 @@ impl JobStore for PgStore {
                 .execute(c)
                 .await?;
             if n == 0 {
-                return Err(Db(StoreError::NotFound));
+                // Changed by someone else since it was read, or gone.
+                let live: bool = diesel::select(diesel::dsl::exists(
+                    jobs::table.find(row.id).filter(jobs::deleted_at.is_null()).select(jobs::id),
+                ))
+                .get_result(c)
+                .await?;
+                return Err(Db(if live {
+                    StoreError::Conflict(workvault_domain::ports::Conflict::Stale)
+                } else {
+                    StoreError::NotFound
+                }));
             }
             append(c, audit).await?;
             Ok(())

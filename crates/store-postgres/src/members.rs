@@ -8,7 +8,7 @@ use workvault_domain::id::{InviteId, UserId, WorkspaceId};
 use workvault_domain::model::{Invite, Member, Membership};
 use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::policy::Role;
-use workvault_domain::ports::{Conflict, InviteStore, MemberFacts, MemberStore, StoreError, StoreResult};
+use workvault_domain::ports::{Conflict, Decided, InviteStore, MemberFacts, MemberStore, StoreError, StoreResult};
 use workvault_domain::secret::TokenHash;
 
 use crate::audit::append;
@@ -28,12 +28,28 @@ async fn member_row(c: &mut AsyncPgConnection, ws: Uuid, user: Uuid) -> Result<O
     Ok(row.map(|(m, email)| m.into_member(&email)).transpose()?)
 }
 
-/// After a guarded write touched no row: the Owner is protected, anyone else is missing.
-async fn refused(c: &mut AsyncPgConnection, ws: Uuid, user: Uuid) -> Db {
-    match member_row(c, ws, user).await {
-        Ok(Some(m)) if m.membership.role == Role::Owner => Db(StoreError::Conflict(Conflict::OwnerProtected)),
-        Ok(_) => Db(StoreError::NotFound),
-        Err(e) => e,
+/// Inside the write transaction: locks the actor's and the target's membership rows
+/// (`FOR UPDATE`) and checks the roles the decision was made on are the roles now. A
+/// concurrent change to either waits for this transaction. The Owner is never changed
+/// this way.
+async fn still_holds(c: &mut AsyncPgConnection, ws: Uuid, target: Uuid, decided: Decided) -> Result<(), Db> {
+    let actor = *decided.actor.as_uuid();
+    let rows: Vec<(Uuid, String)> = memberships::table
+        .filter(memberships::workspace_id.eq(ws))
+        .filter(memberships::user_id.eq_any([actor, target]))
+        .select((memberships::user_id, memberships::role))
+        .for_update()
+        .load(c)
+        .await?;
+    let role_of = |u: Uuid| rows.iter().find(|(id, _)| *id == u).map(|(_, r)| role(r)).transpose();
+    let (actor_now, target_now) = (role_of(actor)?, role_of(target)?);
+    match target_now {
+        None => Err(Db(StoreError::NotFound)),
+        Some(Role::Owner) => Err(Db(StoreError::Conflict(Conflict::OwnerProtected))),
+        Some(t) if t != decided.target_role || actor_now != Some(decided.actor_role) => {
+            Err(Db(StoreError::Conflict(Conflict::Stale)))
+        }
+        Some(_) => Ok(()),
     }
 }
 
@@ -78,17 +94,21 @@ impl MemberStore for PgStore {
         })
     }
 
-    async fn change_role(&self, ws: WorkspaceId, user: UserId, new: Role, audit: AuditDraft) -> StoreResult<Member> {
+    async fn change_role(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        new: Role,
+        decided: Decided,
+        audit: AuditDraft,
+    ) -> StoreResult<Member> {
         let (ws, user) = (*ws.as_uuid(), *user.as_uuid());
         write_tx!(self, |c| {
-            let n = diesel::update(memberships::table.find((ws, user)))
-                .filter(memberships::role.ne(Role::Owner.as_str()))
+            still_holds(c, ws, user, decided).await?;
+            diesel::update(memberships::table.find((ws, user)))
                 .set(memberships::role.eq(new.as_str()))
                 .execute(c)
                 .await?;
-            if n == 0 {
-                return Err(refused(c, ws, user).await);
-            }
             append(c, audit).await?;
             member_row(c, ws, user).await?.ok_or(Db(StoreError::NotFound))
         })
@@ -99,18 +119,23 @@ impl MemberStore for PgStore {
         ws: WorkspaceId,
         user: UserId,
         at: DateTime<Utc>,
+        decided: Decided,
         audit: AuditDraft,
     ) -> StoreResult<()> {
         let (ws, user) = (*ws.as_uuid(), *user.as_uuid());
         write_tx!(self, |c| {
+            still_holds(c, ws, user, decided).await?;
             // Grants go with the membership (foreign key, ON DELETE CASCADE).
-            let n = diesel::delete(memberships::table.find((ws, user)))
-                .filter(memberships::role.ne(Role::Owner.as_str()))
+            diesel::delete(memberships::table.find((ws, user))).execute(c).await?;
+            // The member's pending invites carried their authority: it is gone.
+            diesel::update(invites::table)
+                .filter(invites::workspace_id.eq(ws))
+                .filter(invites::created_by.eq(user))
+                .filter(invites::accepted_at.is_null())
+                .filter(invites::revoked_at.is_null())
+                .set(invites::revoked_at.eq(at))
                 .execute(c)
                 .await?;
-            if n == 0 {
-                return Err(refused(c, ws, user).await);
-            }
             diesel::update(sessions::table)
                 .filter(sessions::user_id.eq(user))
                 .filter(sessions::revoked_at.is_null())

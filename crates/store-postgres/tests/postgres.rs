@@ -216,3 +216,32 @@ async fn every_foreign_key_has_an_index() {
         missing.iter().map(|m| &m.fk).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn events_removed_from_the_end_are_found_against_the_head() {
+    let db = TestDb::new().await;
+    let (f, store, ws, _) = with_history(&db).await;
+    store
+        .execute_raw(&format!(
+            "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update;
+             DELETE FROM audit_events WHERE workspace_id = '{ws}' AND seq >= 4;"
+        ))
+        .await
+        .expect("tamper");
+    let broken = f.app.verify_audit_chain(ws).await.expect("verify").first_broken.expect("the truncation is found");
+    assert_eq!((broken.seq, broken.problem, broken.event_id), (4, ChainProblem::HeadMismatch, None));
+}
+
+#[tokio::test]
+async fn a_failure_after_the_change_rolls_the_change_back() {
+    let db = TestDb::new().await;
+    let (f, store, ws, alice) = with_history(&db).await;
+    let jobs_before = f.app.jobs(&alice, ws, Default::default()).await.expect("jobs").items.len();
+    store
+        .execute_raw(&format!("UPDATE audit_heads SET hash = '\\x00' WHERE workspace_id = '{ws}';"))
+        .await
+        .expect("corrupt");
+    let r = f.app.create_job(&alice, ws, NewJob { title: "never".into(), ..Default::default() }).await;
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(f.app.jobs(&alice, ws, Default::default()).await.expect("jobs").items.len(), jobs_before, "no job row");
+}

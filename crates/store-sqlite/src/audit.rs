@@ -71,4 +71,19 @@ impl AuditStore for SqliteStore {
         })
         .await
     }
+
+    async fn audit_head(&self, ws: WorkspaceId) -> StoreResult<Option<(i64, [u8; 32])>> {
+        self.run(move |conn| {
+            let ws = ws.to_string();
+            let head: Option<(i64, Vec<u8>)> =
+                audit_heads::table.find(&ws).select((audit_heads::seq, audit_heads::hash)).first(conn).optional()?;
+            match head {
+                None => Ok(None),
+                Some((seq, hash)) => {
+                    Ok(Some((seq, <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| corrupt("audit head", &ws))?)))
+                }
+            }
+        })
+        .await
+    }
 }

@@ -29,6 +29,7 @@ WHERE j.id = ? AND j.workspace_id = ? AND j.deleted_at IS NULL";
 /// holds granted jobs only. Keyset order `(created_at, id)`, newest first.
 pub const JOBS_FOR_SQL: &str = "\
 SELECT m.role AS actor_role,
+       EXISTS (SELECT 1 FROM grants g WHERE g.job_id = j.id AND g.user_id = m.user_id) AS granted,
        j.id, j.workspace_id, j.title, j.description, j.address, j.status, j.created_by, j.created_at, j.updated_at
 FROM memberships m
 LEFT JOIN jobs j
@@ -54,6 +55,8 @@ struct JobForRow {
 struct JobsForRow {
     #[diesel(sql_type = Text)]
     actor_role: String,
+    #[diesel(sql_type = Bool)]
+    granted: bool,
     #[diesel(sql_type = Nullable<Text>)]
     id: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -75,18 +78,22 @@ struct JobsForRow {
 }
 
 impl JobsForRow {
-    fn job(self) -> Option<JobRow> {
-        Some(JobRow {
-            id: self.id?,
-            workspace_id: self.workspace_id?,
-            title: self.title?,
-            description: self.description,
-            address: self.address,
-            status: self.status?,
-            created_by: self.created_by?,
-            created_at: self.created_at?,
-            updated_at: self.updated_at?,
-        })
+    fn job(self) -> Option<(JobRow, bool)> {
+        let granted = self.granted;
+        Some((
+            JobRow {
+                id: self.id?,
+                workspace_id: self.workspace_id?,
+                title: self.title?,
+                description: self.description,
+                address: self.address,
+                status: self.status?,
+                created_by: self.created_by?,
+                created_at: self.created_at?,
+                updated_at: self.updated_at?,
+            },
+            granted,
+        ))
     }
 }
 
@@ -122,7 +129,7 @@ impl JobStore for SqliteStore {
         actor: UserId,
         ws: WorkspaceId,
         page: PageRequest,
-    ) -> StoreResult<Option<(Role, Page<Job>)>> {
+    ) -> StoreResult<Option<(Role, Page<(Job, bool)>)>> {
         self.run(move |c| {
             let (key, id) = match page.after {
                 Some(after) => (after.key, after.id.to_string()),
@@ -143,20 +150,22 @@ impl JobStore for SqliteStore {
             let jobs = rows
                 .into_iter()
                 .filter_map(JobsForRow::job)
-                .map(JobRow::into_domain)
+                .map(|(j, granted)| Ok((j.into_domain()?, granted)))
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            let page = Page::from_rows(jobs, page.limit, |j| Cursor { key: micros(j.created_at), id: *j.id.as_uuid() });
+            let page =
+                Page::from_rows(jobs, page.limit, |(j, _)| Cursor { key: micros(j.created_at), id: *j.id.as_uuid() });
             Ok(Some((actor_role, page)))
         })
         .await
     }
 
-    async fn update_job(&self, job: &Job, audit: AuditDraft) -> StoreResult<()> {
+    async fn update_job(&self, job: &Job, read_at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()> {
         let row = JobRow::from_domain(job);
         self.write(move |c| {
             let n = diesel::update(jobs::table.find(&row.id))
                 .filter(jobs::workspace_id.eq(&row.workspace_id))
                 .filter(jobs::deleted_at.is_null())
+                .filter(jobs::updated_at.eq(micros(read_at)))
                 .set((
                     jobs::title.eq(&row.title),
                     jobs::description.eq(&row.description),
@@ -166,7 +175,16 @@ impl JobStore for SqliteStore {
                 ))
                 .execute(c)?;
             if n == 0 {
-                return Err(Db(StoreError::NotFound));
+                // Changed by someone else since it was read, or gone.
+                let live: bool = diesel::select(diesel::dsl::exists(
+                    jobs::table.find(&row.id).filter(jobs::deleted_at.is_null()).select(jobs::id),
+                ))
+                .get_result(c)?;
+                return Err(Db(if live {
+                    StoreError::Conflict(workvault_domain::ports::Conflict::Stale)
+                } else {
+                    StoreError::NotFound
+                }));
             }
             append(c, audit)?;
             Ok(())

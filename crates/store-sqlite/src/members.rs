@@ -7,7 +7,7 @@ use workvault_domain::id::{InviteId, UserId, WorkspaceId};
 use workvault_domain::model::{Invite, Member, Membership};
 use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::policy::Role;
-use workvault_domain::ports::{Conflict, InviteStore, MemberFacts, MemberStore, StoreError, StoreResult};
+use workvault_domain::ports::{Conflict, Decided, InviteStore, MemberFacts, MemberStore, StoreError, StoreResult};
 use workvault_domain::secret::TokenHash;
 
 use crate::audit::append;
@@ -26,12 +26,23 @@ fn member_row(c: &mut SqliteConnection, ws: &str, user: &str) -> Result<Option<M
     Ok(row.map(|(m, email)| m.into_member(&email)).transpose()?)
 }
 
-/// After a guarded write touched no row: the Owner is protected, anyone else is missing.
-fn refused(c: &mut SqliteConnection, ws: &str, user: &str) -> Db {
-    match member_row(c, ws, user) {
-        Ok(Some(m)) if m.membership.role == Role::Owner => Db(StoreError::Conflict(Conflict::OwnerProtected)),
-        Ok(_) => Db(StoreError::NotFound),
-        Err(e) => e,
+/// Inside the write transaction (SQLite's single writer): the roles the decision was
+/// made on must still be the roles now. The Owner is never changed this way.
+fn still_holds(c: &mut SqliteConnection, ws: &str, target: &str, decided: Decided) -> Result<(), Db> {
+    let rows: Vec<(String, String)> = memberships::table
+        .filter(memberships::workspace_id.eq(ws))
+        .filter(memberships::user_id.eq_any([decided.actor.to_string(), target.to_owned()]))
+        .select((memberships::user_id, memberships::role))
+        .load(c)?;
+    let role_of = |u: &str| rows.iter().find(|(id, _)| id == u).map(|(_, r)| role(r)).transpose();
+    let (actor_now, target_now) = (role_of(&decided.actor.to_string())?, role_of(target)?);
+    match target_now {
+        None => Err(Db(StoreError::NotFound)),
+        Some(Role::Owner) => Err(Db(StoreError::Conflict(Conflict::OwnerProtected))),
+        Some(t) if t != decided.target_role || actor_now != Some(decided.actor_role) => {
+            Err(Db(StoreError::Conflict(Conflict::Stale)))
+        }
+        Some(_) => Ok(()),
     }
 }
 
@@ -79,16 +90,18 @@ impl MemberStore for SqliteStore {
         .await
     }
 
-    async fn change_role(&self, ws: WorkspaceId, user: UserId, new: Role, audit: AuditDraft) -> StoreResult<Member> {
+    async fn change_role(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        new: Role,
+        decided: Decided,
+        audit: AuditDraft,
+    ) -> StoreResult<Member> {
         self.write(move |c| {
             let (ws, user) = (ws.to_string(), user.to_string());
-            let n = diesel::update(memberships::table.find((&ws, &user)))
-                .filter(memberships::role.ne(Role::Owner.as_str()))
-                .set(memberships::role.eq(new.as_str()))
-                .execute(c)?;
-            if n == 0 {
-                return Err(refused(c, &ws, &user));
-            }
+            still_holds(c, &ws, &user, decided)?;
+            diesel::update(memberships::table.find((&ws, &user))).set(memberships::role.eq(new.as_str())).execute(c)?;
             append(c, audit)?;
             member_row(c, &ws, &user)?.ok_or(Db(StoreError::NotFound))
         })
@@ -100,17 +113,22 @@ impl MemberStore for SqliteStore {
         ws: WorkspaceId,
         user: UserId,
         at: DateTime<Utc>,
+        decided: Decided,
         audit: AuditDraft,
     ) -> StoreResult<()> {
         self.write(move |c| {
             let (ws, user) = (ws.to_string(), user.to_string());
+            still_holds(c, &ws, &user, decided)?;
             // Grants go with the membership (foreign key, ON DELETE CASCADE).
-            let n = diesel::delete(memberships::table.find((&ws, &user)))
-                .filter(memberships::role.ne(Role::Owner.as_str()))
+            diesel::delete(memberships::table.find((&ws, &user))).execute(c)?;
+            // The member's pending invites carried their authority: it is gone.
+            diesel::update(invites::table)
+                .filter(invites::workspace_id.eq(&ws))
+                .filter(invites::created_by.eq(&user))
+                .filter(invites::accepted_at.is_null())
+                .filter(invites::revoked_at.is_null())
+                .set(invites::revoked_at.eq(micros(at)))
                 .execute(c)?;
-            if n == 0 {
-                return Err(refused(c, &ws, &user));
-            }
             diesel::update(sessions::table)
                 .filter(sessions::user_id.eq(&user))
                 .filter(sessions::revoked_at.is_null())

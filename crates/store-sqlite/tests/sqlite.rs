@@ -209,3 +209,32 @@ fn every_foreign_key_has_an_index() {
         assert!(lead.n > 0, "foreign key {}.{} has no index leading with it", fk.tbl, fk.col);
     }
 }
+
+#[tokio::test]
+async fn events_removed_from_the_end_are_found_against_the_head() {
+    let (f, store, ws, _) = fixture_with_history().await;
+    store
+        .execute_raw(&format!(
+            "DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events WHERE workspace_id = '{ws}' AND seq >= 4;"
+        ))
+        .await
+        .expect("tamper");
+    let broken = f.app.verify_audit_chain(ws).await.expect("verify").first_broken.expect("the truncation is found");
+    assert_eq!((broken.seq, broken.problem, broken.event_id), (4, ChainProblem::HeadMismatch, None));
+    store.execute_raw(&format!("DELETE FROM audit_events WHERE workspace_id = '{ws}';")).await.expect("tamper");
+    assert!(!f.app.verify_audit_chain(ws).await.expect("verify").is_intact(), "an emptied chain is broken");
+}
+
+#[tokio::test]
+async fn a_failure_after_the_change_rolls_the_change_back() {
+    let (f, store, ws, alice) = fixture_with_history().await;
+    let jobs_before = f.app.jobs(&alice, ws, Default::default()).await.expect("jobs").items.len();
+    // The audit append fails after the job row was inserted: a corrupt chain head.
+    store
+        .execute_raw(&format!("UPDATE audit_heads SET hash = X'00' WHERE workspace_id = '{ws}';"))
+        .await
+        .expect("corrupt");
+    let r = f.app.create_job(&alice, ws, NewJob { title: "never".into(), ..Default::default() }).await;
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(f.app.jobs(&alice, ws, Default::default()).await.expect("jobs").items.len(), jobs_before, "no job row");
+}

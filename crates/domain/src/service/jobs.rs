@@ -5,7 +5,7 @@ use crate::error::{Error, field};
 use crate::id::{JobId, UserId, WorkspaceId};
 use crate::model::{Grant, Job, JobPatch, JobStatus};
 use crate::page::{Page, PageRequest};
-use crate::policy::{Action, ActorFacts, ResourceFacts, Role, decide};
+use crate::policy::{Action, ActorFacts, Decision, ResourceFacts, Role, decide};
 use crate::ports::JobAccess;
 use crate::text::{Address, LongText, Name};
 
@@ -81,10 +81,13 @@ impl Workvault {
     /// The jobs the caller may see, newest first.
     pub async fn jobs(&self, ctx: &Ctx, ws: WorkspaceId, page: PageRequest) -> Result<Page<Job>, Error> {
         let (role, jobs) = self.store.jobs_for(ctx.user, ws, page).await?.ok_or(Error::NotFound)?;
-        decide(ActorFacts { role: Some(role) }, Action::ListJobs, ResourceFacts::Workspace)
-            .into_result()
-            .map_err(Error::denied)?;
-        Ok(jobs)
+        let actor = ActorFacts { role: Some(role) };
+        decide(actor, Action::ListJobs, ResourceFacts::Workspace).into_result().map_err(Error::denied)?;
+        // The store filtered in SQL; the policy re-checks every row it returned.
+        let visible = |granted: bool| decide(actor, Action::ViewJob, ResourceFacts::Job { granted }) == Decision::Allow;
+        let Page { items, next } = jobs;
+        let items = items.into_iter().filter(|(_, granted)| visible(*granted)).map(|(job, _)| job).collect();
+        Ok(Page { items, next })
     }
 
     /// Reads one job and checks `action` on it, in one store statement.
@@ -136,7 +139,7 @@ impl Workvault {
             ("job", job.to_string()),
             json!({"fields": changed, "status": updated.status}),
         );
-        self.store.update_job(&updated, audit).await?;
+        self.store.update_job(&updated, current.updated_at, audit).await?;
         Ok(updated)
     }
 

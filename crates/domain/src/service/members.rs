@@ -7,6 +7,7 @@ use crate::id::{InviteId, UserId, WorkspaceId};
 use crate::model::{Invite, LinkState, Member, Membership, Workspace};
 use crate::page::{Page, PageRequest};
 use crate::policy::{Action, ActorFacts, ResourceFacts, Role, decide};
+use crate::ports::{Conflict, Decided, StoreError};
 use crate::secret::Token;
 use crate::text::Email;
 
@@ -28,6 +29,8 @@ impl Workvault {
         Ok(self.store.members(ws, page).await?)
     }
 
+    /// Decides a change to another member on fresh facts, and returns them so the store
+    /// writes only while they hold.
     async fn authorize_member(
         &self,
         ctx: &Ctx,
@@ -35,20 +38,22 @@ impl Workvault {
         target: UserId,
         action: Action,
         assigned: Option<Role>,
-    ) -> Result<Role, Error> {
+    ) -> Result<Decided, Error> {
         let facts = self.store.member_facts(ws, ctx.user, target).await?;
         let actor = ActorFacts { role: facts.actor };
         // Whether the actor may do this at all comes first, so a Member learns nothing
         // about who else is a member; then the target must exist.
         decide(actor, action, ResourceFacts::Workspace).into_result().map_err(Error::denied)?;
-        let target_role = facts.target.ok_or(Error::NotFound)?;
+        let (Some(actor_role), Some(target_role)) = (facts.actor, facts.target) else {
+            return Err(Error::NotFound);
+        };
         decide(actor, action, ResourceFacts::Member { target: Some(target_role), assigned }).into_result().map_err(
             |reason| match (target_role, reason) {
                 (Role::Owner, _) => Error::OwnerProtected,
                 (_, reason) => Error::denied(reason),
             },
         )?;
-        Ok(target_role)
+        Ok(Decided { actor: ctx.user, actor_role, target_role })
     }
 
     /// Changes a member's role; effective on their very next request.
@@ -56,38 +61,32 @@ impl Workvault {
         if role == Role::Owner {
             return Err(Error::invalid("role", "cannot be owner: transfer ownership instead"));
         }
-        let from = self.authorize_member(ctx, ws, target, Action::ChangeRole, Some(role)).await?;
-        let audit = self.audit(
-            ctx,
-            ws,
-            "member.role_changed",
-            ("member", target.to_string()),
-            json!({"from": from, "to": role}),
-        );
-        Ok(self.store.change_role(ws, target, role, audit).await?)
+        let decided = self.authorize_member(ctx, ws, target, Action::ChangeRole, Some(role)).await?;
+        let details = json!({"from": decided.target_role, "to": role});
+        let audit = self.audit(ctx, ws, "member.role_changed", ("member", target.to_string()), details);
+        Ok(self.store.change_role(ws, target, role, decided, audit).await?)
     }
 
-    /// Removes a member (their grants go too, and their sessions are revoked).
+    /// Removes a member (their grants and pending invites go too, and their sessions
+    /// are revoked).
     pub async fn remove_member(&self, ctx: &Ctx, ws: WorkspaceId, target: UserId) -> Result<(), Error> {
-        let role = self.authorize_member(ctx, ws, target, Action::RemoveMember, None).await?;
-        let audit = self.audit(ctx, ws, "member.removed", ("member", target.to_string()), json!({"role": role}));
-        Ok(self.store.remove_member(ws, target, self.now(), audit).await?)
+        let decided = self.authorize_member(ctx, ws, target, Action::RemoveMember, None).await?;
+        let audit =
+            self.audit(ctx, ws, "member.removed", ("member", target.to_string()), json!({"role": decided.target_role}));
+        Ok(self.store.remove_member(ws, target, self.now(), decided, audit).await?)
     }
 
-    /// Hands ownership to another member; the previous Owner becomes an Admin.
-    pub async fn transfer_ownership(&self, ctx: &Ctx, ws: WorkspaceId, to: UserId) -> Result<(), Error> {
-        self.authorize_workspace(ctx, ws, Action::TransferOwnership).await?;
+    /// Hands ownership to another member; the previous Owner becomes an Admin. Returns
+    /// the workspace with the caller's new role.
+    pub async fn transfer_ownership(&self, ctx: &Ctx, ws: WorkspaceId, to: UserId) -> Result<(Workspace, Role), Error> {
+        let (workspace, _) = self.authorize_workspace(ctx, ws, Action::TransferOwnership).await?;
         if to == ctx.user {
             return Err(Error::invalid("user_id", "is already the owner"));
         }
-        let audit = self.audit(
-            ctx,
-            ws,
-            "workspace.ownership_transferred",
-            ("member", to.to_string()),
-            json!({"from": ctx.user, "to": to}),
-        );
-        Ok(self.store.transfer_ownership(ws, ctx.user, to, audit).await?)
+        let details = json!({"from": ctx.user, "to": to});
+        let audit = self.audit(ctx, ws, "workspace.ownership_transferred", ("member", to.to_string()), details);
+        self.store.transfer_ownership(ws, ctx.user, to, audit).await?;
+        Ok((workspace, Role::Admin))
     }
 
     /// Creates a single-use, expiring invite. The token is returned once and never stored.
@@ -104,14 +103,11 @@ impl Workvault {
             return Err(Error::invalid("expires_in", format!("must be between 1 and {max} seconds")));
         }
         let email = req.email.as_deref().map(Email::parse).transpose().map_err(field("email"))?;
-        let (_, actor_role) = self.authorize_workspace(ctx, ws, Action::InviteMember).await?;
-        decide(
-            ActorFacts { role: Some(actor_role) },
-            Action::InviteMember,
-            ResourceFacts::Member { target: None, assigned: Some(role) },
-        )
-        .into_result()
-        .map_err(Error::denied)?;
+        // One decision over the actor's role and the role handed out.
+        let found = self.store.workspace_for(ctx.user, ws).await?;
+        let actor = ActorFacts { role: found.map(|(_, r)| r) };
+        let facts = ResourceFacts::Member { target: None, assigned: Some(role) };
+        decide(actor, Action::InviteMember, facts).into_result().map_err(Error::denied)?;
         let token = Token::generate(&*self.rng);
         let now = self.now();
         let invite = Invite {
@@ -164,20 +160,33 @@ impl Workvault {
                 return Err(Error::InviteEmailMismatch);
             }
         }
+        // An invite carries its creator's authority as it is now, not as it was: a
+        // creator since removed or demoted below the invited role admits nobody.
+        let creator = self.store.member_facts(invite.workspace_id, invite.created_by, invite.created_by).await?.actor;
+        if !creator.is_some_and(|r| r.may_assign(invite.role)) {
+            return Err(Error::InviteRevoked);
+        }
         let membership = Membership {
             workspace_id: invite.workspace_id,
             user_id: ctx.user,
             role: invite.role,
             created_at: self.now(),
         };
-        let audit = self.audit(
-            ctx,
-            invite.workspace_id,
-            "member.joined",
-            ("member", ctx.user.to_string()),
-            json!({"role": invite.role, "invite_id": invite.id}),
-        );
-        self.store.accept_invite(invite.id, &membership, audit).await?;
+        let details = json!({"role": invite.role, "invite_id": invite.id});
+        let audit = self.audit(ctx, invite.workspace_id, "member.joined", ("member", ctx.user.to_string()), details);
+        match self.store.accept_invite(invite.id, &membership, audit).await {
+            Ok(()) => {}
+            // Used, revoked or expired between the read and the write: say which.
+            Err(StoreError::Conflict(Conflict::LinkNotPending)) => {
+                let state = self.store.invite_by_token(&presented).await?.map(|i| i.state(self.now()));
+                return Err(match state {
+                    Some(LinkState::Expired) => Error::InviteExpired,
+                    Some(LinkState::Revoked) => Error::InviteRevoked,
+                    _ => Error::InviteUsed,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         let (ws, _) = self.store.workspace_for(ctx.user, invite.workspace_id).await?.ok_or(Error::NotFound)?;
         Ok((ws, membership))
     }

@@ -81,7 +81,8 @@ impl Workvault {
     }
 
     /// Verifies a workspace's audit chain from its first event (operator CLI; no actor).
+    /// `NotFound` when the workspace has no chain (it does not exist).
     pub async fn verify_audit_chain(&self, ws: WorkspaceId) -> Result<ChainReport, Error> {
-        Ok(crate::audit::verify_stored_chain(&*self.store, ws).await?)
+        crate::audit::verify_stored_chain(&*self.store, ws).await?.ok_or(Error::NotFound)
     }
 }

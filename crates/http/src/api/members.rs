@@ -77,8 +77,7 @@ pub async fn transfer(
 ) -> Reply {
     let ws = id(&path, "workspace")?;
     let to = id(&body.user_id, "user")?;
-    state.app.transfer_ownership(&caller.ctx, ws, to).await?;
-    Ok(HttpResponse::Ok().json(WorkspaceOut::new(state.app.workspace(&caller.ctx, ws).await?)))
+    Ok(HttpResponse::Ok().json(WorkspaceOut::new(state.app.transfer_ownership(&caller.ctx, ws, to).await?)))
 }
 
 /// Creates a single-use, expiring invite link (Owner, Admin). The link is shown once.
@@ -98,7 +97,7 @@ pub async fn create_invite(
     let body = body.into_inner();
     let req = InviteRequest {
         role: body.role.map(Into::into),
-        expires_in: body.expires_in.map(Duration::seconds),
+        expires_in: body.expires_in.map(|s| Duration::try_seconds(s).unwrap_or(Duration::MAX)),
         email: body.email,
     };
     let (invite, token) = state.app.create_invite(&caller.ctx, ws, req).await?;

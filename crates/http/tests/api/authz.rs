@@ -1,6 +1,7 @@
 //! The authorization matrix, generated from the policy table: every action × every
-//! role × own/other workspace (× granted/not for job actions), each driven through its
-//! HTTP route and checked against `policy::decide`. A refused request changes nothing.
+//! role × own/other workspace (× granted/not for job actions, × target and assigned
+//! role for member changes), each driven through every HTTP route of the action and
+//! checked against `policy::decide`. A refused request changes nothing in the store.
 
 use actix_web::http::Method;
 use serde_json::{Value, json};
@@ -8,68 +9,132 @@ use workvault_domain::policy::{Action, ActorFacts, Decision, DenyReason, Resourc
 
 use crate::harness::{User, test_app};
 
-/// The route that performs `action`, and the facts the policy sees for it.
-fn route(action: Action, w: &World, granted: bool) -> (Method, String, Option<Value>, ResourceFacts) {
-    let ws = &w.ws;
-    let job = &w.job;
-    let member = ResourceFacts::Workspace;
-    let on_job = ResourceFacts::Job { granted };
+/// One request that performs an action, and the facts the policy sees for it.
+struct Route {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    facts: ResourceFacts,
+}
+
+fn route(method: Method, path: String, body: Option<Value>, facts: ResourceFacts) -> Route {
+    Route { method, path, body, facts }
+}
+
+/// A case's variable part: a grant for the actor, or a target member and a role handed out.
+#[derive(Debug, Clone, Copy)]
+struct Variant {
+    granted: bool,
+    target: Role,
+    assigned: Role,
+}
+
+fn variants(action: Action) -> Vec<Variant> {
+    let base = Variant { granted: false, target: Role::Member, assigned: Role::Restricted };
     match action {
-        Action::ViewWorkspace => (Method::GET, format!("/api/v1/workspaces/{ws}"), None, member),
-        Action::UpdateWorkspace => {
-            (Method::PATCH, format!("/api/v1/workspaces/{ws}"), Some(json!({"name": "Renamed"})), member)
-        }
-        Action::ListMembers => (Method::GET, format!("/api/v1/workspaces/{ws}/members"), None, member),
-        Action::InviteMember => (
-            Method::POST,
-            format!("/api/v1/workspaces/{ws}/invites"),
-            Some(json!({"role": "restricted"})),
-            ResourceFacts::Member { target: None, assigned: Some(Role::Restricted) },
-        ),
-        Action::ManageInvites => (Method::GET, format!("/api/v1/workspaces/{ws}/invites"), None, member),
-        Action::ChangeRole => (
-            Method::PATCH,
-            format!("/api/v1/workspaces/{ws}/members/{}", w.target.id),
-            Some(json!({"role": "restricted"})),
-            ResourceFacts::Member { target: Some(Role::Member), assigned: Some(Role::Restricted) },
-        ),
-        Action::RemoveMember => (
-            Method::DELETE,
-            format!("/api/v1/workspaces/{ws}/members/{}", w.target.id),
-            None,
-            ResourceFacts::Member { target: Some(Role::Member), assigned: None },
-        ),
-        Action::TransferOwnership => {
-            (Method::POST, format!("/api/v1/workspaces/{ws}/ownership"), Some(json!({"user_id": w.admin.id})), member)
-        }
-        Action::ViewAudit => (Method::GET, format!("/api/v1/workspaces/{ws}/audit"), None, member),
-        Action::CreateJob => {
-            (Method::POST, format!("/api/v1/workspaces/{ws}/jobs"), Some(json!({"title": "New"})), member)
-        }
-        Action::ListJobs => (Method::GET, format!("/api/v1/workspaces/{ws}/jobs"), None, member),
-        Action::ViewJob => (Method::GET, format!("/api/v1/workspaces/{ws}/jobs/{job}"), None, on_job),
-        Action::UpdateJob => {
-            (Method::PATCH, format!("/api/v1/workspaces/{ws}/jobs/{job}"), Some(json!({"status": "completed"})), on_job)
-        }
-        Action::DeleteJob => (Method::DELETE, format!("/api/v1/workspaces/{ws}/jobs/{job}"), None, on_job),
-        Action::ManageGrants => {
-            (Method::PUT, format!("/api/v1/workspaces/{ws}/jobs/{job}/grants/{}", w.grantee.id), None, on_job)
-        }
+        a if a.is_job_scoped() => vec![base, Variant { granted: true, ..base }],
+        Action::ChangeRole => [Role::Owner, Role::Admin, Role::Member, Role::Restricted]
+            .into_iter()
+            .flat_map(|target| {
+                [Role::Admin, Role::Member, Role::Restricted]
+                    .into_iter()
+                    .filter(move |assigned| *assigned != target)
+                    .map(move |assigned| Variant { target, assigned, ..base })
+            })
+            .collect(),
+        Action::RemoveMember => [Role::Owner, Role::Admin, Role::Member, Role::Restricted]
+            .into_iter()
+            .map(|target| Variant { target, ..base })
+            .collect(),
+        Action::InviteMember => [Role::Admin, Role::Member, Role::Restricted]
+            .into_iter()
+            .map(|assigned| Variant { assigned, ..base })
+            .collect(),
+        _ => vec![base],
     }
 }
 
-/// One workspace with a member of every role, a job, a second Member to act on, a
-/// Restricted member to grant; and a second workspace the outsider owns.
+/// Every route that performs `action` in world `w`.
+fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
+    let (ws, job) = (&w.ws, &w.job);
+    let whole = ResourceFacts::Workspace;
+    let on_job = ResourceFacts::Job { granted: v.granted };
+    let target = w.member_with(v.target);
+    let api = |p: &str| format!("/api/v1/workspaces/{ws}{p}");
+    match action {
+        Action::ViewWorkspace => vec![route(Method::GET, api(""), None, whole)],
+        Action::UpdateWorkspace => vec![route(Method::PATCH, api(""), Some(json!({"name": "Renamed"})), whole)],
+        Action::ListMembers => vec![route(Method::GET, api("/members"), None, whole)],
+        Action::InviteMember => vec![route(
+            Method::POST,
+            api("/invites"),
+            Some(json!({"role": v.assigned.as_str()})),
+            ResourceFacts::Member { target: None, assigned: Some(v.assigned) },
+        )],
+        Action::ManageInvites => vec![
+            route(Method::GET, api("/invites"), None, whole),
+            route(Method::DELETE, api(&format!("/invites/{}", w.invite)), None, whole),
+        ],
+        Action::ChangeRole => vec![route(
+            Method::PATCH,
+            api(&format!("/members/{}", target.id)),
+            Some(json!({"role": v.assigned.as_str()})),
+            ResourceFacts::Member { target: Some(v.target), assigned: Some(v.assigned) },
+        )],
+        Action::RemoveMember => vec![route(
+            Method::DELETE,
+            api(&format!("/members/{}", target.id)),
+            None,
+            ResourceFacts::Member { target: Some(v.target), assigned: None },
+        )],
+        Action::TransferOwnership => {
+            vec![route(Method::POST, api("/ownership"), Some(json!({"user_id": w.admin.id})), whole)]
+        }
+        Action::ViewAudit => {
+            vec![route(Method::GET, api("/audit"), None, whole), route(Method::GET, api("/audit/verify"), None, whole)]
+        }
+        Action::CreateJob => vec![route(Method::POST, api("/jobs"), Some(json!({"title": "New"})), whole)],
+        Action::ListJobs => vec![route(Method::GET, api("/jobs"), None, whole)],
+        Action::ViewJob => vec![route(Method::GET, api(&format!("/jobs/{job}")), None, on_job)],
+        Action::UpdateJob => {
+            vec![route(Method::PATCH, api(&format!("/jobs/{job}")), Some(json!({"status": "completed"})), on_job)]
+        }
+        Action::DeleteJob => vec![route(Method::DELETE, api(&format!("/jobs/{job}")), None, on_job)],
+        Action::ManageGrants => vec![
+            route(Method::GET, api(&format!("/jobs/{job}/grants")), None, on_job),
+            route(Method::PUT, api(&format!("/jobs/{job}/grants/{}", w.grantee.id)), None, on_job),
+            route(Method::DELETE, api(&format!("/jobs/{job}/grants/{}", w.grantee.id)), None, on_job),
+        ],
+    }
+}
+
+/// One workspace with a member of every role (and a second one of each to act on), a
+/// job the grantee holds a grant on, a pending invite; and a second workspace the
+/// outsider owns.
 struct World {
     ws: String,
     job: String,
+    invite: String,
     owner: User,
     admin: User,
     member: User,
     restricted: User,
-    target: User,
+    admin2: User,
+    member2: User,
     grantee: User,
     outsider: User,
+}
+
+impl World {
+    /// A member of `role` other than the actors.
+    fn member_with(&self, role: Role) -> &User {
+        match role {
+            Role::Owner => &self.owner,
+            Role::Admin => &self.admin2,
+            Role::Member => &self.member2,
+            Role::Restricted => &self.grantee,
+        }
+    }
 }
 
 async fn world<S, B>(t: &crate::harness::TestApp<S>, granted: bool) -> World
@@ -83,83 +148,95 @@ where
 {
     let owner = t.user("owner").await;
     let ws = t.workspace(&owner, "Matrix").await;
-    let (admin, member, restricted, target, grantee, outsider) = (
-        t.user("admin").await,
-        t.user("member").await,
-        t.user("restricted").await,
-        t.user("target").await,
-        t.user("grantee").await,
-        t.user("outsider").await,
-    );
-    t.join(&ws, &owner, &admin, "admin").await;
-    t.join(&ws, &owner, &member, "member").await;
-    t.join(&ws, &owner, &restricted, "restricted").await;
-    t.join(&ws, &owner, &target, "member").await;
-    t.join(&ws, &owner, &grantee, "restricted").await;
-    let job = t.job(&ws, &owner, "Roof").await;
-    if granted {
-        let r = t.put(&format!("/api/v1/workspaces/{ws}/jobs/{job}/grants/{}", restricted.id), &owner).await;
-        assert_eq!(r.status, 201, "{}", r.text);
+    let mut users = Vec::new();
+    for (name, role) in [
+        ("admin", "admin"),
+        ("member", "member"),
+        ("restricted", "restricted"),
+        ("admin2", "admin"),
+        ("member2", "member"),
+        ("grantee", "restricted"),
+    ] {
+        let u = t.user(name).await;
+        t.join(&ws, &owner, &u, role).await;
+        users.push(u);
     }
+    let outsider = t.user("outsider").await;
+    let job = t.job(&ws, &owner, "Roof").await;
+    let [admin, member, restricted, admin2, member2, grantee] =
+        <[User; 6]>::try_from(users).unwrap_or_else(|_| unreachable!());
+    for (who, give) in [(&grantee, true), (&restricted, granted)] {
+        if give {
+            let r = t.put(&format!("/api/v1/workspaces/{ws}/jobs/{job}/grants/{}", who.id), &owner).await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    }
+    let r = t.post(&format!("/api/v1/workspaces/{ws}/invites"), &owner, json!({"role": "member"})).await;
+    let invite = r.str("id");
     // The outsider is Owner of a workspace of their own: their role there gives nothing here.
     t.workspace(&outsider, "Elsewhere").await;
-    World { ws, job, owner, admin, member, restricted, target, grantee, outsider }
+    World { ws, job, invite, owner, admin, member, restricted, admin2, member2, grantee, outsider }
 }
 
-fn expected_status(decision: Decision) -> Result<(), (u16, &'static str)> {
+fn expected(decision: Decision, facts: ResourceFacts) -> Result<(), (u16, &'static str)> {
     match decision {
         Decision::Allow => Ok(()),
         Decision::Deny(DenyReason::NotMember | DenyReason::NotGranted) => Err((404, "not_found")),
         Decision::Deny(DenyReason::RoleInsufficient) => Err((403, "role_insufficient")),
-        Decision::Deny(DenyReason::TargetOutOfReach) => Err((403, "target_out_of_reach")),
+        Decision::Deny(DenyReason::TargetOutOfReach) => match facts {
+            ResourceFacts::Member { target: Some(Role::Owner), .. } => Err((409, "owner_protected")),
+            _ => Err((403, "target_out_of_reach")),
+        },
         Decision::Deny(DenyReason::RoleNotAssignable) => Err((403, "role_not_assignable")),
     }
 }
 
 #[actix_web::test]
 async fn every_role_action_and_workspace_case_answers_as_the_policy_decides() {
-    let mut cases = 0;
+    let (mut cases, mut requests) = (0, 0);
     for action in Action::ALL {
-        let grant_cases: &[bool] = if action.is_job_scoped() { &[false, true] } else { &[false] };
-        for &granted in grant_cases {
+        for variant in variants(action) {
             for standing in [Some(Role::Owner), Some(Role::Admin), Some(Role::Member), Some(Role::Restricted), None] {
-                // A fresh world per case: allowed actions change it.
-                let t = test_app().await;
-                let w = world(&t, granted).await;
-                let actor = match standing {
-                    Some(Role::Owner) => &w.owner,
-                    Some(Role::Admin) => &w.admin,
-                    Some(Role::Member) => &w.member,
-                    Some(Role::Restricted) => &w.restricted,
-                    None => &w.outsider,
-                };
                 // Only a Restricted actor's grant is in play; others are never granted.
-                let actor_granted = granted && standing == Some(Role::Restricted);
-                let (method, path, body, facts) = route(action, &w, actor_granted);
-                let facts = match facts {
-                    ResourceFacts::Job { .. } => ResourceFacts::Job { granted: actor_granted },
-                    f => f,
-                };
-                let decision = decide(ActorFacts { role: standing }, action, facts);
-                let before = t.snapshot(&w.ws).await;
-                let r = t.call(method.clone(), &path, Some(actor), body).await;
-                let case = format!(
-                    "{action:?} as {standing:?} (granted: {granted}): {method} {path} → {} {}",
-                    r.status, r.text
-                );
-                match expected_status(decision) {
-                    Ok(()) => assert!((200..300).contains(&r.status), "expected success: {case}"),
-                    Err((status, code)) => {
-                        assert_eq!((r.status, r.code()), (status, Some(code)), "{case}");
-                        assert_eq!(t.snapshot(&w.ws).await, before, "a refused request changed something: {case}");
+                let actor_granted = variant.granted && standing == Some(Role::Restricted);
+                let v = Variant { granted: actor_granted, ..variant };
+                // A fresh world per route: allowed requests change it.
+                let n = routes(action, &world(&test_app().await, false).await, v).len();
+                for i in 0..n {
+                    let t = test_app().await;
+                    let w = world(&t, actor_granted).await;
+                    let actor = match standing {
+                        Some(Role::Owner) => &w.owner,
+                        Some(Role::Admin) => &w.admin,
+                        Some(Role::Member) => &w.member,
+                        Some(Role::Restricted) => &w.restricted,
+                        None => &w.outsider,
+                    };
+                    let r = routes(action, &w, v).swap_remove(i);
+                    let decision = decide(ActorFacts { role: standing }, action, r.facts);
+                    let before = t.snapshot(&w.ws).await;
+                    let res = t.call(r.method.clone(), &r.path, Some(actor), r.body).await;
+                    let case = format!(
+                        "{action:?} as {standing:?} ({v:?}): {} {} → {} {}",
+                        r.method, r.path, res.status, res.text
+                    );
+                    match expected(decision, r.facts) {
+                        Ok(()) => assert!((200..300).contains(&res.status), "expected success: {case}"),
+                        Err((status, code)) => {
+                            assert_eq!((res.status, res.code()), (status, Some(code)), "{case}");
+                            assert_eq!(t.snapshot(&w.ws).await, before, "a refused request changed something: {case}");
+                        }
                     }
+                    requests += 1;
                 }
                 cases += 1;
             }
         }
     }
-    // 15 actions, 4 of them job-scoped and run granted and not, × 5 standings.
-    assert_eq!(cases, (15 + 4) * 5);
+    // 5 standings × (8 plain actions + 4 job actions × 2 + 3 invited roles + 9 target × new-role
+    // pairs + 4 removal targets).
+    assert_eq!(cases, 5 * (8 + 4 * 2 + 3 + 9 + 4));
+    assert!(requests > cases);
 }
 
 #[actix_web::test]
@@ -168,22 +245,19 @@ async fn another_workspaces_ids_answer_not_found_even_for_its_owner_elsewhere() 
     let t = test_app().await;
     let w = world(&t, false).await;
     let b = t.workspace(&w.outsider, "B").await;
-    for (method, path) in [
-        (Method::GET, format!("/api/v1/workspaces/{b}/jobs/{}", w.job)),
-        (Method::PATCH, format!("/api/v1/workspaces/{b}/jobs/{}", w.job)),
-        (Method::DELETE, format!("/api/v1/workspaces/{b}/jobs/{}", w.job)),
-        (Method::PUT, format!("/api/v1/workspaces/{b}/jobs/{}/grants/{}", w.job, w.grantee.id)),
-        (Method::PATCH, format!("/api/v1/workspaces/{b}/members/{}", w.member.id)),
-        (Method::DELETE, format!("/api/v1/workspaces/{b}/members/{}", w.member.id)),
+    for (method, path, body) in [
+        (Method::GET, format!("/api/v1/workspaces/{b}/jobs/{}", w.job), None),
+        (Method::PATCH, format!("/api/v1/workspaces/{b}/jobs/{}", w.job), Some(json!({"title": "x"}))),
+        (Method::DELETE, format!("/api/v1/workspaces/{b}/jobs/{}", w.job), None),
+        (Method::PUT, format!("/api/v1/workspaces/{b}/jobs/{}/grants/{}", w.job, w.grantee.id), None),
+        (Method::PATCH, format!("/api/v1/workspaces/{b}/members/{}", w.member.id), Some(json!({"role": "restricted"}))),
+        (Method::DELETE, format!("/api/v1/workspaces/{b}/members/{}", w.member.id), None),
+        (Method::DELETE, format!("/api/v1/workspaces/{b}/invites/{}", w.invite), None),
     ] {
-        let body = (method == Method::PATCH).then(|| json!({"role": "member", "title": "x"}));
-        let body = match (&method, path.contains("/members/")) {
-            (&Method::PATCH, true) => Some(json!({"role": "restricted"})),
-            (&Method::PATCH, false) => Some(json!({"title": "x"})),
-            _ => body,
-        };
+        let before = t.snapshot(&w.ws).await;
         let r = t.call(method.clone(), &path, Some(&w.outsider), body).await;
         assert_eq!((r.status, r.code()), (404, Some("not_found")), "{method} {path}: {}", r.text);
+        assert_eq!(t.snapshot(&w.ws).await, before);
     }
     let r = t.get(&format!("/api/v1/workspaces/{}/jobs/{}", w.ws, w.job), &w.owner).await;
     assert_eq!(r.status, 200);

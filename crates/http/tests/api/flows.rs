@@ -263,6 +263,7 @@ async fn sign_in_links_open_a_session_once() {
     assert_eq!(t.snapshot(&ws).await, before, "a reused link signs nobody in: no session, no audit event");
 
     let (_, late) = t.app.issue_sign_in_link("late@example.test").await.expect("link");
+    let before = t.snapshot(&ws).await;
     t.clock.advance(Duration::minutes(15));
     let r = t.send(TestRequest::get().uri(&format!("/auth/link/{}", late.expose()))).await;
     assert_eq!(r.status, 410);

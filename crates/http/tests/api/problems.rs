@@ -164,3 +164,16 @@ async fn a_store_failure_is_a_503_that_says_nothing_internal() {
         r.text
     );
 }
+
+#[actix_web::test]
+async fn absurd_numbers_are_validation_errors_not_crashes() {
+    let t = test_app().await;
+    let alice = t.user("alice").await;
+    let ws = t.workspace(&alice, "Numbers").await;
+    for n in [i64::MAX, i64::MIN, -1] {
+        let r = t.post(&format!("/api/v1/workspaces/{ws}/invites"), &alice, json!({"expires_in": n})).await;
+        assert_problem(&r, 422, "validation_failed");
+    }
+    let r = t.post(&format!("/api/v1/workspaces/{ws}/invites"), &alice, json!({"expires_in": 1e300})).await;
+    assert_problem(&r, 400, "invalid_body");
+}
