@@ -349,3 +349,82 @@ fn a_wrong_or_unreachable_store_is_one_line_and_writes_nothing() {
         assert!(!dir.path().join("workvault-data").exists(), "nothing is written: {url}");
     }
 }
+
+#[tokio::test]
+async fn an_instance_moves_from_sqlite_to_postgresql_and_back() {
+    use workvault_store_contract::dump_all;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let server = Server::start(dir.path(), port, Backend::Embedded);
+    let base = server.base.clone();
+    let owner = browser();
+    let link = server.printed_link().expect("first start link");
+    assert_eq!(owner.get(&link).send().await.expect("sign in").status(), StatusCode::SEE_OTHER);
+    let (_, ws) = json(
+        owner.post(format!("{base}/api/v1/workspaces")).json(&json!({"name": "Moving"})).send().await.expect("ws"),
+    )
+    .await;
+    let ws = ws["id"].as_str().expect("id").to_owned();
+    for title in ["Roof", "Gutter", "Fence"] {
+        let res = owner
+            .post(format!("{base}/api/v1/workspaces/{ws}/jobs"))
+            .json(&json!({"title": title}))
+            .send()
+            .await
+            .expect("job");
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let res = owner
+        .post(format!("{base}/api/v1/workspaces/{ws}/invites"))
+        .json(&json!({"role": "restricted"}))
+        .send()
+        .await
+        .expect("invite");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    drop(server);
+
+    let sqlite = dir.path().join("workvault-data/workvault.db");
+    let db = TestDb::empty().await;
+    let from = format!("sqlite://{}", sqlite.display());
+    let (code, out, err) =
+        cli(dir.path(), port, Backend::Embedded, &["migrate-store", "--from", &from, "--to", &db.url, "--batch", "2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("verified 1 audit chains"), "{out}");
+    let on_sqlite = workvault_store_sqlite::SqliteStore::open(&sqlite).expect("sqlite");
+    let on_pg = db.store().await;
+    assert_eq!(dump_all(&on_pg).await, dump_all(&on_sqlite).await, "every record arrives as it was");
+
+    // The server runs on PostgreSQL now; the owner's browser session came along.
+    let server = Server::start(dir.path(), port, Backend::Postgres(&db));
+    assert!(server.printed_link().is_none(), "not a first start");
+    let (status, jobs) =
+        json(owner.get(format!("{base}/api/v1/workspaces/{ws}/jobs")).send().await.expect("jobs")).await;
+    assert_eq!((status, jobs["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(3)));
+    let (_, verify) =
+        json(owner.get(format!("{base}/api/v1/workspaces/{ws}/audit/verify")).send().await.expect("verify")).await;
+    assert_eq!(verify["intact"], true, "{verify}");
+    let res = owner
+        .post(format!("{base}/api/v1/workspaces/{ws}/jobs"))
+        .json(&json!({"title": "After the move"}))
+        .send()
+        .await
+        .expect("job");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    drop(server);
+
+    // A second copy into the now non-empty target is refused, and changes nothing.
+    let before = dump_all(&on_pg).await;
+    let (code, _, err) = cli(dir.path(), port, Backend::Embedded, &["migrate-store", "--from", &from, "--to", &db.url]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(dump_all(&on_pg).await, before);
+
+    // And back to a new SQLite file.
+    let back = dir.path().join("back/workvault.db");
+    let to = format!("sqlite://{}", back.display());
+    let (code, out, err) = cli(dir.path(), port, Backend::Embedded, &["migrate-store", "--from", &db.url, "--to", &to]);
+    assert_eq!(code, 0, "{out}{err}");
+    let on_back = workvault_store_sqlite::SqliteStore::open(&back).expect("sqlite");
+    assert_eq!(dump_all(&on_back).await, dump_all(&on_pg).await);
+}
