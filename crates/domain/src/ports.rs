@@ -267,6 +267,9 @@ pub trait IdentityStore: Send + Sync {
         now: DateTime<Utc>,
         idle: chrono::Duration,
     ) -> StoreResult<Option<Session>>;
+    /// Deletes sessions and sign-in links that ended (expired, used or revoked) before
+    /// `before`; returns how many went.
+    async fn prune_credentials(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     /// Revokes one session (sign-out).
     async fn revoke_session(&self, hash: &TokenHash, at: DateTime<Utc>, audit: UserAuditDraft) -> StoreResult<()>;
 }

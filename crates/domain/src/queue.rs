@@ -117,3 +117,147 @@ mod tests {
         }
     }
 }
+
+/// Runs one kind of task. Handlers are idempotent: a task may run again after a crash.
+#[async_trait::async_trait]
+pub trait TaskHandler: Send + Sync {
+    /// The kind it runs.
+    fn kind(&self) -> &'static str;
+    /// Does the work; an error is recorded and the task retried with backoff.
+    async fn run(&self, task: &Task) -> Result<(), String>;
+}
+
+/// What one turn of a worker did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Turn {
+    /// No task was due.
+    Idle,
+    /// A task ran and completed.
+    Completed(TaskId),
+    /// A task failed; it is `Ready` again later, or `Dead`.
+    Failed(TaskId, TaskState),
+    /// The lease expired while the task ran and another worker took it over.
+    LeaseLost(TaskId),
+}
+
+/// Claims due tasks and runs them with the handler for their kind.
+pub struct Worker {
+    name: String,
+    queue: std::sync::Arc<dyn crate::ports::TaskQueue>,
+    clock: std::sync::Arc<dyn crate::ports::Clock>,
+    handlers: Vec<std::sync::Arc<dyn TaskHandler>>,
+    lease: Duration,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<_> = self.handlers.iter().map(|h| h.kind()).collect();
+        f.debug_struct("Worker").field("name", &self.name).field("kinds", &kinds).field("lease", &self.lease).finish()
+    }
+}
+
+impl Worker {
+    /// A worker named `name` (unique per process), leasing tasks for `lease`.
+    pub fn new(
+        name: impl Into<String>,
+        queue: std::sync::Arc<dyn crate::ports::TaskQueue>,
+        clock: std::sync::Arc<dyn crate::ports::Clock>,
+        handlers: Vec<std::sync::Arc<dyn TaskHandler>>,
+        lease: Duration,
+    ) -> Self {
+        Self { name: name.into(), queue, clock, handlers, lease }
+    }
+
+    /// Claims one due task and runs it.
+    pub async fn turn(&self) -> Result<Turn, crate::ports::StoreError> {
+        use crate::ports::{Conflict, StoreError};
+        let Some(task) = self.queue.claim(&self.name, self.clock.now(), self.lease).await? else {
+            return Ok(Turn::Idle);
+        };
+        let outcome = match self.handlers.iter().find(|h| h.kind() == task.kind) {
+            Some(handler) => handler.run(&task).await,
+            None => Err(format!("no handler for task kind `{}`", task.kind)),
+        };
+        let now = self.clock.now();
+        let done = match &outcome {
+            Ok(()) => self.queue.complete(task.id, &self.name, now).await.map(|()| Turn::Completed(task.id)),
+            Err(error) => {
+                let next = retry_at(now, task.attempts);
+                self.queue.fail(task.id, &self.name, error, now, next).await.map(|state| Turn::Failed(task.id, state))
+            }
+        };
+        match done {
+            Err(StoreError::Conflict(Conflict::LeaseLost)) => Ok(Turn::LeaseLost(task.id)),
+            other => other,
+        }
+    }
+}
+
+/// The id of a scheduled task for one time slot: every node that schedules the same
+/// kind for the same slot makes the same id, so the slot runs once.
+pub fn scheduled_id(kind: &str, slot: i64) -> TaskId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("workvault.task.{kind}.{slot}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    TaskId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+}
+
+/// The kind of the hourly credential clean-up.
+pub const PRUNE_KIND: &str = "maintenance.prune_credentials";
+
+/// How long ended sessions and sign-in links are kept before they are deleted.
+pub const PRUNE_AFTER: Duration = Duration::days(7);
+
+/// Deletes sessions and sign-in links that ended more than [`PRUNE_AFTER`] ago (data
+/// minimisation: nothing is kept that no longer serves a purpose), then schedules the
+/// next run an hour later.
+pub struct PruneCredentials {
+    store: std::sync::Arc<dyn crate::ports::Store>,
+    clock: std::sync::Arc<dyn crate::ports::Clock>,
+}
+
+impl std::fmt::Debug for PruneCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PruneCredentials")
+    }
+}
+
+impl PruneCredentials {
+    /// The handler over a store.
+    pub fn new(store: std::sync::Arc<dyn crate::ports::Store>, clock: std::sync::Arc<dyn crate::ports::Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Enqueues the run for the hour after `now` (once, however many nodes ask).
+    pub async fn schedule(&self, now: DateTime<Utc>) -> Result<(), crate::ports::StoreError> {
+        use crate::ports::{Conflict, StoreError};
+        let slot = now.timestamp().div_euclid(3600) + 1;
+        let run_at = DateTime::from_timestamp(slot * 3600, 0).unwrap_or(now);
+        let task = NewTask {
+            id: scheduled_id(PRUNE_KIND, slot),
+            kind: PRUNE_KIND.into(),
+            payload: "{}".into(),
+            run_at,
+            max_attempts: 3,
+            created_at: now,
+        };
+        match self.store.enqueue(&task).await {
+            Ok(()) | Err(StoreError::Conflict(Conflict::Duplicate)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TaskHandler for PruneCredentials {
+    fn kind(&self) -> &'static str {
+        PRUNE_KIND
+    }
+
+    async fn run(&self, _task: &Task) -> Result<(), String> {
+        let now = self.clock.now();
+        self.store.prune_credentials(now - PRUNE_AFTER).await.map_err(|e| e.to_string())?;
+        self.schedule(now).await.map_err(|e| e.to_string())
+    }
+}

@@ -25,6 +25,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Link and session lifetimes.
     pub sessions: SessionConfig,
+    /// Background workers.
+    pub worker: WorkerConfig,
     /// First-start setup.
     pub setup: SetupConfig,
     /// Logging.
@@ -137,6 +139,18 @@ pub struct SessionConfig {
     pub invite_max_secs: i64,
 }
 
+/// `[worker]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Run a background worker inside `serve`.
+    pub enabled: bool,
+    /// Seconds between looks at the queue when it is idle.
+    pub poll_secs: u64,
+    /// Seconds a claimed task is leased before another worker may take it over.
+    pub lease_secs: i64,
+}
+
 /// `[setup]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,6 +183,7 @@ impl Default for Config {
                 invite_default_secs: 7 * 24 * 3600,
                 invite_max_secs: 30 * 24 * 3600,
             },
+            worker: WorkerConfig { enabled: true, poll_secs: 2, lease_secs: 300 },
             setup: SetupConfig { first_user_email: "owner@workvault.local".into() },
             log: LogConfig { format: "pretty".into(), level: "info".into() },
         }
@@ -245,6 +260,12 @@ impl Config {
         }
         if self.store.connect_timeout_secs == 0 {
             problems.push("store.connect_timeout_secs: must be at least 1".into());
+        }
+        if !(1..=3600).contains(&self.worker.poll_secs) {
+            problems.push("worker.poll_secs: must be between 1 and 3600".into());
+        }
+        if !(10..=86_400).contains(&self.worker.lease_secs) {
+            problems.push("worker.lease_secs: must be between 10 and 86400".into());
         }
         if self.data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".into());

@@ -271,6 +271,37 @@ async fn migrate_store(v: &Validated, from: &str, to: &str, batch: u32) -> anyho
     Ok(ExitCode::SUCCESS)
 }
 
+/// Schedules the hourly clean-up and runs a worker on the queue until the server stops.
+async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> {
+    use workvault_domain::queue::{PruneCredentials, TaskHandler, Turn, Worker};
+    let store = instance.backend.store();
+    let clock = instance.app.clock().clone();
+    let prune = Arc::new(PruneCredentials::new(store.clone(), clock.clone()));
+    prune.schedule(clock.now()).await.context("scheduling the credential clean-up")?;
+    let mut suffix = [0u8; 4];
+    instance.app.rng().fill(&mut suffix);
+    let name = format!("worker-{}-{:02x}{:02x}{:02x}{:02x}", std::process::id(), suffix[0], suffix[1], suffix[2], suffix[3]);
+    let handlers: Vec<Arc<dyn TaskHandler>> = vec![prune];
+    let worker = Worker::new(name.clone(), store, clock, handlers, chrono::Duration::seconds(v.config.worker.lease_secs));
+    let poll = Duration::from_secs(v.config.worker.poll_secs);
+    actix_web::rt::spawn(async move {
+        tracing::info!(worker = %name, "background worker started");
+        loop {
+            match worker.turn().await {
+                Ok(Turn::Idle) => actix_web::rt::time::sleep(poll).await,
+                Ok(Turn::Completed(id)) => tracing::info!(task = %id, "task completed"),
+                Ok(Turn::Failed(id, state)) => tracing::warn!(task = %id, state = state.as_str(), "task failed"),
+                Ok(Turn::LeaseLost(id)) => tracing::warn!(task = %id, "task lease lost to another worker"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the queue is unavailable");
+                    actix_web::rt::time::sleep(poll).await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
 async fn sign_in_url(app: &Workvault, v: &Validated, email: &str) -> anyhow::Result<String> {
     let (_, token) = app.issue_sign_in_link(email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let settings = HttpSettings::for_url(v.public_url.clone());
@@ -301,6 +332,9 @@ async fn serve(v: Validated) -> anyhow::Result<ExitCode> {
         );
         println!("{url}");
         println!("More links: workvault sign-in-link --email you@example.com");
+    }
+    if v.config.worker.enabled {
+        start_worker(&instance, &v).await?;
     }
     server.run().await?;
     Ok(ExitCode::SUCCESS)

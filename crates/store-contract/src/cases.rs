@@ -923,3 +923,47 @@ pub async fn concurrent_job_edits_do_not_overwrite_each_other(store: Arc<dyn Sto
     let now = f.app.job(&alice, ws, job.id).await.expect("read");
     assert_eq!((now.status, now.title.as_str()), (workvault_domain::model::JobStatus::Completed, "Roof, north"));
 }
+
+/// A worker runs due tasks with the handler of their kind; a task without a handler, or
+/// whose handler fails, is retried with backoff and then dead. The credential clean-up
+/// deletes only sessions and links that ended long enough ago, and schedules itself
+/// once per hour however many nodes ask.
+pub async fn workers_run_handlers_and_the_clean_up_keeps_what_is_live(store: Arc<dyn Store>) {
+    use workvault_domain::queue::{PRUNE_AFTER, PRUNE_KIND, PruneCredentials, TaskHandler, TaskState, Turn, Worker};
+    let f = Fixture::new(store.clone());
+    let identity = Identity { issuer: "local".into(), subject: "p@example.test".into(), email: Email::parse("p@example.test").expect("email") };
+    let ended = f.app.open_session(&identity, None).await.expect("session");
+    let session = f.app.authenticate(&ended.token).await.expect("auth").expect("live");
+    f.app.sign_out(&session, None).await.expect("sign out");
+    f.app.issue_sign_in_link("stale@example.test").await.expect("link");
+    f.clock.advance(PRUNE_AFTER + Duration::hours(1));
+    let live = f.app.open_session(&identity, None).await.expect("session");
+    let (_, fresh_link) = f.app.issue_sign_in_link("fresh@example.test").await.expect("link");
+
+    let prune = Arc::new(PruneCredentials::new(store.clone(), f.clock.clone()));
+    prune.schedule(f.clock_now()).await.expect("schedule");
+    prune.schedule(f.clock_now()).await.expect("scheduling twice is one task");
+    let doomed = new_task(&f, "test.unknown_kind", 1);
+    store.enqueue(&doomed).await.expect("enqueue");
+    let handlers: Vec<Arc<dyn TaskHandler>> = vec![prune.clone()];
+    let worker = Worker::new("w1", store.clone(), f.clock.clone(), handlers, Duration::seconds(60));
+
+    assert_eq!(worker.turn().await.expect("turn"), Turn::Failed(doomed.id, TaskState::Dead), "no handler, one attempt");
+    assert_eq!(worker.turn().await.expect("turn"), Turn::Idle, "the clean-up is not due before its hour");
+    f.clock.advance(Duration::hours(1));
+    assert!(matches!(worker.turn().await.expect("turn"), Turn::Completed(_)));
+    assert_eq!(worker.turn().await.expect("turn"), Turn::Idle, "exactly one clean-up for the slot");
+
+    let (sessions, _) = store.dump(workvault_domain::instance::RecordKind::Session, None, 100).await.expect("dump");
+    assert_eq!(sessions.len(), 1, "the ended session went, the live one stayed");
+    assert!(f.app.authenticate(&live.token).await.expect("auth").is_some());
+    let (links, _) = store.dump(workvault_domain::instance::RecordKind::SignInLink, None, 100).await.expect("dump");
+    assert_eq!(links.len(), 1);
+    assert!(store.sign_in_link(&fresh_link.hash()).await.expect("read").is_some());
+    // It scheduled the next hour.
+    f.clock.advance(Duration::hours(1));
+    assert!(matches!(worker.turn().await.expect("turn"), Turn::Completed(_)));
+    let (tasks, _) = store.dump(workvault_domain::instance::RecordKind::Task, None, 100).await.expect("dump");
+    let prunes = tasks.iter().filter(|t| matches!(t, workvault_domain::instance::Record::Task(t) if t.kind == PRUNE_KIND)).count();
+    assert_eq!(prunes, 3, "one per hour slot");
+}

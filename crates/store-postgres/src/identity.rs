@@ -134,6 +134,18 @@ impl IdentityStore for PgStore {
         })
     }
 
+    async fn prune_credentials(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        write_tx!(self, |c| {
+            let sessions_gone = diesel::delete(sessions::table)
+                .filter(sessions::expires_at.lt(before).or(sessions::revoked_at.lt(before)))
+                .execute(c)
+                .await?;
+            let links_gone =
+                diesel::delete(sign_in_links::table).filter(sign_in_links::expires_at.lt(before)).execute(c).await?;
+            Ok((sessions_gone + links_gone) as u64)
+        })
+    }
+
     async fn revoke_session(&self, hash: &TokenHash, at: DateTime<Utc>, audit: UserAuditDraft) -> StoreResult<()> {
         let hash = hash.as_bytes().to_vec();
         write_tx!(self, |c| {

@@ -142,6 +142,18 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
+    async fn prune_credentials(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let before = micros(before);
+        self.write(move |c| {
+            let sessions_gone = diesel::delete(sessions::table)
+                .filter(sessions::expires_at.lt(before).or(sessions::revoked_at.lt(before)))
+                .execute(c)?;
+            let links_gone = diesel::delete(sign_in_links::table).filter(sign_in_links::expires_at.lt(before)).execute(c)?;
+            Ok((sessions_gone + links_gone) as u64)
+        })
+        .await
+    }
+
     async fn revoke_session(&self, hash: &TokenHash, at: DateTime<Utc>, audit: UserAuditDraft) -> StoreResult<()> {
         let hash = hash.as_bytes().to_vec();
         self.write(move |c| {
