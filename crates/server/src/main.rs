@@ -280,9 +280,11 @@ async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> 
     prune.schedule(clock.now()).await.context("scheduling the credential clean-up")?;
     let mut suffix = [0u8; 4];
     instance.app.rng().fill(&mut suffix);
-    let name = format!("worker-{}-{:02x}{:02x}{:02x}{:02x}", std::process::id(), suffix[0], suffix[1], suffix[2], suffix[3]);
+    let name =
+        format!("worker-{}-{:02x}{:02x}{:02x}{:02x}", std::process::id(), suffix[0], suffix[1], suffix[2], suffix[3]);
     let handlers: Vec<Arc<dyn TaskHandler>> = vec![prune];
-    let worker = Worker::new(name.clone(), store, clock, handlers, chrono::Duration::seconds(v.config.worker.lease_secs));
+    let worker =
+        Worker::new(name.clone(), store, clock, handlers, chrono::Duration::seconds(v.config.worker.lease_secs));
     let poll = Duration::from_secs(v.config.worker.poll_secs);
     actix_web::rt::spawn(async move {
         tracing::info!(worker = %name, "background worker started");

@@ -931,7 +931,11 @@ pub async fn concurrent_job_edits_do_not_overwrite_each_other(store: Arc<dyn Sto
 pub async fn workers_run_handlers_and_the_clean_up_keeps_what_is_live(store: Arc<dyn Store>) {
     use workvault_domain::queue::{PRUNE_AFTER, PRUNE_KIND, PruneCredentials, TaskHandler, TaskState, Turn, Worker};
     let f = Fixture::new(store.clone());
-    let identity = Identity { issuer: "local".into(), subject: "p@example.test".into(), email: Email::parse("p@example.test").expect("email") };
+    let identity = Identity {
+        issuer: "local".into(),
+        subject: "p@example.test".into(),
+        email: Email::parse("p@example.test").expect("email"),
+    };
     let ended = f.app.open_session(&identity, None).await.expect("session");
     let session = f.app.authenticate(&ended.token).await.expect("auth").expect("live");
     f.app.sign_out(&session, None).await.expect("sign out");
@@ -964,6 +968,9 @@ pub async fn workers_run_handlers_and_the_clean_up_keeps_what_is_live(store: Arc
     f.clock.advance(Duration::hours(1));
     assert!(matches!(worker.turn().await.expect("turn"), Turn::Completed(_)));
     let (tasks, _) = store.dump(workvault_domain::instance::RecordKind::Task, None, 100).await.expect("dump");
-    let prunes = tasks.iter().filter(|t| matches!(t, workvault_domain::instance::Record::Task(t) if t.kind == PRUNE_KIND)).count();
+    let prunes = tasks
+        .iter()
+        .filter(|t| matches!(t, workvault_domain::instance::Record::Task(t) if t.kind == PRUNE_KIND))
+        .count();
     assert_eq!(prunes, 3, "one per hour slot");
 }

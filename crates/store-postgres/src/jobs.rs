@@ -13,24 +13,13 @@ use workvault_domain::ports::{JobAccess, JobStore, StoreError, StoreResult};
 
 use crate::audit::append;
 use crate::rows::{GrantRow, JobRow, corrupt, role};
-use crate::schema::{grants, jobs};
+use crate::schema::{grants, jobs, memberships};
 use crate::{Db, PgStore, read, write_tx};
 
 /// A cursor's key (microseconds) back as a timestamp.
 pub(crate) fn cursor_time(key: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(key).ok_or_else(|| corrupt("cursor", &key.to_string()))
 }
-
-/// The authorized read of one job: the row, the actor's role and whether they hold a
-/// grant, in one statement. No membership, no row. (`bench/authorized-read` runs the
-/// same statement through pgbench.)
-pub const JOB_FOR_SQL: &str = "\
-SELECT j.id, j.workspace_id, j.title, j.description, j.address, j.status, j.created_by, j.created_at, j.updated_at,
-       m.role AS actor_role,
-       EXISTS (SELECT 1 FROM grants g WHERE g.job_id = j.id AND g.user_id = m.user_id) AS granted
-FROM jobs j
-JOIN memberships m ON m.workspace_id = j.workspace_id AND m.user_id = $1
-WHERE j.id = $2 AND j.workspace_id = $3 AND j.deleted_at IS NULL";
 
 /// The authorized list: one row per visible job with the actor's role, or a single row
 /// with no job when the actor is a member who sees none. A Restricted member's list
@@ -51,16 +40,6 @@ LEFT JOIN LATERAL (
 ) j ON true
 WHERE m.workspace_id = $4 AND m.user_id = $5
 ORDER BY j.created_at DESC, j.id DESC";
-
-#[derive(QueryableByName)]
-struct JobForRow {
-    #[diesel(embed)]
-    job: JobRow,
-    #[diesel(sql_type = Text)]
-    actor_role: String,
-    #[diesel(sql_type = Bool)]
-    granted: bool,
-}
 
 #[derive(QueryableByName)]
 struct JobsForRow {
@@ -121,16 +100,23 @@ impl JobStore for PgStore {
 
     async fn job_for(&self, actor: UserId, ws: WorkspaceId, job: JobId) -> StoreResult<Option<(Job, JobAccess)>> {
         read!(self, |c| {
-            let row: Option<JobForRow> = diesel::sql_query(JOB_FOR_SQL)
-                .bind::<SqlUuid, _>(*actor.as_uuid())
-                .bind::<SqlUuid, _>(*job.as_uuid())
-                .bind::<SqlUuid, _>(*ws.as_uuid())
-                .get_result(c)
+            // Built with the query builder so the prepared statement is cached per
+            // connection (a raw `sql_query` is prepared anew on every call).
+            let row: Option<(JobRow, String, Option<Uuid>)> = jobs::table
+                .inner_join(memberships::table.on(
+                    memberships::workspace_id.eq(jobs::workspace_id).and(memberships::user_id.eq(*actor.as_uuid())),
+                ))
+                .left_join(grants::table.on(grants::job_id.eq(jobs::id).and(grants::user_id.eq(memberships::user_id))))
+                .filter(jobs::id.eq(*job.as_uuid()))
+                .filter(jobs::workspace_id.eq(*ws.as_uuid()))
+                .filter(jobs::deleted_at.is_null())
+                .select((JobRow::as_select(), memberships::role, grants::user_id.nullable()))
+                .first(c)
                 .await
                 .optional()?;
-            let Some(row) = row else { return Ok(None) };
-            let access = JobAccess { role: role(&row.actor_role)?, granted: row.granted };
-            Ok(Some((row.job.into_domain()?, access)))
+            let Some((job, actor_role, grant)) = row else { return Ok(None) };
+            let access = JobAccess { role: role(&actor_role)?, granted: grant.is_some() };
+            Ok(Some((job.into_domain()?, access)))
         })
     }
 

@@ -148,7 +148,8 @@ impl IdentityStore for SqliteStore {
             let sessions_gone = diesel::delete(sessions::table)
                 .filter(sessions::expires_at.lt(before).or(sessions::revoked_at.lt(before)))
                 .execute(c)?;
-            let links_gone = diesel::delete(sign_in_links::table).filter(sign_in_links::expires_at.lt(before)).execute(c)?;
+            let links_gone =
+                diesel::delete(sign_in_links::table).filter(sign_in_links::expires_at.lt(before)).execute(c)?;
             Ok((sessions_gone + links_gone) as u64)
         })
         .await

@@ -11,18 +11,8 @@ use workvault_domain::ports::{JobAccess, JobStore, StoreError, StoreResult};
 
 use crate::audit::append;
 use crate::rows::{GrantRow, JobRow, micros, role};
-use crate::schema::{grants, jobs};
+use crate::schema::{grants, jobs, memberships};
 use crate::{Db, SqliteStore};
-
-/// The authorized read of one job: the row, the actor's role and whether they hold a
-/// grant, in one statement. No membership, no row.
-pub const JOB_FOR_SQL: &str = "\
-SELECT j.id, j.workspace_id, j.title, j.description, j.address, j.status, j.created_by, j.created_at, j.updated_at,
-       m.role AS actor_role,
-       EXISTS (SELECT 1 FROM grants g WHERE g.job_id = j.id AND g.user_id = m.user_id) AS granted
-FROM jobs j
-JOIN memberships m ON m.workspace_id = j.workspace_id AND m.user_id = ?
-WHERE j.id = ? AND j.workspace_id = ? AND j.deleted_at IS NULL";
 
 /// The authorized list: one row per visible job with the actor's role, or a single row
 /// with no job when the actor is a member who sees none. A Restricted member's list
@@ -40,16 +30,6 @@ LEFT JOIN jobs j
 WHERE m.workspace_id = ? AND m.user_id = ?
 ORDER BY j.created_at DESC, j.id DESC
 LIMIT ?";
-
-#[derive(QueryableByName)]
-struct JobForRow {
-    #[diesel(embed)]
-    job: JobRow,
-    #[diesel(sql_type = Text)]
-    actor_role: String,
-    #[diesel(sql_type = Bool)]
-    granted: bool,
-}
 
 #[derive(QueryableByName)]
 struct JobsForRow {
@@ -111,15 +91,23 @@ impl JobStore for SqliteStore {
 
     async fn job_for(&self, actor: UserId, ws: WorkspaceId, job: JobId) -> StoreResult<Option<(Job, JobAccess)>> {
         self.run(move |c| {
-            let row: Option<JobForRow> = diesel::sql_query(JOB_FOR_SQL)
-                .bind::<Text, _>(actor.to_string())
-                .bind::<Text, _>(job.to_string())
-                .bind::<Text, _>(ws.to_string())
-                .get_result(c)
+            // The row, the actor's role and their grant, in one statement; no
+            // membership, no row. Built with the query builder so the prepared
+            // statement is cached per connection.
+            let row: Option<(JobRow, String, Option<String>)> = jobs::table
+                .inner_join(memberships::table.on(
+                    memberships::workspace_id.eq(jobs::workspace_id).and(memberships::user_id.eq(actor.to_string())),
+                ))
+                .left_join(grants::table.on(grants::job_id.eq(jobs::id).and(grants::user_id.eq(memberships::user_id))))
+                .filter(jobs::id.eq(job.to_string()))
+                .filter(jobs::workspace_id.eq(ws.to_string()))
+                .filter(jobs::deleted_at.is_null())
+                .select((JobRow::as_select(), memberships::role, grants::user_id.nullable()))
+                .first(c)
                 .optional()?;
-            let Some(row) = row else { return Ok(None) };
-            let access = JobAccess { role: role(&row.actor_role)?, granted: row.granted };
-            Ok(Some((row.job.into_domain()?, access)))
+            let Some((job, actor_role, grant)) = row else { return Ok(None) };
+            let access = JobAccess { role: role(&actor_role)?, granted: grant.is_some() };
+            Ok(Some((job.into_domain()?, access)))
         })
         .await
     }
