@@ -82,7 +82,7 @@ pub trait WorkspaceStore: Send + Sync {
     /// The workspace with the actor's role, in one statement; `None` if either is missing.
     async fn workspace_for(&self, actor: UserId, ws: WorkspaceId) -> StoreResult<Option<(Workspace, Role)>>;
     /// Every workspace the user belongs to, with their role, newest first.
-    async fn workspaces_of(&self, user: UserId) -> StoreResult<Vec<(Workspace, Role)>>;
+    async fn workspaces_of(&self, user: UserId, page: PageRequest) -> StoreResult<Page<(Workspace, Role)>>;
     /// Renames the workspace.
     async fn rename_workspace(&self, ws: WorkspaceId, name: &Name, audit: AuditDraft) -> StoreResult<Workspace>;
 }

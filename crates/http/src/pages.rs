@@ -116,11 +116,12 @@ pub async fn home(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
         return html(StatusCode::OK, &Home { signed_in: None, workspaces: Vec::new() });
     };
     let ctx = workvault_domain::Ctx { user: session.user_id, request_id: request_id(&req) };
-    let (user, workspaces) = match (state.app.user(session.user_id).await, state.app.my_workspaces(&ctx).await) {
-        (Ok(u), Ok(w)) => (u, w),
-        (Err(e), _) | (_, Err(e)) => return error_page(e),
-    };
-    let workspaces = workspaces.into_iter().map(|(w, r)| (w.name.to_string(), r.as_str())).collect();
+    let (user, workspaces) =
+        match (state.app.user(session.user_id).await, state.app.my_workspaces(&ctx, Default::default()).await) {
+            (Ok(u), Ok(w)) => (u, w),
+            (Err(e), _) | (_, Err(e)) => return error_page(e),
+        };
+    let workspaces = workspaces.items.into_iter().map(|(w, r)| (w.name.to_string(), r.as_str())).collect();
     html(StatusCode::OK, &Home { signed_in: Some(user.email.to_string()), workspaces })
 }
 

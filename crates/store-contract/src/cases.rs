@@ -281,6 +281,17 @@ pub async fn pagination_is_stable_and_complete(store: Arc<dyn Store>) {
     assert_eq!(ids.len(), 6);
     assert!(first.items[0].membership.created_at >= first.items[3].membership.created_at);
 
+    for i in 0..4 {
+        f.clock.advance(Duration::seconds(1));
+        f.workspace(&alice, &format!("More {i}")).await;
+    }
+    let first = f.app.my_workspaces(&alice, PageRequest::new(Some(3), None).expect("limit")).await.expect("workspaces");
+    let rest =
+        f.app.my_workspaces(&alice, PageRequest::new(Some(3), first.next).expect("limit")).await.expect("workspaces");
+    assert_eq!((first.items.len(), rest.items.len(), rest.next), (3, 2, None));
+    assert_eq!(first.items[0].0.name.as_str(), "More 3", "newest first");
+    assert_eq!(rest.items[1].0.id, ws);
+
     let total = f.audit_len(ws).await;
     let mut seqs = Vec::new();
     let mut page = PageRequest::new(Some(7), None).expect("limit");

@@ -4,6 +4,7 @@ use diesel_async::RunQueryDsl;
 use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{UserId, WorkspaceId};
 use workvault_domain::model::{Membership, Workspace};
+use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::{Health, StoreError, StoreResult, WorkspaceStore};
 use workvault_domain::text::Name;
@@ -42,16 +43,26 @@ impl WorkspaceStore for PgStore {
         })
     }
 
-    async fn workspaces_of(&self, user: UserId) -> StoreResult<Vec<(Workspace, Role)>> {
+    async fn workspaces_of(&self, user: UserId, page: PageRequest) -> StoreResult<Page<(Workspace, Role)>> {
         read!(self, |c| {
-            let rows = workspaces::table
+            let mut q = workspaces::table
                 .inner_join(memberships::table)
                 .filter(memberships::user_id.eq(*user.as_uuid()))
                 .order((workspaces::created_at.desc(), workspaces::id.desc()))
+                .limit(i64::from(page.limit) + 1)
                 .select((WorkspaceRow::as_select(), memberships::role))
-                .load(c)
-                .await?;
-            Ok(with_role(rows)?)
+                .into_boxed();
+            if let Some(after) = page.after {
+                let at = crate::jobs::cursor_time(after.key)?;
+                q = q.filter(
+                    workspaces::created_at.lt(at).or(workspaces::created_at.eq(at).and(workspaces::id.lt(after.id))),
+                );
+            }
+            let rows = with_role(q.load(c).await?)?;
+            Ok(Page::from_rows(rows, page.limit, |(w, _)| Cursor {
+                key: w.created_at.timestamp_micros(),
+                id: *w.id.as_uuid(),
+            }))
         })
     }
 

@@ -3,12 +3,13 @@ use diesel::prelude::*;
 use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{UserId, WorkspaceId};
 use workvault_domain::model::{Membership, Workspace};
+use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::{Health, StoreError, StoreResult, WorkspaceStore};
 use workvault_domain::text::Name;
 
 use crate::audit::append;
-use crate::rows::{MembershipRow, WorkspaceRow, role};
+use crate::rows::{MembershipRow, WorkspaceRow, micros, role};
 use crate::schema::{memberships, workspaces};
 use crate::{Db, SqliteStore};
 
@@ -42,15 +43,25 @@ impl WorkspaceStore for SqliteStore {
         .await
     }
 
-    async fn workspaces_of(&self, user: UserId) -> StoreResult<Vec<(Workspace, Role)>> {
+    async fn workspaces_of(&self, user: UserId, page: PageRequest) -> StoreResult<Page<(Workspace, Role)>> {
         self.run(move |c| {
-            let rows = workspaces::table
+            let mut q = workspaces::table
                 .inner_join(memberships::table)
                 .filter(memberships::user_id.eq(user.to_string()))
                 .order((workspaces::created_at.desc(), workspaces::id.desc()))
+                .limit(i64::from(page.limit) + 1)
                 .select((WorkspaceRow::as_select(), memberships::role))
-                .load(c)?;
-            Ok(with_role(rows)?)
+                .into_boxed();
+            if let Some(after) = page.after {
+                let id = after.id.to_string();
+                q = q.filter(
+                    workspaces::created_at
+                        .lt(after.key)
+                        .or(workspaces::created_at.eq(after.key).and(workspaces::id.lt(id))),
+                );
+            }
+            let rows = with_role(q.load(c)?)?;
+            Ok(Page::from_rows(rows, page.limit, |(w, _)| Cursor { key: micros(w.created_at), id: *w.id.as_uuid() }))
         })
         .await
     }

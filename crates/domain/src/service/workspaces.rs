@@ -23,9 +23,9 @@ impl Workvault {
         Ok((ws, Role::Owner))
     }
 
-    /// The workspaces the caller belongs to.
-    pub async fn my_workspaces(&self, ctx: &Ctx) -> Result<Vec<(Workspace, Role)>, Error> {
-        Ok(self.store.workspaces_of(ctx.user).await?)
+    /// The workspaces the caller belongs to, newest first.
+    pub async fn my_workspaces(&self, ctx: &Ctx, page: PageRequest) -> Result<Page<(Workspace, Role)>, Error> {
+        Ok(self.store.workspaces_of(ctx.user, page).await?)
     }
 
     /// Checks `action` on the workspace as a whole, in one statement; returns the workspace and role.

@@ -2,6 +2,7 @@
 
 use actix_web::web::Data;
 use actix_web::{HttpResponse, delete, get};
+use workvault_domain::page::PageRequest;
 
 use super::Reply;
 use crate::AppState;
@@ -17,7 +18,8 @@ use crate::session::{Caller, clear_session_cookie};
 #[get("/session")]
 pub async fn show(state: Data<AppState>, caller: Caller) -> Reply {
     let user = state.app.user(caller.ctx.user).await?;
-    let workspaces = state.app.my_workspaces(&caller.ctx).await?;
+    let max = PageRequest::new(Some(workvault_domain::page::MAX_LIMIT), None).unwrap_or_default();
+    let workspaces = state.app.my_workspaces(&caller.ctx, max).await?.items;
     Ok(HttpResponse::Ok().json(SessionOut {
         user: UserOut::from(&user),
         workspaces: workspaces.into_iter().map(WorkspaceOut::new).collect(),

@@ -1,11 +1,11 @@
 //! Workspaces: create, list mine, read, rename.
 
-use actix_web::web::{Data, Json, Path};
+use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpResponse, get, patch, post};
 
 use super::{Reply, created, id};
 use crate::AppState;
-use crate::dto::{CreateWorkspace, List, UpdateWorkspace, WorkspaceOut};
+use crate::dto::{CreateWorkspace, List, ListQuery, UpdateWorkspace, WorkspaceOut};
 use crate::problem::Problem;
 use crate::session::Caller;
 
@@ -21,11 +21,11 @@ pub async fn create(state: Data<AppState>, caller: Caller, body: Json<CreateWork
 }
 
 /// The caller's workspaces, newest first.
-#[utoipa::path(tag = "workspaces", responses((status = 200, body = List<WorkspaceOut>)))]
+#[utoipa::path(tag = "workspaces", params(ListQuery), responses((status = 200, body = List<WorkspaceOut>)))]
 #[get("/workspaces")]
-pub async fn list(state: Data<AppState>, caller: Caller) -> Reply {
-    let all = state.app.my_workspaces(&caller.ctx).await?;
-    Ok(HttpResponse::Ok().json(List::all(all.into_iter().map(WorkspaceOut::new).collect())))
+pub async fn list(state: Data<AppState>, caller: Caller, q: Query<ListQuery>) -> Reply {
+    let page = state.app.my_workspaces(&caller.ctx, q.page()?).await?;
+    Ok(HttpResponse::Ok().json(List::page(page, WorkspaceOut::new)))
 }
 
 /// One workspace, with the caller's role.

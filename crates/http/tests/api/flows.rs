@@ -201,6 +201,13 @@ async fn lists_page_with_cursors() {
         }
     }
     assert_eq!(titles, ["job 4", "job 3", "job 2", "job 1", "job 0"]);
+    t.clock.advance(Duration::seconds(1));
+    t.workspace(&alice, "Second").await;
+    let r = t.get("/api/v1/workspaces?limit=1", &alice).await;
+    assert_eq!(r.body["items"][0]["name"], "Second");
+    let cursor = r.body["next_cursor"].as_str().expect("a second page").to_owned();
+    let r = t.get(&format!("/api/v1/workspaces?limit=1&cursor={cursor}"), &alice).await;
+    assert_eq!((r.body["items"][0]["name"].as_str(), r.body["next_cursor"].is_null()), (Some("Paging"), true));
 }
 
 #[actix_web::test]
