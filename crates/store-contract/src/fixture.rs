@@ -60,4 +60,23 @@ impl Fixture {
     pub async fn role_of(&self, ws: WorkspaceId, user: UserId) -> Option<Role> {
         self.store.workspace_for(user, ws).await.expect("read membership").map(|(_, r)| r)
     }
+
+    /// Now, on the fixture's clock.
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        workvault_domain::ports::Clock::now(&*self.clock)
+    }
+
+    /// An audit draft for writes made through the ports directly.
+    pub fn store_draft(&self, ws: WorkspaceId) -> workvault_domain::audit::AuditDraft {
+        workvault_domain::audit::AuditDraft {
+            workspace_id: ws,
+            at: self.clock_now(),
+            actor: workvault_domain::audit::AuditActor::System,
+            action: "test.write".into(),
+            target_kind: "test".into(),
+            target_id: "-".into(),
+            details: serde_json::json!({}),
+            request_id: None,
+        }
+    }
 }
