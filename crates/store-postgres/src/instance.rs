@@ -147,7 +147,7 @@ async fn dump(
                 .select(SignInLinkRow::as_select())
                 .load(c)
                 .await?;
-            let cursor = next(&rows, limit, |r| hex_encode(&r.token_hash));
+            let cursor = next(&rows, limit, |r| hex::encode(&r.token_hash));
             (all(rows, |r| r.into_domain().map(Record::SignInLink))?, cursor)
         }
         RecordKind::AuditEvent => {
@@ -175,15 +175,8 @@ async fn dump(
     })
 }
 
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn hex_decode(s: &str) -> Result<Vec<u8>, Db> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| Db(corrupt("cursor", s))))
-        .collect()
+    hex::decode(s).map_err(|_| Db(corrupt("cursor", s)))
 }
 
 async fn restore_one(c: &mut AsyncPgConnection, record: &Record) -> Result<(), Db> {

@@ -131,7 +131,7 @@ fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit
                 .limit(n)
                 .select(SignInLinkRow::as_select())
                 .load(c)?;
-            let cursor = next(&rows, limit, |r| hex_encode(&r.token_hash));
+            let cursor = next(&rows, limit, |r| hex::encode(&r.token_hash));
             (rows.into_iter().map(|r| r.into_domain().map(Record::SignInLink)).collect::<Result<_, _>>()?, cursor)
         }
         RecordKind::AuditEvent => {
@@ -157,15 +157,8 @@ fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit
     })
 }
 
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn hex_decode(s: &str) -> Result<Vec<u8>, Db> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| Db(corrupt("cursor", s))))
-        .collect()
+    hex::decode(s).map_err(|_| Db(corrupt("cursor", s)))
 }
 
 fn restore_one(c: &mut SqliteConnection, record: &Record) -> Result<(), Db> {
