@@ -1,17 +1,19 @@
 # Sourced by scripts/test: a throwaway PostgreSQL cluster for the tests.
 #
-# Installs the server if it is missing, starts a cluster in target/peers/postgres on a
-# free port (listening on 127.0.0.1 and its own socket directory only), and exports
-# WORKVAULT_TEST_PG_URL. A cluster left running by an earlier, interrupted run is
-# reused only if its PID is alive and it answers on its own socket; otherwise a fresh
-# one is made. `peers_stop_postgres` (called from the caller's trap) stops the cluster
-# this run started.
+# Installs the server if it is missing, starts a cluster in a private temporary
+# directory on a free port (listening on 127.0.0.1 and its own socket directory only),
+# records it in target/peers/postgres, and exports WORKVAULT_TEST_PG_URL. A cluster
+# left running by an earlier, interrupted run is reused only if pg_ctl finds it running
+# and it answers on its own socket; otherwise a fresh one is made.
+# `peers_stop_postgres` (called from the caller's trap) stops the cluster this run
+# started or reused.
 #
 # WORKVAULT_TEST_PG_URL (or TEST_DATABASE_URL) already set: that server is used as is.
 
 PEERS_DIR=${PEERS_DIR:-$PWD/target/peers}
 PG_RUN="$PEERS_DIR/postgres"
 PG_STARTED=""
+PG_DIR=""
 
 pg_bin() {
   local dir
@@ -23,12 +25,14 @@ pg_bin() {
 
 pg_install() {
   pg_bin >/dev/null && command -v psql >/dev/null && command -v pg_dump >/dev/null && return 0
-  echo "postgres: installing postgresql-15 (apt-get)"
   if [ "$(id -u)" != 0 ]; then
     echo "postgres: the PostgreSQL server is not installed and this user cannot apt-get install it" >&2
     return 1
   fi
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 postgresql-client-15 >/dev/null
+  echo "postgres: installing the PostgreSQL server (apt-get)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 postgresql-client-15 >/dev/null 2>&1 ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql postgresql-client >/dev/null
 }
 
 pg_as() {
@@ -54,40 +58,50 @@ peers_start_postgres() {
   local bin; bin=$(pg_bin)
   mkdir -p "$PG_RUN"
 
-  # Reuse a cluster from an interrupted run only if it is provably ours and alive.
-  if [ -f "$PG_RUN/pid" ] && [ -f "$PG_RUN/port" ] && [ -d "$PG_RUN/data" ]; then
-    local pid port; pid=$(cat "$PG_RUN/pid"); port=$(cat "$PG_RUN/port")
-    if kill -0 "$pid" 2>/dev/null && "$bin/pg_isready" -q -h "$PG_RUN/sock" -p "$port"; then
+  # Reuse a cluster left by an interrupted run only if pg_ctl finds it running in its
+  # own data directory and it answers on its own socket; this run then stops it.
+  if [ -f "$PG_RUN/dir" ] && [ -f "$PG_RUN/port" ]; then
+    local dir port; dir=$(cat "$PG_RUN/dir"); port=$(cat "$PG_RUN/port")
+    if [ -d "$dir/data" ] && pg_as "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 &&
+      "$bin/pg_isready" -q -h "$dir/sock" -p "$port"; then
+      PG_DIR=$dir; PG_STARTED=1
       export WORKVAULT_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
-      echo "postgres: reusing the cluster on port $port (pid $pid)"
+      echo "postgres: reusing the cluster on port $port"
       return 0
     fi
-    kill "$pid" 2>/dev/null || true
+    [ -d "$dir/data" ] && pg_as "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1
+    case "$dir" in /tmp/workvault-pg.*) rm -rf "$dir" ;; esac
+    rm -f "$PG_RUN/dir" "$PG_RUN/port"
   fi
 
-  rm -rf "$PG_RUN/data" "$PG_RUN/sock" "$PG_RUN/pid" "$PG_RUN/port"
-  mkdir -p "$PG_RUN/data" "$PG_RUN/sock"
-  : >"$PG_RUN/server.log"
-  if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$PG_RUN/data" "$PG_RUN/sock" "$PG_RUN/server.log"; fi
-  if ! pg_as "$bin/initdb" -D "$PG_RUN/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$PG_RUN/initdb.log" 2>&1; then
+  # The cluster lives in a private temporary directory the postgres user owns (the
+  # checkout may sit where that user cannot reach).
+  PG_DIR=$(mktemp -d /tmp/workvault-pg.XXXXXX)
+  mkdir -p "$PG_DIR/data" "$PG_DIR/sock"
+  : >"$PG_DIR/server.log"
+  if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$PG_DIR"; fi
+  echo "$PG_DIR" >"$PG_RUN/dir"
+  if ! pg_as "$bin/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$PG_RUN/initdb.log" 2>&1; then
     echo "postgres: initdb failed:" >&2; tail -n 20 "$PG_RUN/initdb.log" >&2; return 1
   fi
   local port=55432
   while ! pg_port_free "$port"; do port=$((port + 1)); done
-  pg_as "$bin/pg_ctl" -D "$PG_RUN/data" -l "$PG_RUN/server.log" -w -t 30 \
-    -o "-p $port -k $PG_RUN/sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-    start >/dev/null || { echo "postgres: the server did not start:" >&2; tail -n 20 "$PG_RUN/server.log" >&2; return 1; }
-  head -n 1 "$PG_RUN/data/postmaster.pid" >"$PG_RUN/pid"
+  if ! pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
+    -o "-p $port -k $PG_DIR/sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    start >/dev/null; then
+    echo "postgres: the server did not start:" >&2; tail -n 20 "$PG_DIR/server.log" >&2; return 1
+  fi
   echo "$port" >"$PG_RUN/port"
   PG_STARTED=1
   export WORKVAULT_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
-  echo "postgres: started $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (pid $(cat "$PG_RUN/pid"))"
+  echo "postgres: started $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($PG_DIR)"
 }
 
 peers_stop_postgres() {
   [ -n "$PG_STARTED" ] || return 0
   local bin; bin=$(pg_bin) || return 0
-  pg_as "$bin/pg_ctl" -D "$PG_RUN/data" -m fast -w stop >/dev/null 2>&1 || kill "$(cat "$PG_RUN/pid" 2>/dev/null)" 2>/dev/null || true
-  rm -rf "$PG_RUN/data" "$PG_RUN/sock" "$PG_RUN/pid" "$PG_RUN/port"
+  pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  case "$PG_DIR" in /tmp/workvault-pg.*) rm -rf "$PG_DIR" ;; esac
+  rm -f "$PG_RUN/dir" "$PG_RUN/port"
   PG_STARTED=""
 }

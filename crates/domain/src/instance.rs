@@ -132,11 +132,12 @@ pub enum CopyError {
 }
 
 /// Copies every record from `from` into the empty `to`, in pages of `batch`, then
-/// verifies every workspace's audit chain on `to`. `progress` hears each page.
+/// verifies every workspace's audit chain on `to`, up to the same head as on `from`.
+/// The source must not change meanwhile (stop the server first). `progress` hears
+/// each page.
 pub async fn copy_instance(
-    from: &dyn InstanceStore,
-    to: &dyn InstanceStore,
-    audit: &dyn crate::ports::AuditStore,
+    from: &dyn crate::ports::Store,
+    to: &dyn crate::ports::Store,
     batch: u32,
     mut progress: impl FnMut(RecordKind, u64) + Send,
 ) -> Result<CopyReport, CopyError> {
@@ -166,8 +167,9 @@ pub async fn copy_instance(
         report.copied.push((kind, count));
     }
     for ws in workspaces {
-        let chain = crate::audit::verify_stored_chain(audit, ws).await?;
-        let Some(chain) = chain.filter(ChainReport::is_intact) else {
+        let chain = crate::audit::verify_stored_chain(to, ws).await?;
+        let same_head = from.audit_head(ws).await? == to.audit_head(ws).await?;
+        let Some(chain) = chain.filter(|c| c.is_intact() && same_head) else {
             return Err(CopyError::ChainBroken(ws));
         };
         report.chains.push((ws, chain));

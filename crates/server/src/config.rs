@@ -103,16 +103,25 @@ impl StoreUrl {
     }
 }
 
-/// A URL with any password replaced by `***`.
+/// A URL with any password (in the user part or as a `password`/`passfile` query
+/// parameter) replaced by `***`.
 pub fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "[unparseable URL]".into(),
+    let Ok(mut u) = Url::parse(url) else { return "[unparseable URL]".into() };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    let secret = |k: &str| matches!(k.to_ascii_lowercase().as_str(), "password" | "passfile" | "sslpassword");
+    if u.query_pairs().any(|(k, _)| secret(&k)) {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) { "***".to_owned() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 /// `[auth]`
@@ -382,6 +391,8 @@ mod tests {
         let pg = StoreUrl::parse("postgres://wv:s3cret@db:5432/wv", dir).expect("postgres");
         assert!(matches!(pg, StoreUrl::Postgres(_)));
         assert!(!pg.describe().contains("s3cret"));
+        let in_query = StoreUrl::parse("postgres://wv@db/wv?sslmode=require&password=s3cret", dir).expect("postgres");
+        assert!(!in_query.describe().contains("s3cret") && in_query.describe().contains("sslmode=require"));
         for bad in ["mysql://db/x", "postgres://", "sqlite://", "postgres://wv:s3cret@/x"] {
             let err = StoreUrl::parse(bad, dir).expect_err(bad);
             assert!(err.starts_with("store.url") && !err.contains("s3cret"), "{err}");

@@ -259,7 +259,7 @@ async fn migrate_store(v: &Validated, from: &str, to: &str, batch: u32) -> anyho
     let source = Backend::open(&from_url, &v.config, false).await?.store();
     let target = Backend::open(&to_url, &v.config, true).await?.store();
     println!("copying {} → {}", from_url.describe(), to_url.describe());
-    let report = copy_instance(&*source, &*target, &*target, batch, |kind, n| {
+    let report = copy_instance(&*source, &*target, batch, |kind, n| {
         tracing::debug!(kind = kind.name(), copied = n, "page copied");
     })
     .await?;

@@ -18,8 +18,13 @@ const TOUCH_EVERY: Duration = Duration::seconds(60);
 
 /// Appends a user-level event to the chain of every workspace the user belongs to.
 async fn append_for_user(c: &mut AsyncPgConnection, user: Uuid, audit: &UserAuditDraft) -> Result<(), Db> {
-    let workspaces: Vec<Uuid> =
-        memberships::table.filter(memberships::user_id.eq(user)).select(memberships::workspace_id).load(c).await?;
+    // Chain heads are locked in workspace order, so two sign-ins never deadlock.
+    let workspaces: Vec<Uuid> = memberships::table
+        .filter(memberships::user_id.eq(user))
+        .select(memberships::workspace_id)
+        .order(memberships::workspace_id)
+        .load(c)
+        .await?;
     for ws in workspaces {
         append(c, audit.for_workspace(WorkspaceId::from_uuid(ws))).await?;
     }

@@ -14,10 +14,10 @@ mod workspaces;
 use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use workvault_domain::ports::{Conflict, StoreError};
 
@@ -71,6 +71,14 @@ impl PgStore {
     /// Opens the pool and checks the database answers. Does not migrate: call
     /// [`PgStore::migrate`] (the server does, on start, when configured to).
     pub async fn connect(config: &PgConfig) -> Result<Self, StoreError> {
+        // One direct connection first: the pool retries quietly and would report only a
+        // timeout; this names the problem (refused, bad password, missing database).
+        let mut first = tokio::time::timeout(config.connect_timeout, AsyncPgConnection::establish(&config.url))
+            .await
+            .map_err(|_| StoreError::Unavailable("no answer from the database within the connect timeout".into()))?
+            .map_err(unavailable)?;
+        check_not_newer_async(&mut first).await?;
+        drop(first);
         let mut manager_config = ManagerConfig::default();
         // A broken connection is detected by the failing query and dropped; checking
         // every checkout would cost a round trip per request.
@@ -102,6 +110,9 @@ impl PgStore {
             let result: Result<usize, StoreError> = (|| {
                 let mut conn: AsyncConnectionWrapper<AsyncPgConnection> =
                     diesel::Connection::establish(&url).map_err(unavailable)?;
+                // Nodes starting together take turns; the lock ends with the session.
+                diesel::RunQueryDsl::execute(diesel::sql_query("SELECT pg_advisory_lock(7261960)"), &mut conn)
+                    .map_err(unavailable)?;
                 check_not_newer(&mut conn)?;
                 let ran = conn.run_pending_migrations(MIGRATIONS).map_err(StoreError::Unavailable)?;
                 Ok(ran.len())
@@ -138,6 +149,43 @@ fn check_not_newer(conn: &mut impl MigrationHarness<diesel::pg::Pg>) -> Result<(
         .collect();
     let applied = conn.applied_migrations().map_err(StoreError::Unavailable)?;
     if let Some(unknown) = applied.iter().map(|v| v.to_string()).find(|v| !known.contains(v)) {
+        return Err(StoreError::Corrupt(format!(
+            "the database has migration {unknown}, which this binary does not know: it was migrated by a newer version"
+        )));
+    }
+    Ok(())
+}
+
+/// The same check on an async connection, at connect time: a binary never serves a
+/// database migrated by a newer one, whether or not it migrates on start.
+async fn check_not_newer_async(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+    use diesel::migration::MigrationSource;
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        present: bool,
+    }
+    let table: Exists = diesel::sql_query("SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS present")
+        .get_result(conn)
+        .await
+        .map_err(unavailable)?;
+    if !table.present {
+        return Ok(());
+    }
+    let applied: Vec<Applied> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations").load(conn).await.map_err(unavailable)?;
+    let known: Vec<String> = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .map_err(StoreError::Unavailable)?
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    if let Some(unknown) = applied.into_iter().map(|a| a.version).find(|v| !known.contains(v)) {
         return Err(StoreError::Corrupt(format!(
             "the database has migration {unknown}, which this binary does not know: it was migrated by a newer version"
         )));

@@ -38,6 +38,8 @@ async fn still_holds(c: &mut AsyncPgConnection, ws: Uuid, target: Uuid, decided:
         .filter(memberships::workspace_id.eq(ws))
         .filter(memberships::user_id.eq_any([actor, target]))
         .select((memberships::user_id, memberships::role))
+        // One lock order everywhere (by user id), so two writers never deadlock.
+        .order(memberships::user_id)
         .for_update()
         .load(c)
         .await?;
@@ -156,8 +158,17 @@ impl MemberStore for PgStore {
     ) -> StoreResult<()> {
         let (ws, from, to) = (*ws.as_uuid(), *from.as_uuid(), *to.as_uuid());
         write_tx!(self, |c| {
-            // Under READ COMMITTED a concurrent transfer waits on this row, then sees the
-            // Owner gone and touches nothing.
+            // Lock both rows first, in user-id order like every member write, so a
+            // concurrent write on either waits instead of deadlocking. Under READ
+            // COMMITTED a concurrent transfer then sees the Owner gone and touches nothing.
+            memberships::table
+                .filter(memberships::workspace_id.eq(ws))
+                .filter(memberships::user_id.eq_any([from, to]))
+                .select(memberships::user_id)
+                .order(memberships::user_id)
+                .for_update()
+                .load::<Uuid>(c)
+                .await?;
             let demoted = diesel::update(memberships::table.find((ws, from)))
                 .filter(memberships::role.eq(Role::Owner.as_str()))
                 .set(memberships::role.eq(Role::Admin.as_str()))

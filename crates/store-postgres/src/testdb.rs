@@ -61,18 +61,33 @@ struct DbName {
     datname: String,
 }
 
-/// Drops databases left by test processes that have ended (killed before their own
-/// clean-up ran). Names carry the creating process id; this machine's `/proc` tells
-/// whether it still runs.
+/// This machine and boot (the first 8 hex digits of the kernel's boot id): with the
+/// process id in every name, it tells which databases a finished process left behind.
+fn boot() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|id| id.chars().filter(char::is_ascii_hexdigit).take(8).collect())
+        .unwrap_or_else(|_| "00000000".into())
+}
+
+/// A database name for this process: `wv_<kind>_<boot>_<pid>_<random>`.
+fn db_name(kind: &str) -> String {
+    format!("wv_{kind}_{}_{}_{}", boot(), std::process::id(), uuid::Uuid::new_v4().simple())
+}
+
+/// Drops databases left by test processes of this machine and boot that have ended
+/// (killed before their own clean-up ran); databases of other machines sharing the
+/// server are left alone.
 async fn drop_leftovers(conn: &mut AsyncPgConnection) {
-    let Ok(names) = diesel::sql_query("SELECT datname FROM pg_database WHERE datname ~ '^wv_(tpl|t|e)_[0-9]+_'")
+    let mine = format!("^wv_(tpl|t|e)_{}_[0-9]+_", boot());
+    let Ok(names) = diesel::sql_query("SELECT datname FROM pg_database WHERE datname ~ $1")
+        .bind::<diesel::sql_types::Text, _>(mine)
         .load::<DbName>(conn)
         .await
     else {
         return;
     };
     for DbName { datname } in names {
-        let pid = datname.split('_').nth(2).unwrap_or_default();
+        let pid = datname.split('_').nth(3).unwrap_or_default();
         if std::path::Path::new("/proc").join(pid).exists() {
             continue;
         }
@@ -86,7 +101,7 @@ async fn template() -> String {
     TEMPLATE
         .get_or_init(OnceCell::new)
         .get_or_init(|| async {
-            let name = format!("wv_tpl_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
+            let name = db_name("tpl");
             let mut conn = admin().await;
             drop_leftovers(&mut conn).await;
             exec(&mut conn, &format!("CREATE DATABASE {name}")).await.expect("create the template database");
@@ -122,13 +137,13 @@ impl TestDb {
 
     /// An empty database without any migration (for migration tests).
     pub async fn empty() -> Self {
-        let name = format!("wv_e_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let name = db_name("e");
         exec(&mut admin().await, &format!("CREATE DATABASE {name}")).await.expect("create database");
         Self { url: with_database(&server_url(), &name), name }
     }
 
     async fn clone_of(template: &str) -> Self {
-        let name = format!("wv_t_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let name = db_name("t");
         let mut conn = admin().await;
         let mut attempt = 0;
         loop {

@@ -130,6 +130,20 @@ async fn a_database_migrated_by_a_newer_binary_is_refused() {
         .expect("insert");
     let err = store.migrate().await.expect_err("refused");
     assert!(err.to_string().contains("newer") || format!("{err:?}").contains("newer"), "{err:?}");
+    // Connecting refuses it too, whether or not the server would migrate.
+    let err = PgStore::connect(&PgConfig::new(db.url.clone())).await.expect_err("refused at connect");
+    assert!(format!("{err:?}").contains("newer"), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_connection_error_names_the_problem() {
+    let url = workvault_store_postgres::testdb::with_database(
+        &workvault_store_postgres::testdb::server_url(),
+        "no_such_database",
+    );
+    let err = PgStore::connect(&PgConfig::new(url)).await.expect_err("missing database");
+    let text = format!("{err} {:?}", std::error::Error::source(&err));
+    assert!(text.contains("no_such_database") && text.contains("does not exist"), "{text}");
 }
 
 #[derive(QueryableByName, Debug)]

@@ -73,7 +73,7 @@ pub async fn a_copy_reproduces_the_instance(from: Arc<dyn Store>, to: Arc<dyn St
     let (ws, token) = populate(&f).await;
     assert!(!from.is_empty().await.expect("read") && to.is_empty().await.expect("read"));
     let mut pages = 0;
-    let report = copy_instance(&*from, &*to, &*to, 3, |_, _| pages += 1).await.expect("copy");
+    let report = copy_instance(&*from, &*to, 3, |_, _| pages += 1).await.expect("copy");
     assert!(pages > workvault_domain::instance::RecordKind::ALL.len(), "small batches page through every kind");
     assert_eq!(report.chains.len(), 2);
     assert!(report.chains.iter().all(|(_, c)| c.is_intact() && c.events > 0));
@@ -88,7 +88,7 @@ pub async fn a_copy_reproduces_the_instance(from: Arc<dyn Store>, to: Arc<dyn St
     g.app.create_job(&ctx, ws, job("after the move")).await.expect("writes continue the chain");
     assert!(g.app.verify_audit_chain(ws).await.expect("verify").is_intact());
 
-    let again = copy_instance(&*from, &*to, &*to, 100, |_, _| {}).await;
+    let again = copy_instance(&*from, &*to, 100, |_, _| {}).await;
     assert!(matches!(again, Err(CopyError::TargetNotEmpty)), "{again:?}");
 }
 
