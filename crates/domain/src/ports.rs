@@ -285,6 +285,9 @@ pub trait TaskQueue: Send + Sync {
     /// Leases the next due task to `worker` until `now + lease`, starting an attempt;
     /// running tasks whose lease expired are due again (and dead after their last attempt).
     async fn claim(&self, worker: &str, now: DateTime<Utc>, lease: chrono::Duration) -> StoreResult<Option<Task>>;
+    /// Extends `worker`'s lease on a running task to `until` (a heartbeat while a long
+    /// task runs); `Conflict(LeaseLost)` if the worker no longer holds it.
+    async fn extend_lease(&self, task: TaskId, worker: &str, until: DateTime<Utc>) -> StoreResult<()>;
     /// Marks a task done, if `worker` still holds it.
     async fn complete(&self, task: TaskId, worker: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Records a failed attempt: ready again at `retry_at`, or dead after the last

@@ -140,13 +140,20 @@ pub enum Turn {
     LeaseLost(TaskId),
 }
 
-/// Claims due tasks and runs them with the handler for their kind.
+/// Waits a while: the runtime's timer, handed in (the domain has no runtime of its own).
+pub type Sleep =
+    std::sync::Arc<dyn Fn(std::time::Duration) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Claims due tasks and runs them with the handler for their kind, extending its lease
+/// every third of the lease while a handler runs, so a long task is never taken over
+/// while its worker is alive.
 pub struct Worker {
     name: String,
     queue: std::sync::Arc<dyn crate::ports::TaskQueue>,
     clock: std::sync::Arc<dyn crate::ports::Clock>,
     handlers: Vec<std::sync::Arc<dyn TaskHandler>>,
     lease: Duration,
+    sleep: Sleep,
 }
 
 impl std::fmt::Debug for Worker {
@@ -164,8 +171,48 @@ impl Worker {
         clock: std::sync::Arc<dyn crate::ports::Clock>,
         handlers: Vec<std::sync::Arc<dyn TaskHandler>>,
         lease: Duration,
+        sleep: Sleep,
     ) -> Self {
-        Self { name: name.into(), queue, clock, handlers, lease }
+        Self { name: name.into(), queue, clock, handlers, lease, sleep }
+    }
+
+    /// Extends the lease every third of it until the lease is lost; never returns
+    /// while it holds the lease.
+    async fn heartbeat(&self, task: TaskId) {
+        let every = (self.lease / 3).to_std().unwrap_or(std::time::Duration::from_secs(1));
+        loop {
+            (self.sleep)(every).await;
+            let until = self.clock.now() + self.lease;
+            if let Err(crate::ports::StoreError::Conflict(crate::ports::Conflict::LeaseLost)) =
+                self.queue.extend_lease(task, &self.name, until).await
+            {
+                return;
+            }
+        }
+    }
+
+    /// Runs the handler while the heartbeat keeps the lease.
+    async fn run(&self, task: &Task) -> Result<(), String> {
+        let work = async {
+            match self.handlers.iter().find(|h| h.kind() == task.kind) {
+                Some(handler) => handler.run(task).await,
+                None => Err(format!("no handler for task kind `{}`", task.kind)),
+            }
+        };
+        let mut work = std::pin::pin!(work);
+        let mut beat = std::pin::pin!(self.heartbeat(task.id));
+        let mut beating = true;
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(outcome) = work.as_mut().poll(cx) {
+                return std::task::Poll::Ready(outcome);
+            }
+            if beating && beat.as_mut().poll(cx).is_ready() {
+                // The lease is gone; the outcome will be refused when reported.
+                beating = false;
+            }
+            std::task::Poll::Pending
+        })
+        .await
     }
 
     /// Claims one due task and runs it.
@@ -174,10 +221,7 @@ impl Worker {
         let Some(task) = self.queue.claim(&self.name, self.clock.now(), self.lease).await? else {
             return Ok(Turn::Idle);
         };
-        let outcome = match self.handlers.iter().find(|h| h.kind() == task.kind) {
-            Some(handler) => handler.run(&task).await,
-            None => Err(format!("no handler for task kind `{}`", task.kind)),
-        };
+        let outcome = self.run(&task).await;
         let now = self.clock.now();
         let done = match &outcome {
             Ok(()) => self.queue.complete(task.id, &self.name, now).await.map(|()| Turn::Completed(task.id)),

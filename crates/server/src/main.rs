@@ -283,8 +283,9 @@ async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> 
     let name =
         format!("worker-{}-{:02x}{:02x}{:02x}{:02x}", std::process::id(), suffix[0], suffix[1], suffix[2], suffix[3]);
     let handlers: Vec<Arc<dyn TaskHandler>> = vec![prune];
-    let worker =
-        Worker::new(name.clone(), store, clock, handlers, chrono::Duration::seconds(v.config.worker.lease_secs));
+    let sleep: workvault_domain::queue::Sleep = Arc::new(|d| Box::pin(actix_web::rt::time::sleep(d)));
+    let lease = chrono::Duration::seconds(v.config.worker.lease_secs);
+    let worker = Worker::new(name.clone(), store, clock, handlers, lease, sleep);
     let poll = Duration::from_secs(v.config.worker.poll_secs);
     actix_web::rt::spawn(async move {
         tracing::info!(worker = %name, "background worker started");

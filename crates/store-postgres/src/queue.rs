@@ -139,6 +139,22 @@ impl TaskQueue for PgStore {
         })
     }
 
+    async fn extend_lease(&self, task: TaskId, worker: &str, until: DateTime<Utc>) -> StoreResult<()> {
+        let worker = worker.to_owned();
+        read!(self, |c| {
+            let n = diesel::update(tasks::table.find(*task.as_uuid()))
+                .filter(tasks::state.eq(RUNNING))
+                .filter(tasks::locked_by.eq(worker))
+                .set(tasks::lease_until.eq(until))
+                .execute(c)
+                .await?;
+            if n == 0 {
+                return Err(Db(StoreError::Conflict(Conflict::LeaseLost)));
+            }
+            Ok(())
+        })
+    }
+
     async fn complete(&self, task: TaskId, worker: &str, now: DateTime<Utc>) -> StoreResult<()> {
         let worker = worker.to_owned();
         read!(self, |c| {

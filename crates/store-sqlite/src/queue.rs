@@ -136,6 +136,22 @@ impl TaskQueue for SqliteStore {
         .await
     }
 
+    async fn extend_lease(&self, task: TaskId, worker: &str, until: DateTime<Utc>) -> StoreResult<()> {
+        let (task, worker) = (task.to_string(), worker.to_owned());
+        self.write(move |c| {
+            let n = diesel::update(tasks::table.find(task))
+                .filter(tasks::state.eq(RUNNING))
+                .filter(tasks::locked_by.eq(worker))
+                .set(tasks::lease_until.eq(micros(until)))
+                .execute(c)?;
+            if n == 0 {
+                return Err(Db(StoreError::Conflict(Conflict::LeaseLost)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn complete(&self, task: TaskId, worker: &str, now: DateTime<Utc>) -> StoreResult<()> {
         let (task, worker) = (task.to_string(), worker.to_owned());
         self.write(move |c| {

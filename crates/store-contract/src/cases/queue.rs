@@ -141,7 +141,8 @@ pub async fn workers_run_handlers_and_the_clean_up_keeps_what_is_live(store: Arc
     let doomed = new_task(&f, "test.unknown_kind", 1);
     store.enqueue(&doomed).await.expect("enqueue");
     let handlers: Vec<Arc<dyn TaskHandler>> = vec![prune.clone()];
-    let worker = Worker::new("w1", store.clone(), f.clock.clone(), handlers, Duration::seconds(60));
+    let sleep: workvault_domain::queue::Sleep = Arc::new(|d| Box::pin(tokio::time::sleep(d)));
+    let worker = Worker::new("w1", store.clone(), f.clock.clone(), handlers, Duration::seconds(60), sleep);
 
     assert_eq!(worker.turn().await.expect("turn"), Turn::Failed(doomed.id, TaskState::Dead), "no handler, one attempt");
     assert_eq!(worker.turn().await.expect("turn"), Turn::Idle, "the clean-up is not due before its hour");
@@ -164,4 +165,48 @@ pub async fn workers_run_handlers_and_the_clean_up_keeps_what_is_live(store: Arc
         .filter(|t| matches!(t, workvault_domain::instance::Record::Task(t) if t.kind == PRUNE_KIND))
         .count();
     assert_eq!(prunes, 3, "one per hour slot");
+}
+
+/// A long task keeps its lease: the worker's heartbeat extends it while the handler
+/// runs, so nobody takes the task over; a lost lease cannot be extended.
+pub async fn a_running_task_keeps_its_lease_by_heartbeat(store: Arc<dyn Store>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use workvault_domain::queue::{Task, TaskHandler, TaskState, Turn, Worker};
+
+    struct Gate(tokio::sync::Notify, AtomicBool);
+    #[async_trait::async_trait]
+    impl TaskHandler for Gate {
+        fn kind(&self) -> &'static str {
+            "test.long"
+        }
+        async fn run(&self, _task: &Task) -> Result<(), String> {
+            self.1.store(true, Ordering::SeqCst);
+            self.0.notified().await;
+            Ok(())
+        }
+    }
+
+    let f = Fixture::new(store.clone());
+    let task = new_task(&f, "test.long", 3);
+    store.enqueue(&task).await.expect("enqueue");
+    let gate = Arc::new(Gate(tokio::sync::Notify::new(), AtomicBool::new(false)));
+    let lease = Duration::seconds(30);
+    let sleep: workvault_domain::queue::Sleep =
+        Arc::new(|_| Box::pin(tokio::time::sleep(std::time::Duration::from_millis(5))));
+    let handlers: Vec<Arc<dyn TaskHandler>> = vec![gate.clone()];
+    let worker = Worker::new("steady", store.clone(), f.clock.clone(), handlers, lease, sleep);
+    let running = tokio::spawn(async move { worker.turn().await });
+    while !gate.1.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Well past the first lease: the heartbeat has moved it on, nobody may take over.
+    f.clock.advance(lease + Duration::seconds(5));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(store.claim("usurper", f.clock_now(), lease).await.expect("claim").is_none(), "the lease was extended");
+    gate.0.notify_one();
+    assert_eq!(running.await.expect("worker").expect("turn"), Turn::Completed(task.id));
+    let done = store.task(task.id).await.expect("read").expect("exists");
+    assert_eq!((done.state, done.attempts), (TaskState::Done, 1));
+    let lost = store.extend_lease(task.id, "steady", f.clock_now() + lease).await;
+    assert!(matches!(lost, Err(StoreError::Conflict(Conflict::LeaseLost))), "{lost:?}");
 }
