@@ -40,6 +40,23 @@ pg_as() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# A throwaway CA and a server certificate for 127.0.0.1, so the tests connect over
+# TLS with the certificate verified (WORKVAULT_TEST_PG_CA names the CA).
+pg_tls() {
+  local dir=$1/tls
+  command -v openssl >/dev/null || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Workvault test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" >/dev/null 2>&1 || return 1
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1 || return 1
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+    -extfile "$dir/server.ext" -out "$dir/server.crt" >/dev/null 2>&1 || return 1
+  chmod 600 "$dir/server.key" "$dir/ca.key"
+  chmod 644 "$dir/ca.crt" "$dir/server.crt"
+}
+
 pg_port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -66,6 +83,7 @@ peers_start_postgres() {
       "$bin/pg_isready" -q -h "$dir/sock" -p "$port"; then
       PG_DIR=$dir; PG_STARTED=1
       export WORKVAULT_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+      export WORKVAULT_TEST_PG_CA="$dir/tls/ca.crt"
       echo "postgres: reusing the cluster on port $port"
       return 0
     fi
@@ -79,6 +97,7 @@ peers_start_postgres() {
   PG_DIR=$(mktemp -d /tmp/workvault-pg.XXXXXX)
   mkdir -p "$PG_DIR/data" "$PG_DIR/sock"
   : >"$PG_DIR/server.log"
+  pg_tls "$PG_DIR" || { echo "postgres: could not make the test TLS certificates (openssl)" >&2; return 1; }
   if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$PG_DIR"; fi
   echo "$PG_DIR" >"$PG_RUN/dir"
   if ! pg_as "$bin/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$PG_RUN/initdb.log" 2>&1; then
@@ -87,13 +106,14 @@ peers_start_postgres() {
   local port=55432
   while ! pg_port_free "$port"; do port=$((port + 1)); done
   if ! pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
-    -o "-p $port -k $PG_DIR/sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    -o "-p $port -k $PG_DIR/sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c ssl=on -c ssl_cert_file=$PG_DIR/tls/server.crt -c ssl_key_file=$PG_DIR/tls/server.key" \
     start >/dev/null; then
     echo "postgres: the server did not start:" >&2; tail -n 20 "$PG_DIR/server.log" >&2; return 1
   fi
   echo "$port" >"$PG_RUN/port"
   PG_STARTED=1
   export WORKVAULT_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  export WORKVAULT_TEST_PG_CA="$PG_DIR/tls/ca.crt"
   echo "postgres: started $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($PG_DIR)"
 }
 

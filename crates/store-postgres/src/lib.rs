@@ -9,15 +9,16 @@ mod queue;
 mod rows;
 pub mod schema;
 pub mod testdb;
+mod tls;
 mod workspaces;
 
 use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use workvault_domain::ports::{Conflict, StoreError};
 
@@ -73,7 +74,8 @@ impl PgStore {
     pub async fn connect(config: &PgConfig) -> Result<Self, StoreError> {
         // One direct connection first: the pool retries quietly and would report only a
         // timeout; this names the problem (refused, bad password, missing database).
-        let mut first = tokio::time::timeout(config.connect_timeout, AsyncPgConnection::establish(&config.url))
+        let connect = tls::Connect::from_url(&config.url)?;
+        let mut first = tokio::time::timeout(config.connect_timeout, connect.establish())
             .await
             .map_err(|_| StoreError::Unavailable("no answer from the database within the connect timeout".into()))?
             .map_err(unavailable)?;
@@ -83,6 +85,7 @@ impl PgStore {
         // A broken connection is detected by the failing query and dropped; checking
         // every checkout would cost a round trip per request.
         manager_config.recycling_method = RecyclingMethod::Fast;
+        manager_config.custom_setup = Box::new(move |_url| connect.establish());
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&config.url, manager_config);
         let pool = Pool::builder()
             .max_size(config.pool_size)
@@ -102,14 +105,21 @@ impl PgStore {
     /// Runs pending migrations; returns how many ran. Refuses a database migrated by a
     /// newer binary.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
-        let url = self.url.clone();
+        let connect = tls::Connect::from_url(&self.url)?;
         // The migration harness is synchronous; it runs on a thread of its own with a
-        // private runtime, whatever runtime the caller uses.
+        // private runtime (one worker drives the connection while the harness blocks),
+        // whatever runtime the caller uses.
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let result: Result<usize, StoreError> = (|| {
-                let mut conn: AsyncConnectionWrapper<AsyncPgConnection> =
-                    diesel::Connection::establish(&url).map_err(unavailable)?;
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .map_err(unavailable)?;
+                let _inside = rt.enter();
+                let conn = rt.block_on(connect.establish()).map_err(unavailable)?;
+                let mut conn: AsyncConnectionWrapper<AsyncPgConnection> = AsyncConnectionWrapper::from(conn);
                 // Nodes starting together take turns; the lock ends with the session.
                 diesel::RunQueryDsl::execute(diesel::sql_query("SELECT pg_advisory_lock(7261960)"), &mut conn)
                     .map_err(unavailable)?;

@@ -259,3 +259,36 @@ async fn a_failure_after_the_change_rolls_the_change_back() {
     assert!(r.is_err(), "{r:?}");
     assert_eq!(f.app.jobs(&alice, ws, Default::default()).await.expect("jobs").items.len(), jobs_before, "no job row");
 }
+
+#[tokio::test]
+async fn tls_connections_verify_the_server_certificate() {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let ca = std::env::var("WORKVAULT_TEST_PG_CA")
+        .expect("WORKVAULT_TEST_PG_CA must name the test cluster's CA certificate: run scripts/test, which makes one");
+    let db = TestDb::new().await;
+    let verified = format!("{}?sslmode=verify-full&sslrootcert={ca}", db.url);
+    let store = PgStore::connect(&PgConfig::new(verified)).await.expect("a verified TLS connection");
+    assert_eq!(store.migrate().await.expect("migrations run over TLS too"), 0);
+    workvault_domain::ports::Health::ping(&store).await.expect("ping");
+    let mut admin = AsyncPgConnection::establish(&workvault_store_postgres::testdb::server_url()).await.expect("admin");
+    let encrypted: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = $1 AND s.ssl",
+    )
+    .bind::<diesel::sql_types::Text, _>(&db.name)
+    .get_result(&mut admin)
+    .await
+    .expect("pg_stat_ssl");
+    assert!(encrypted.n > 0, "the pool's connections are encrypted");
+
+    // TLS without a way to verify the server (its CA is not a public root) is refused.
+    let unverifiable = format!("{}?sslmode=require", db.url);
+    let err = PgStore::connect(&PgConfig::new(unverifiable)).await.expect_err("unknown issuer");
+    let text = format!("{err} {:?}", std::error::Error::source(&err));
+    assert!(text.to_lowercase().contains("certificate") || text.contains("UnknownIssuer"), "{text}");
+    let bad_mode = format!("{}?sslmode=sometimes", db.url);
+    assert!(PgStore::connect(&PgConfig::new(bad_mode)).await.is_err());
+}
