@@ -34,6 +34,7 @@ macro_rules! contract_tests {
             concurrent_job_edits_do_not_overwrite_each_other,
             workers_run_handlers_and_the_clean_up_keeps_what_is_live,
             a_running_task_keeps_its_lease_by_heartbeat,
+            a_worker_killed_mid_job_leaves_exactly_one_completed_run,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_copy_reproduces_the_instance() {

@@ -210,3 +210,58 @@ pub async fn a_running_task_keeps_its_lease_by_heartbeat(store: Arc<dyn Store>) 
     let lost = store.extend_lease(task.id, "steady", f.clock_now() + lease).await;
     assert!(matches!(lost, Err(StoreError::Conflict(Conflict::LeaseLost))), "{lost:?}");
 }
+
+/// A worker killed mid-job (its task aborted while the handler runs): the lease runs
+/// out, another worker takes the task over, and the job completes exactly once.
+pub async fn a_worker_killed_mid_job_leaves_exactly_one_completed_run(store: Arc<dyn Store>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use workvault_domain::queue::{Task, TaskHandler, TaskState, Turn, Worker};
+
+    #[derive(Default)]
+    struct Job {
+        started: AtomicUsize,
+        completed: AtomicUsize,
+        never: tokio::sync::Notify,
+    }
+    #[async_trait::async_trait]
+    impl TaskHandler for Job {
+        fn kind(&self) -> &'static str {
+            "test.killed"
+        }
+        async fn run(&self, _task: &Task) -> Result<(), String> {
+            if self.started.fetch_add(1, Ordering::SeqCst) == 0 {
+                self.never.notified().await; // the first run hangs until its worker is killed
+            }
+            self.completed.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    let f = Fixture::new(store.clone());
+    let task = new_task(&f, "test.killed", 3);
+    store.enqueue(&task).await.expect("enqueue");
+    let job = Arc::new(Job::default());
+    let lease = Duration::seconds(30);
+    let worker = |name: &str| {
+        let sleep: workvault_domain::queue::Sleep =
+            Arc::new(|_| Box::pin(tokio::time::sleep(std::time::Duration::from_millis(5))));
+        let handlers: Vec<Arc<dyn TaskHandler>> = vec![job.clone()];
+        Worker::new(name, store.clone(), f.clock.clone(), handlers, lease, sleep)
+    };
+    let doomed = worker("doomed");
+    let running = tokio::spawn(async move { doomed.turn().await });
+    while job.started.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    running.abort(); // killed mid-job: no completion, no more heartbeats
+    assert!(running.await.is_err_and(|e| e.is_cancelled()));
+
+    let rescuer = worker("rescuer");
+    assert_eq!(rescuer.turn().await.expect("turn"), Turn::Idle, "the dead worker's lease still holds");
+    f.clock.advance(lease + Duration::seconds(1));
+    assert_eq!(rescuer.turn().await.expect("turn"), Turn::Completed(task.id));
+    assert_eq!(rescuer.turn().await.expect("turn"), Turn::Idle);
+    assert_eq!(job.completed.load(Ordering::SeqCst), 1, "exactly one completed run");
+    let done = store.task(task.id).await.expect("read").expect("exists");
+    assert_eq!((done.state, done.attempts, done.locked_by.as_deref()), (TaskState::Done, 2, Some("rescuer")));
+}
