@@ -55,41 +55,11 @@ fn message(status: StatusCode, heading: &str, text: &str) -> HttpResponse {
     html(status, &Message { heading, message: text })
 }
 
-/// The page for a domain error on a public page: readable, and nothing internal.
+/// The page for a domain error on a public page: the API's status and wording (one
+/// mapping for both), readable, and nothing internal.
 fn error_page(e: DomainError) -> HttpResponse {
-    let other;
-    let (status, heading, text) = match e {
-        DomainError::SignInLinkExpired => {
-            (StatusCode::GONE, "Sign-in link expired", "This sign-in link has expired. Ask for a new one.")
-        }
-        DomainError::SignInLinkUsed => {
-            (StatusCode::GONE, "Sign-in link already used", "Each sign-in link works once. Ask for a new one.")
-        }
-        DomainError::SignInLinkInvalid => {
-            (StatusCode::BAD_REQUEST, "Sign-in link not valid", "This sign-in link is not valid.")
-        }
-        DomainError::InviteExpired => {
-            (StatusCode::GONE, "Invitation expired", "This invitation has expired. Ask for a new one.")
-        }
-        DomainError::InviteUsed => (StatusCode::GONE, "Invitation already used", "This invitation was already used."),
-        DomainError::InviteRevoked => (StatusCode::GONE, "Invitation revoked", "This invitation was withdrawn."),
-        DomainError::InviteEmailMismatch => {
-            (StatusCode::FORBIDDEN, "Invitation for someone else", "This invitation is for another email address.")
-        }
-        DomainError::AlreadyMember => {
-            (StatusCode::CONFLICT, "Already a member", "You are already a member of this workspace.")
-        }
-        DomainError::NotFound => (StatusCode::NOT_FOUND, "Not found", "This link is not valid."),
-        DomainError::Unavailable(cause) => {
-            tracing::error!(error = %cause, "store failure on a page");
-            (StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Please try again in a moment.")
-        }
-        e => {
-            other = e.to_string();
-            (StatusCode::BAD_REQUEST, "Request refused", other.as_str())
-        }
-    };
-    message(status, heading, text)
+    let api = ApiError::from(e);
+    message(api.status_code(), api.code.title, &api.detail)
 }
 
 /// Whether the client asked for JSON rather than a page (`Accept` names JSON, not HTML).
