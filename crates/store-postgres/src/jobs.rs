@@ -1,7 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 use workvault_domain::audit::AuditDraft;
@@ -21,70 +20,32 @@ pub(crate) fn cursor_time(key: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(key).ok_or_else(|| corrupt("cursor", &key.to_string()))
 }
 
-/// The authorized list: one row per visible job with the actor's role, or a single row
-/// with no job when the actor is a member who sees none. A Restricted member's list
-/// holds granted jobs only. Keyset order `(created_at, id)`, newest first.
-pub const JOBS_FOR_SQL: &str = "\
-SELECT m.role AS actor_role,
-       EXISTS (SELECT 1 FROM grants g WHERE g.job_id = j.id AND g.user_id = m.user_id) AS granted,
-       j.id, j.workspace_id, j.title, j.description, j.address, j.status, j.created_by, j.created_at, j.updated_at
-FROM memberships m
-LEFT JOIN LATERAL (
-    SELECT * FROM jobs j
-    WHERE j.workspace_id = m.workspace_id
-      AND j.deleted_at IS NULL
-      AND (m.role <> 'restricted' OR EXISTS (SELECT 1 FROM grants g WHERE g.job_id = j.id AND g.user_id = m.user_id))
-      AND (j.created_at, j.id) < ($1, $2)
-    ORDER BY j.created_at DESC, j.id DESC
-    LIMIT $3
-) j ON true
-WHERE m.workspace_id = $4 AND m.user_id = $5
-ORDER BY j.created_at DESC, j.id DESC";
+/// A job's columns from the right side of a left join: all null when there is none.
+type ListedJob = (
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Uuid>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
 
-#[derive(QueryableByName)]
-struct JobsForRow {
-    #[diesel(sql_type = Text)]
-    actor_role: String,
-    #[diesel(sql_type = Bool)]
-    granted: bool,
-    #[diesel(sql_type = Nullable<SqlUuid>)]
-    id: Option<Uuid>,
-    #[diesel(sql_type = Nullable<SqlUuid>)]
-    workspace_id: Option<Uuid>,
-    #[diesel(sql_type = Nullable<Text>)]
-    title: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    description: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    address: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    status: Option<String>,
-    #[diesel(sql_type = Nullable<SqlUuid>)]
-    created_by: Option<Uuid>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    created_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    updated_at: Option<DateTime<Utc>>,
-}
-
-impl JobsForRow {
-    fn job(self) -> Option<(JobRow, bool)> {
-        let granted = self.granted;
-        Some((
-            JobRow {
-                id: self.id?,
-                workspace_id: self.workspace_id?,
-                title: self.title?,
-                description: self.description,
-                address: self.address,
-                status: self.status?,
-                created_by: self.created_by?,
-                created_at: self.created_at?,
-                updated_at: self.updated_at?,
-            },
-            granted,
-        ))
-    }
+fn listed(j: ListedJob) -> Option<JobRow> {
+    let (id, workspace_id, title, description, address, status, created_by, created_at, updated_at) = j;
+    Some(JobRow {
+        id: id?,
+        workspace_id: workspace_id?,
+        title: title?,
+        description,
+        address,
+        status: status?,
+        created_by: created_by?,
+        created_at: created_at?,
+        updated_at: updated_at?,
+    })
 }
 
 #[async_trait]
@@ -131,19 +92,64 @@ impl JobStore for PgStore {
             None => (DateTime::<Utc>::MAX_UTC, Uuid::max()),
         };
         read!(self, |c| {
-            let rows: Vec<JobsForRow> = diesel::sql_query(JOBS_FOR_SQL)
-                .bind::<Timestamptz, _>(at)
-                .bind::<SqlUuid, _>(id)
-                .bind::<BigInt, _>(i64::from(page.limit) + 1)
-                .bind::<SqlUuid, _>(*ws.as_uuid())
-                .bind::<SqlUuid, _>(*actor.as_uuid())
+            // The member's row, left-joined to the page's visible jobs (a Restricted
+            // member's granted ones only) with the member's grant on each. Built with
+            // the query builder so its prepared statement is cached per connection.
+            let rows: Vec<(String, ListedJob, Option<Uuid>)> = memberships::table
+                .left_join(
+                    jobs::table.on(jobs::workspace_id
+                        .eq(memberships::workspace_id)
+                        .and(jobs::deleted_at.is_null())
+                        .and(jobs::created_at.lt(at).or(jobs::created_at.eq(at).and(jobs::id.lt(id))))),
+                )
+                .left_join(grants::table.on(grants::job_id.eq(jobs::id).and(grants::user_id.eq(memberships::user_id))))
+                .filter(memberships::workspace_id.eq(*ws.as_uuid()))
+                .filter(memberships::user_id.eq(*actor.as_uuid()))
+                .filter(
+                    memberships::role
+                        .ne(Role::Restricted.as_str())
+                        .or(grants::user_id.nullable().is_not_null())
+                        .or(jobs::id.nullable().is_null()),
+                )
+                .order((jobs::created_at.desc(), jobs::id.desc()))
+                .limit(i64::from(page.limit) + 1)
+                .select((
+                    memberships::role,
+                    (
+                        jobs::id.nullable(),
+                        jobs::workspace_id.nullable(),
+                        jobs::title.nullable(),
+                        jobs::description.nullable(),
+                        jobs::address.nullable(),
+                        jobs::status.nullable(),
+                        jobs::created_by.nullable(),
+                        jobs::created_at.nullable(),
+                        jobs::updated_at.nullable(),
+                    ),
+                    grants::user_id.nullable(),
+                ))
                 .load(c)
                 .await?;
-            let Some(first) = rows.as_slice().first() else { return Ok(None) };
-            let actor_role = role(&first.actor_role)?;
+            let actor_role = match rows.as_slice().first() {
+                Some((r, _, _)) => role(r)?,
+                // No row: not a member, or a Restricted member none of whose jobs on
+                // this page is granted (the filter took every row); tell them apart.
+                None => {
+                    let member: Option<String> = memberships::table
+                        .find((*ws.as_uuid(), *actor.as_uuid()))
+                        .select(memberships::role)
+                        .first(c)
+                        .await
+                        .optional()?;
+                    match member {
+                        Some(r) => role(&r)?,
+                        None => return Ok(None),
+                    }
+                }
+            };
             let jobs = rows
                 .into_iter()
-                .filter_map(JobsForRow::job)
+                .filter_map(|(_, job, grant)| listed(job).map(|j| (j, grant.is_some())))
                 .map(|(j, granted)| Ok((j.into_domain()?, granted)))
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let page = Page::from_rows(jobs, page.limit, |j| Cursor {
