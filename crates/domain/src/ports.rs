@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditDraft, AuditEvent};
-use crate::id::{InviteId, JobId, TaskId, UserId, WorkspaceId};
+use crate::id::{InviteId, JobId, SessionId, TaskId, UserId, WorkspaceId};
 use crate::instance::InstanceStore;
 use crate::model::{Grant, Identity, Invite, Job, Member, Membership, Session, SignInLink, User, Workspace};
 use crate::page::{Page, PageRequest};
@@ -270,6 +270,17 @@ pub trait IdentityStore: Send + Sync {
     /// Deletes sessions and sign-in links that ended (expired, used or revoked) before
     /// `before`; returns how many went.
     async fn prune_credentials(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// The live sessions of a user (not revoked, before their hard expiry), newest first.
+    async fn sessions_of(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<Vec<Session>>;
+    /// Revokes one live session of `user` by id, with its audit event; `NotFound` if it
+    /// is not theirs or already ended.
+    async fn revoke_session_of(
+        &self,
+        user: UserId,
+        session: SessionId,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
     /// Revokes one session (sign-out).
     async fn revoke_session(&self, hash: &TokenHash, at: DateTime<Utc>, audit: UserAuditDraft) -> StoreResult<()>;
 }

@@ -220,6 +220,25 @@ impl From<Member> for MemberOut {
     }
 }
 
+/// One of a member's live sessions (its token is never shown).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionInfoOut {
+    /// Session id.
+    pub id: String,
+    /// Signed in.
+    pub created_at: DateTime<Utc>,
+    /// Last request seen (to the minute).
+    pub last_seen_at: DateTime<Utc>,
+    /// Ends at the latest.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<workvault_domain::model::Session> for SessionInfoOut {
+    fn from(s: workvault_domain::model::Session) -> Self {
+        Self { id: s.id.to_string(), created_at: s.created_at, last_seen_at: s.last_seen_at, expires_at: s.expires_at }
+    }
+}
+
 /// Change a member's role.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

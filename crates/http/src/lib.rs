@@ -104,6 +104,8 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .service(api::members::list)
                 .service(api::members::update)
                 .service(api::members::remove)
+                .service(api::members::sessions)
+                .service(api::members::revoke_session)
                 .service(api::members::transfer)
                 .service(api::members::create_invite)
                 .service(api::members::list_invites)

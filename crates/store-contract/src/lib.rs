@@ -35,6 +35,7 @@ macro_rules! contract_tests {
             workers_run_handlers_and_the_clean_up_keeps_what_is_live,
             a_running_task_keeps_its_lease_by_heartbeat,
             a_worker_killed_mid_job_leaves_exactly_one_completed_run,
+            member_sessions_are_listed_and_revoked_one_by_one,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_copy_reproduces_the_instance() {

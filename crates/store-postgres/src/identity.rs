@@ -3,7 +3,8 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
-use workvault_domain::id::{UserId, WorkspaceId};
+use workvault_domain::audit::AuditDraft;
+use workvault_domain::id::{SessionId, UserId, WorkspaceId};
 use workvault_domain::model::{Identity, Session, SignInLink, User};
 use workvault_domain::ports::{Conflict, IdentityStore, StoreError, StoreResult, UserAuditDraft};
 use workvault_domain::secret::TokenHash;
@@ -148,6 +149,43 @@ impl IdentityStore for PgStore {
             let links_gone =
                 diesel::delete(sign_in_links::table).filter(sign_in_links::expires_at.lt(before)).execute(c).await?;
             Ok((sessions_gone + links_gone) as u64)
+        })
+    }
+
+    async fn sessions_of(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
+        read!(self, |c| {
+            let rows: Vec<SessionRow> = sessions::table
+                .filter(sessions::user_id.eq(*user.as_uuid()))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                .order((sessions::created_at.desc(), sessions::id.desc()))
+                .select(SessionRow::as_select())
+                .load(c)
+                .await?;
+            Ok(rows.into_iter().map(SessionRow::into_domain).collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    async fn revoke_session_of(
+        &self,
+        user: UserId,
+        session: SessionId,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
+        write_tx!(self, |c| {
+            let n = diesel::update(sessions::table.find(*session.as_uuid()))
+                .filter(sessions::user_id.eq(*user.as_uuid()))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(at))
+                .set(sessions::revoked_at.eq(at))
+                .execute(c)
+                .await?;
+            if n == 0 {
+                return Err(Db(StoreError::NotFound));
+            }
+            append(c, audit).await?;
+            Ok(())
         })
     }
 

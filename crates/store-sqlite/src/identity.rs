@@ -2,7 +2,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
-use workvault_domain::id::UserId;
+use workvault_domain::audit::AuditDraft;
+use workvault_domain::id::{SessionId, UserId};
 use workvault_domain::model::{Identity, Session, SignInLink, User};
 use workvault_domain::ports::{Conflict, IdentityStore, StoreError, StoreResult, UserAuditDraft};
 use workvault_domain::secret::TokenHash;
@@ -151,6 +152,45 @@ impl IdentityStore for SqliteStore {
             let links_gone =
                 diesel::delete(sign_in_links::table).filter(sign_in_links::expires_at.lt(before)).execute(c)?;
             Ok((sessions_gone + links_gone) as u64)
+        })
+        .await
+    }
+
+    async fn sessions_of(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
+        let (user, now) = (user.to_string(), micros(now));
+        self.run(move |c| {
+            let rows: Vec<SessionRow> = sessions::table
+                .filter(sessions::user_id.eq(user))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                .order((sessions::created_at.desc(), sessions::id.desc()))
+                .select(SessionRow::as_select())
+                .load(c)?;
+            Ok(rows.into_iter().map(SessionRow::into_domain).collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_session_of(
+        &self,
+        user: UserId,
+        session: SessionId,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
+        let (user, session, at) = (user.to_string(), session.to_string(), micros(at));
+        self.write(move |c| {
+            let n = diesel::update(sessions::table.find(session))
+                .filter(sessions::user_id.eq(user))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(at))
+                .set(sessions::revoked_at.eq(at))
+                .execute(c)?;
+            if n == 0 {
+                return Err(Db(StoreError::NotFound));
+            }
+            append(c, audit)?;
+            Ok(())
         })
         .await
     }

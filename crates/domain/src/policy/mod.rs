@@ -97,11 +97,13 @@ pub enum Action {
     DeleteJob,
     /// Grant or revoke a Restricted member's access to a job.
     ManageGrants,
+    /// List and revoke another member's sessions (sign them out).
+    ManageSessions,
 }
 
 impl Action {
     /// Every action, in table order.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspace,
         Action::ListMembers,
@@ -117,6 +119,7 @@ impl Action {
         Action::UpdateJob,
         Action::DeleteJob,
         Action::ManageGrants,
+        Action::ManageSessions,
     ];
 
     /// Whether the action is about one job (and so a grant can extend it).
@@ -126,7 +129,7 @@ impl Action {
 
     /// Whether the action is about another member (and so their role matters).
     pub const fn targets_member(self) -> bool {
-        matches!(self, Action::ChangeRole | Action::RemoveMember)
+        matches!(self, Action::ChangeRole | Action::RemoveMember | Action::ManageSessions)
     }
 }
 

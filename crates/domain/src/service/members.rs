@@ -3,8 +3,8 @@ use serde_json::json;
 
 use super::{Ctx, Workvault};
 use crate::error::{Error, field};
-use crate::id::{InviteId, UserId, WorkspaceId};
-use crate::model::{Invite, LinkState, Member, Membership, Workspace};
+use crate::id::{InviteId, SessionId, UserId, WorkspaceId};
+use crate::model::{Invite, LinkState, Member, Membership, Session, Workspace};
 use crate::page::{Page, PageRequest};
 use crate::policy::{Action, ActorFacts, ResourceFacts, Role, decide};
 use crate::ports::{Conflict, Decided, StoreError};
@@ -74,6 +74,26 @@ impl Workvault {
         let audit =
             self.audit(ctx, ws, "member.removed", ("member", target.to_string()), json!({"role": decided.target_role}));
         Ok(self.store.remove_member(ws, target, self.now(), decided, audit).await?)
+    }
+
+    /// A member's live sessions (Owner, Admin; an Admin only for members below Admin).
+    pub async fn member_sessions(&self, ctx: &Ctx, ws: WorkspaceId, target: UserId) -> Result<Vec<Session>, Error> {
+        self.authorize_member(ctx, ws, target, Action::ManageSessions, None).await?;
+        Ok(self.store.sessions_of(target, self.now()).await?)
+    }
+
+    /// Signs a member out of one session, at once.
+    pub async fn revoke_member_session(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        target: UserId,
+        session: SessionId,
+    ) -> Result<(), Error> {
+        self.authorize_member(ctx, ws, target, Action::ManageSessions, None).await?;
+        let audit =
+            self.audit(ctx, ws, "session.revoked", ("session", session.to_string()), json!({"user_id": target}));
+        Ok(self.store.revoke_session_of(target, session, self.now(), audit).await?)
     }
 
     /// Hands ownership to another member; the previous Owner becomes an Admin. Returns

@@ -9,8 +9,8 @@ use workvault_domain::service::InviteRequest;
 use super::{Reply, created, id};
 use crate::AppState;
 use crate::dto::{
-    CreateInvite, InviteCreated, InviteOut, Joined, List, ListQuery, MemberOut, TransferOwnership, UpdateMember,
-    WorkspaceOut,
+    CreateInvite, InviteCreated, InviteOut, Joined, List, ListQuery, MemberOut, SessionInfoOut, TransferOwnership,
+    UpdateMember, WorkspaceOut,
 };
 use crate::problem::{ApiError, NOT_FOUND, Problem};
 use crate::session::Caller;
@@ -58,6 +58,32 @@ pub async fn update(
 pub async fn remove(state: Data<AppState>, caller: Caller, path: Path<(String, String)>) -> Reply {
     let (ws, user) = (id(&path.0, "workspace")?, id(&path.1, "user")?);
     state.app.remove_member(&caller.ctx, ws, user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A member's live sessions (Owner, Admin; an Admin only for members below Admin).
+#[utoipa::path(tag = "members", params(("ws" = String, Path), ("user" = String, Path)), responses(
+    (status = 200, body = List<SessionInfoOut>),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/workspaces/{ws}/members/{user}/sessions")]
+pub async fn sessions(state: Data<AppState>, caller: Caller, path: Path<(String, String)>) -> Reply {
+    let (ws, user) = (id(&path.0, "workspace")?, id(&path.1, "user")?);
+    let all = state.app.member_sessions(&caller.ctx, ws, user).await?;
+    Ok(HttpResponse::Ok().json(List::all(all.into_iter().map(SessionInfoOut::from).collect())))
+}
+
+/// Signs a member out of one session, at once (audited).
+#[utoipa::path(tag = "members", params(("ws" = String, Path), ("user" = String, Path), ("session" = String, Path)), responses(
+    (status = 204, description = "Revoked"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[delete("/workspaces/{ws}/members/{user}/sessions/{session}")]
+pub async fn revoke_session(state: Data<AppState>, caller: Caller, path: Path<(String, String, String)>) -> Reply {
+    let (ws, user, session) = (id(&path.0, "workspace")?, id(&path.1, "user")?, id(&path.2, "session")?);
+    state.app.revoke_member_session(&caller.ctx, ws, user, session).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

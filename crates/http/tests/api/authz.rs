@@ -42,7 +42,7 @@ fn variants(action: Action) -> Vec<Variant> {
                     .map(move |assigned| Variant { target, assigned, ..base })
             })
             .collect(),
-        Action::RemoveMember => [Role::Owner, Role::Admin, Role::Member, Role::Restricted]
+        Action::RemoveMember | Action::ManageSessions => [Role::Owner, Role::Admin, Role::Member, Role::Restricted]
             .into_iter()
             .map(|target| Variant { target, ..base })
             .collect(),
@@ -87,6 +87,13 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
             None,
             ResourceFacts::Member { target: Some(v.target), assigned: None },
         )],
+        Action::ManageSessions => {
+            let facts = ResourceFacts::Member { target: Some(v.target), assigned: None };
+            vec![
+                route(Method::GET, api(&format!("/members/{}/sessions", target.id)), None, facts),
+                route(Method::DELETE, api(&format!("/members/{}/sessions/{}", target.id, target.session)), None, facts),
+            ]
+        }
         Action::TransferOwnership => {
             vec![route(Method::POST, api("/ownership"), Some(json!({"user_id": w.admin.id})), whole)]
         }
@@ -234,8 +241,8 @@ async fn every_role_action_and_workspace_case_answers_as_the_policy_decides() {
         }
     }
     // 5 standings × (8 plain actions + 4 job actions × 2 + 3 invited roles + 9 target × new-role
-    // pairs + 4 removal targets).
-    assert_eq!(cases, 5 * (8 + 4 * 2 + 3 + 9 + 4));
+    // pairs + 4 removal targets + 4 session-management targets).
+    assert_eq!(cases, 5 * (8 + 4 * 2 + 3 + 9 + 4 + 4));
     assert!(requests > cases);
 }
 

@@ -51,6 +51,22 @@ async fn session_workspaces_members_and_ownership() {
     let r = t.get(&format!("/api/v1/workspaces/{ws}"), &alice).await;
     assert_eq!(r.status, 401, "removal revoked alice's sessions: {}", r.text);
 
+    // The new Owner sees a member's sessions and signs one out (audited).
+    let carol = t.user("carol").await;
+    t.join(&ws, &bob, &carol, "member").await;
+    let r = t.get(&format!("/api/v1/workspaces/{ws}/members/{}/sessions", carol.id), &bob).await;
+    assert_eq!((r.status, r.body["items"][0]["id"].as_str()), (200, Some(carol.session.as_str())), "{}", r.text);
+    assert!(!r.text.contains(carol.cookie.trim_start_matches("wv_session=")), "no token in the list");
+    let r = t.delete(&format!("/api/v1/workspaces/{ws}/members/{}/sessions/{}", carol.id, carol.session), &bob).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(t.get("/api/v1/session", &carol).await.status, 401, "signed out at once");
+    let r = t.get(&format!("/api/v1/workspaces/{ws}/audit?limit=1"), &bob).await;
+    assert_eq!(r.body["items"][0]["action"], "session.revoked");
+    let r = t.delete(&format!("/api/v1/workspaces/{ws}/members/{}/sessions/{}", carol.id, carol.session), &bob).await;
+    assert_eq!((r.status, r.code()), (404, Some("not_found")), "already ended");
+    let r = t.delete(&format!("/api/v1/workspaces/{ws}/members/{}/sessions/{}", carol.id, bob.session), &bob).await;
+    assert_eq!((r.status, r.code()), (404, Some("not_found")), "another user's session id");
+
     let r = t.delete("/api/v1/session", &bob).await;
     assert_eq!(r.status, 204);
     assert!(r.header("set-cookie").is_some_and(|c| c.starts_with("wv_session=;")), "{:?}", r.header("set-cookie"));
@@ -257,7 +273,9 @@ async fn sign_in_links_open_a_session_once() {
     let r = t.send(TestRequest::get().uri("/").insert_header(("cookie", session.clone()))).await;
     assert!(r.text.contains("newcomer@example.test") && r.text.contains("noindex"), "{}", r.text);
 
-    let ws = t.workspace(&crate::harness::User { id: String::new(), cookie: session.clone() }, "Mine").await;
+    let ws = t
+        .workspace(&crate::harness::User { id: String::new(), cookie: session.clone(), session: String::new() }, "Mine")
+        .await;
     let before = t.snapshot(&ws).await;
     let r = t.send(TestRequest::get().uri(&path)).await;
     assert_eq!(r.status, 410);

@@ -24,6 +24,8 @@ use workvault_store_sqlite::SqliteStore;
 pub struct User {
     pub id: String,
     pub cookie: String,
+    /// The id of the session behind the cookie.
+    pub session: String,
 }
 
 /// A response, read whole.
@@ -83,7 +85,12 @@ where
         let identity =
             Identity { issuer: "local".into(), subject: email.clone(), email: Email::parse(&email).expect("email") };
         let start = self.app.open_session(&identity, None).await.expect("session");
-        User { id: start.user.id.to_string(), cookie: format!("wv_session={}", start.token.expose()) }
+        let session = self.app.authenticate(&start.token).await.expect("auth").expect("live session");
+        User {
+            id: start.user.id.to_string(),
+            cookie: format!("wv_session={}", start.token.expose()),
+            session: session.id.to_string(),
+        }
     }
 
     /// Sends a request, as `user` if given, with a JSON body if given.

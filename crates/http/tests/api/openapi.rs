@@ -42,6 +42,8 @@ const API_MD_ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/workspaces/{ws}/members/{user}"),
     ("delete", "/api/v1/workspaces/{ws}/members/{user}"),
     ("post", "/api/v1/workspaces/{ws}/ownership"),
+    ("get", "/api/v1/workspaces/{ws}/members/{user}/sessions"),
+    ("delete", "/api/v1/workspaces/{ws}/members/{user}/sessions/{session}"),
     ("post", "/api/v1/workspaces/{ws}/invites"),
     ("get", "/api/v1/workspaces/{ws}/invites"),
     ("delete", "/api/v1/workspaces/{ws}/invites/{id}"),
@@ -94,10 +96,9 @@ async fn everything_documented_is_routed() {
     let id = "01900000-0000-7000-8000-000000000000";
     let token = "A".repeat(43);
     for (method, path) in ops {
-        let concrete = path.replace("{token}", &token).replace(['{'], "").replace('}', "");
-        let concrete = ["ws", "user", "job", "id"].iter().fold(concrete, |p, name| {
-            p.split('/').map(|seg| if seg == *name { id } else { seg }).collect::<Vec<_>>().join("/")
-        });
+        let concrete = ["{ws}", "{user}", "{job}", "{id}", "{session}"]
+            .iter()
+            .fold(path.replace("{token}", &token), |p, param| p.replace(param, id));
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
         let r = t.send(TestRequest::default().method(m).uri(&concrete)).await;
         assert!(

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use workvault_domain::policy::Role;
+
 use chrono::Duration;
 use workvault_domain::Error;
 use workvault_domain::model::{Identity, SignInLink};
@@ -103,4 +105,42 @@ pub async fn users_are_keyed_by_issuer_and_subject(store: Arc<dyn Store>) {
     );
     let (u1, u2) = (r1.expect("task").expect("sign in").user, r2.expect("task").expect("sign in").user);
     assert_eq!(u1.id, u2.id);
+}
+
+/// An Owner or Admin lists a member's live sessions and signs one out at once; the
+/// other sessions stay, another user's session id is not found, and it is audited.
+pub async fn member_sessions_are_listed_and_revoked_one_by_one(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let (alice, bob, carol) = (f.user("alice").await, f.user("bob").await, f.user("carol").await);
+    let ws = f.workspace(&alice, "Sessions").await;
+    f.join(&alice, ws, &bob, Role::Member).await;
+    f.join(&alice, ws, &carol, Role::Member).await;
+    let identity = Identity {
+        issuer: "local".into(),
+        subject: "bob@example.test".into(),
+        email: Email::parse("bob@example.test").expect("email"),
+    };
+    let phone = f.app.open_session(&identity, None).await.expect("session");
+    f.clock.advance(Duration::seconds(1));
+    let laptop = f.app.open_session(&identity, None).await.expect("session");
+    let mut before = f.app.member_sessions(&alice, ws, bob.user).await.expect("list");
+    assert_eq!(before.len(), 3, "the fixture's session and two more");
+    let laptop_id = f.app.authenticate(&laptop.token).await.expect("auth").expect("live").id;
+    assert_eq!(before.remove(0).id, laptop_id, "newest first");
+
+    let events = f.audit_len(ws).await;
+    f.app.revoke_member_session(&alice, ws, bob.user, laptop_id).await.expect("revoke");
+    assert_eq!(f.audit_len(ws).await, events + 1, "audited");
+    assert!(f.app.authenticate(&laptop.token).await.expect("auth").is_none(), "signed out at once");
+    assert!(f.app.authenticate(&phone.token).await.expect("auth").is_some(), "the other sessions stay");
+    assert_eq!(f.app.member_sessions(&alice, ws, bob.user).await.expect("list").len(), 2);
+    assert!(matches!(f.app.revoke_member_session(&alice, ws, bob.user, laptop_id).await, Err(Error::NotFound)));
+    let carols = f.app.member_sessions(&alice, ws, carol.user).await.expect("list")[0].id;
+    assert!(
+        matches!(f.app.revoke_member_session(&alice, ws, bob.user, carols).await, Err(Error::NotFound)),
+        "not bob's"
+    );
+    assert!(matches!(f.app.member_sessions(&carol, ws, bob.user).await, Err(Error::Forbidden(_))), "members may not");
+    assert!(matches!(f.app.member_sessions(&bob, ws, alice.user).await, Err(Error::Forbidden(_))));
+    assert_eq!(f.audit_len(ws).await, events + 1, "refusals write nothing");
 }
