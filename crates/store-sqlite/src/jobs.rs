@@ -1,7 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{JobId, UserId, WorkspaceId};
 use workvault_domain::model::{Grant, Job};
@@ -14,67 +13,32 @@ use crate::rows::{GrantRow, JobRow, micros, role};
 use crate::schema::{grants, jobs, memberships};
 use crate::{Db, SqliteStore};
 
-/// The authorized list: one row per visible job with the actor's role, or a single row
-/// with no job when the actor is a member who sees none. A Restricted member's list
-/// holds granted jobs only. Keyset order `(created_at, id)`, newest first.
-pub const JOBS_FOR_SQL: &str = "\
-SELECT m.role AS actor_role,
-       EXISTS (SELECT 1 FROM grants g WHERE g.job_id = j.id AND g.user_id = m.user_id) AS granted,
-       j.id, j.workspace_id, j.title, j.description, j.address, j.status, j.created_by, j.created_at, j.updated_at
-FROM memberships m
-LEFT JOIN jobs j
-  ON j.workspace_id = m.workspace_id
- AND j.deleted_at IS NULL
- AND (m.role <> 'restricted' OR EXISTS (SELECT 1 FROM grants g WHERE g.job_id = j.id AND g.user_id = m.user_id))
- AND (j.created_at < ? OR (j.created_at = ? AND j.id < ?))
-WHERE m.workspace_id = ? AND m.user_id = ?
-ORDER BY j.created_at DESC, j.id DESC
-LIMIT ?";
+/// A job's columns from the right side of a left join: all null when there is none.
+type ListedJob = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
 
-#[derive(QueryableByName)]
-struct JobsForRow {
-    #[diesel(sql_type = Text)]
-    actor_role: String,
-    #[diesel(sql_type = Bool)]
-    granted: bool,
-    #[diesel(sql_type = Nullable<Text>)]
-    id: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    workspace_id: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    title: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    description: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    address: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    status: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    created_by: Option<String>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    created_at: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    updated_at: Option<i64>,
-}
-
-impl JobsForRow {
-    fn job(self) -> Option<(JobRow, bool)> {
-        let granted = self.granted;
-        Some((
-            JobRow {
-                id: self.id?,
-                workspace_id: self.workspace_id?,
-                title: self.title?,
-                description: self.description,
-                address: self.address,
-                status: self.status?,
-                created_by: self.created_by?,
-                created_at: self.created_at?,
-                updated_at: self.updated_at?,
-            },
-            granted,
-        ))
-    }
+fn listed(j: ListedJob) -> Option<JobRow> {
+    let (id, workspace_id, title, description, address, status, created_by, created_at, updated_at) = j;
+    Some(JobRow {
+        id: id?,
+        workspace_id: workspace_id?,
+        title: title?,
+        description,
+        address,
+        status: status?,
+        created_by: created_by?,
+        created_at: created_at?,
+        updated_at: updated_at?,
+    })
 }
 
 #[async_trait]
@@ -123,21 +87,62 @@ impl JobStore for SqliteStore {
                 Some(after) => (after.key, after.id.to_string()),
                 None => (i64::MAX, String::from("~")),
             };
-            let rows: Vec<JobsForRow> = diesel::sql_query(JOBS_FOR_SQL)
-                .bind::<BigInt, _>(key)
-                .bind::<BigInt, _>(key)
-                .bind::<Text, _>(id)
-                .bind::<Text, _>(ws.to_string())
-                .bind::<Text, _>(actor.to_string())
-                .bind::<BigInt, _>(i64::from(page.limit) + 1)
+            // The member's row, left-joined to the page's visible jobs (a Restricted
+            // member's granted ones only) with the member's grant on each, in one
+            // statement built with the query builder.
+            let rows: Vec<(String, ListedJob, Option<String>)> = memberships::table
+                .left_join(
+                    jobs::table.on(jobs::workspace_id
+                        .eq(memberships::workspace_id)
+                        .and(jobs::deleted_at.is_null())
+                        .and(jobs::created_at.lt(key).or(jobs::created_at.eq(key).and(jobs::id.lt(id))))),
+                )
+                .left_join(grants::table.on(grants::job_id.eq(jobs::id).and(grants::user_id.eq(memberships::user_id))))
+                .filter(memberships::workspace_id.eq(ws.to_string()))
+                .filter(memberships::user_id.eq(actor.to_string()))
+                .filter(
+                    memberships::role
+                        .ne(Role::Restricted.as_str())
+                        .or(grants::user_id.nullable().is_not_null())
+                        .or(jobs::id.nullable().is_null()),
+                )
+                .order((jobs::created_at.desc(), jobs::id.desc()))
+                .limit(i64::from(page.limit) + 1)
+                .select((
+                    memberships::role,
+                    (
+                        jobs::id.nullable(),
+                        jobs::workspace_id.nullable(),
+                        jobs::title.nullable(),
+                        jobs::description.nullable(),
+                        jobs::address.nullable(),
+                        jobs::status.nullable(),
+                        jobs::created_by.nullable(),
+                        jobs::created_at.nullable(),
+                        jobs::updated_at.nullable(),
+                    ),
+                    grants::user_id.nullable(),
+                ))
                 .load(c)?;
-            let Some(first) = rows.first() else {
-                return Ok(None);
+            let actor_role = match rows.as_slice().first() {
+                Some((r, _, _)) => role(r)?,
+                // No row: not a member, or a Restricted member none of whose jobs on
+                // this page is granted (the filter took every row); tell them apart.
+                None => {
+                    let member: Option<String> = memberships::table
+                        .find((ws.to_string(), actor.to_string()))
+                        .select(memberships::role)
+                        .first(c)
+                        .optional()?;
+                    match member {
+                        Some(r) => role(&r)?,
+                        None => return Ok(None),
+                    }
+                }
             };
-            let actor_role = role(&first.actor_role)?;
             let jobs = rows
                 .into_iter()
-                .filter_map(JobsForRow::job)
+                .filter_map(|(_, job, grant)| listed(job).map(|j| (j, grant.is_some())))
                 .map(|(j, granted)| Ok((j.into_domain()?, granted)))
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let page =
