@@ -52,18 +52,11 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
     assert!(matches!(f.app.change_role(&bob, b, alice.user, Role::Member).await, Err(Error::NotFound)));
     assert!(matches!(f.app.grant_job(&bob, b, job_a, alice.user).await, Err(Error::NotFound)));
     // Store-level writes scoped by workspace refuse another workspace's ids.
-    let draft = |ws| workvault_domain::audit::AuditDraft {
-        workspace_id: ws,
-        at: f.clock_now(),
-        actor: workvault_domain::audit::AuditActor::System,
-        action: "test".into(),
-        target_kind: "job".into(),
-        target_id: job_a.to_string(),
-        details: serde_json::json!({}),
-        request_id: None,
-    };
-    assert!(matches!(store.trash_job(b, job_a, f.clock_now(), draft(b)).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.revoke_invite(b, invite_a.id, f.clock_now(), draft(b)).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.trash_job(b, job_a, f.clock_now(), f.store_draft(b)).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.revoke_invite(b, invite_a.id, f.clock_now(), f.store_draft(b)).await,
+        Err(StoreError::NotFound)
+    ));
 
     // A is untouched, and B's chain holds only B's events.
     assert!(f.app.job(&alice, a, job_a).await.is_ok());
