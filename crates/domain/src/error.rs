@@ -58,6 +58,28 @@ pub enum Error {
     /// The sign-in link was used already.
     #[error("this sign-in link was already used")]
     SignInLinkUsed,
+    /// This way of signing in is not enabled on this server (a sign-in link while
+    /// OpenID Connect is on, or the reverse).
+    #[error("{0}")]
+    SignInMethodOff(&'static str),
+    /// A redirect sign-in did not complete: no valid `state`, a flow that expired or was
+    /// finished already, another browser, or an answer that did not verify. Nothing was
+    /// signed in.
+    #[error("{0}")]
+    SignInFailed(String),
+    /// The identity provider refused the sign-in (the user cancelled or is not allowed).
+    #[error("the identity provider refused the sign-in ({0})")]
+    SignInDenied(String),
+    /// A bearer token did not verify; the reason names the failed check.
+    #[error("{0}")]
+    TokenRejected(String),
+    /// A valid bearer token of someone with no account here, and no email claim to make
+    /// one with.
+    #[error("no account for this token: sign in once through the browser")]
+    AccountUnknown,
+    /// The identity provider cannot be reached; nothing was signed in.
+    #[error("identity provider unavailable")]
+    IdentityProviderUnavailable(String),
     /// The store failed; nothing is known to have changed.
     #[error("store unavailable")]
     Unavailable(#[source] StoreError),

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod error;
 pub mod id;
+pub mod identity;
 pub mod instance;
 pub mod model;
 pub mod page;
@@ -18,4 +19,4 @@ pub mod testing;
 pub mod text;
 
 pub use error::Error;
-pub use service::{Ctx, Lifetimes, Workvault};
+pub use service::{AuthorizationReply, Ctx, Lifetimes, SessionStart, SignInRedirect, Workvault};

@@ -248,6 +248,8 @@ pub trait IdentityStore: Send + Sync {
     async fn upsert_user(&self, identity: &Identity, new_id: UserId, at: DateTime<Utc>) -> StoreResult<User>;
     /// A user by id.
     async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// The user with this `(issuer, subject)`, if any (read only: the bearer-token path).
+    async fn user_by_identity(&self, issuer: &str, subject: &str) -> StoreResult<Option<User>>;
     /// Whether any user exists (a fresh instance has none).
     async fn has_users(&self) -> StoreResult<bool>;
     /// Stores a sign-in link.
@@ -267,8 +269,15 @@ pub trait IdentityStore: Send + Sync {
         now: DateTime<Utc>,
         idle: chrono::Duration,
     ) -> StoreResult<Option<Session>>;
-    /// Deletes sessions and sign-in links that ended (expired, used or revoked) before
-    /// `before`; returns how many went.
+    /// Stores a redirect sign-in in progress (`Conflict(Duplicate)` for a state hash
+    /// that exists already).
+    async fn create_auth_flow(&self, flow: &AuthFlow) -> StoreResult<()>;
+    /// Takes the sign-in flow with this state hash out of the store, at once: the flow if
+    /// it was there and live at `now`, `None` otherwise. A second take of the same state
+    /// finds nothing, so a replayed answer is refused; an expired flow is deleted too.
+    async fn take_auth_flow(&self, state_hash: &TokenHash, now: DateTime<Utc>) -> StoreResult<Option<AuthFlow>>;
+    /// Deletes sessions, sign-in links and sign-in flows that ended (expired, used or
+    /// revoked) before `before`; returns how many went.
     async fn prune_credentials(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     /// The live sessions of a user (not revoked, before their hard expiry), newest first.
     async fn sessions_of(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<Vec<Session>>;
@@ -341,38 +350,6 @@ impl<T> Store for T where
 {
 }
 
-/// What came back to the sign-in callback.
-#[derive(Debug, Clone)]
-pub struct SignInCallback {
-    /// The proof: a sign-in link token (local) or an authorization code (OIDC).
-    pub code: crate::secret::Token,
-    /// The `state` parameter, for providers that use one.
-    pub state: Option<String>,
-}
-
-/// Why an identity provider refused.
-#[derive(Debug, thiserror::Error)]
-pub enum IdentityError {
-    /// The proof is unknown or malformed.
-    #[error("invalid sign-in proof")]
-    Invalid,
-    /// The proof was valid once and has expired.
-    #[error("sign-in link expired")]
-    Expired,
-    /// The proof was used already.
-    #[error("sign-in link already used")]
-    Used,
-    /// The provider or its store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Proves who someone is. The local sign-in link provider lives in
-/// [`crate::signin`]; the OIDC adapter implements the same port.
-#[async_trait]
-pub trait IdentityProvider: Send + Sync {
-    /// The issuer users of this provider are keyed under.
-    fn issuer(&self) -> &str;
-    /// Completes a sign-in from what came back to the callback.
-    async fn complete(&self, callback: &SignInCallback) -> Result<Identity, IdentityError>;
-}
+pub use crate::identity::{
+    AuthFlow, AuthorizationRequest, BearerIdentity, IdentityError, IdentityProvider, SignInCallback, SignInMethod,
+};

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{Identity, LinkState};
-use crate::ports::{Clock, Conflict, IdentityError, IdentityProvider, IdentityStore, SignInCallback, StoreError};
+use crate::identity::{
+    AuthorizationRequest, BearerIdentity, IdentityError, IdentityProvider, SignInCallback, SignInMethod,
+};
+use crate::ports::{Clock, Conflict, IdentityStore, StoreError};
 
 /// The issuer local users are keyed under.
 pub const LOCAL_ISSUER: &str = "local";
@@ -38,8 +41,19 @@ impl IdentityProvider for LocalSignIn {
         LOCAL_ISSUER
     }
 
+    fn method(&self) -> SignInMethod {
+        SignInMethod::Link
+    }
+
+    fn authorization_url(&self, _: &AuthorizationRequest<'_>) -> Result<String, IdentityError> {
+        Err(IdentityError::Unsupported("redirect sign-in"))
+    }
+
     async fn complete(&self, callback: &SignInCallback) -> Result<Identity, IdentityError> {
-        let presented = callback.code.hash();
+        let SignInCallback::Link(token) = callback else {
+            return Err(IdentityError::Unsupported("authorization codes"));
+        };
+        let presented = token.hash();
         let link = self.store.sign_in_link(&presented).await?.ok_or(IdentityError::Invalid)?;
         if link.token_hash != presented {
             return Err(IdentityError::Invalid);
@@ -56,5 +70,13 @@ impl IdentityProvider for LocalSignIn {
             Err(e) => return Err(e.into()),
         }
         Ok(Identity { issuer: LOCAL_ISSUER.into(), subject: link.email.as_str().to_owned(), email: link.email })
+    }
+
+    async fn verify_bearer(&self, _: &str) -> Result<BearerIdentity, IdentityError> {
+        Err(IdentityError::Unsupported("bearer tokens"))
+    }
+
+    fn end_session_url(&self) -> Option<String> {
+        None
     }
 }

@@ -156,8 +156,9 @@ pub struct SessionOut {
     pub user: UserOut,
     /// Their workspaces and roles.
     pub workspaces: Vec<WorkspaceOut>,
-    /// When the session ends at the latest.
-    pub expires_at: DateTime<Utc>,
+    /// When the browser session ends at the latest; `null` when the caller uses a
+    /// bearer token (its expiry is the token's own).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A workspace, with the caller's role in it.

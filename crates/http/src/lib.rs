@@ -6,6 +6,7 @@ pub mod middleware;
 pub mod pages;
 pub mod problem;
 pub mod session;
+pub mod signin;
 
 use std::sync::Arc;
 
@@ -91,6 +92,8 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(pages::home)
         .service(pages::sign_in_link)
         .service(pages::logout)
+        .service(signin::login)
+        .service(signin::callback)
         .service(pages::invite)
         .service(pages::accept_invite)
         .service(

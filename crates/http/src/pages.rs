@@ -8,7 +8,7 @@ use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use askama::Template;
 use workvault_domain::Error as DomainError;
-use workvault_domain::ports::SignInCallback;
+use workvault_domain::ports::{SignInCallback, SignInMethod};
 use workvault_domain::secret::Token;
 
 use actix_web::ResponseError;
@@ -21,6 +21,7 @@ use crate::session::{Caller, SESSION_COOKIE, check_same_origin, clear_session_co
 #[template(path = "home.html")]
 struct Home {
     signed_in: Option<String>,
+    redirect_sign_in: bool,
     workspaces: Vec<(String, &'static str)>,
 }
 
@@ -37,7 +38,7 @@ struct InvitePage {
     signed_in: bool,
 }
 
-fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+pub(crate) fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
     match page.render() {
         Ok(body) => HttpResponse::build(status)
             .content_type(ContentType::html())
@@ -51,7 +52,7 @@ fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
     }
 }
 
-fn message(status: StatusCode, heading: &str, text: &str) -> HttpResponse {
+pub(crate) fn message(status: StatusCode, heading: &str, text: &str) -> HttpResponse {
     html(status, &Message { heading, message: text })
 }
 
@@ -69,11 +70,11 @@ fn wants_json(req: &HttpRequest) -> bool {
 }
 
 /// A readable page for browsers, a problem document for API clients.
-fn refuse(req: &HttpRequest, e: DomainError) -> HttpResponse {
+pub(crate) fn refuse(req: &HttpRequest, e: DomainError) -> HttpResponse {
     if wants_json(req) { HttpResponse::from_error(ApiError::from(e)) } else { error_page(e) }
 }
 
-async fn current_session(state: &AppState, req: &HttpRequest) -> Option<workvault_domain::model::Session> {
+pub(crate) async fn current_session(state: &AppState, req: &HttpRequest) -> Option<workvault_domain::model::Session> {
     let token = Token::parse(req.cookie(SESSION_COOKIE)?.value())?;
     state.app.authenticate(&token).await.ok().flatten()
 }
@@ -82,8 +83,9 @@ async fn current_session(state: &AppState, req: &HttpRequest) -> Option<workvaul
 #[utoipa::path(tag = "pages", responses((status = 200, content_type = "text/html", description = "Home page")))]
 #[get("/")]
 pub async fn home(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let redirect_sign_in = state.identity.method() == SignInMethod::Redirect;
     let Some(session) = current_session(&state, &req).await else {
-        return html(StatusCode::OK, &Home { signed_in: None, workspaces: Vec::new() });
+        return html(StatusCode::OK, &Home { signed_in: None, redirect_sign_in, workspaces: Vec::new() });
     };
     let ctx = workvault_domain::Ctx { user: session.user_id, request_id: request_id(&req) };
     let (user, workspaces) =
@@ -92,7 +94,7 @@ pub async fn home(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
             (Err(e), _) | (_, Err(e)) => return error_page(e),
         };
     let workspaces = workspaces.items.into_iter().map(|(w, r)| (w.name.to_string(), r.as_str())).collect();
-    html(StatusCode::OK, &Home { signed_in: Some(user.email.to_string()), workspaces })
+    html(StatusCode::OK, &Home { signed_in: Some(user.email.to_string()), redirect_sign_in, workspaces })
 }
 
 /// Opens a local sign-in link: on success a session cookie and a redirect home.
@@ -105,7 +107,7 @@ pub async fn sign_in_link(state: Data<AppState>, req: HttpRequest, path: Path<St
     let Some(code) = Token::parse(&path) else {
         return refuse(&req, DomainError::SignInLinkInvalid);
     };
-    let callback = SignInCallback { code, state: None };
+    let callback = SignInCallback::Link(code);
     match state.app.sign_in(&*state.identity, &callback, request_id(&req)).await {
         Ok(start) => {
             let max_age = (start.expires_at - state.app.clock().now()).num_seconds();
@@ -118,7 +120,8 @@ pub async fn sign_in_link(state: Data<AppState>, req: HttpRequest, path: Path<St
     }
 }
 
-/// Signs out of the browser session and goes home.
+/// Signs out of the browser session, then goes to the identity provider's sign-out
+/// (OpenID Connect) or home.
 #[utoipa::path(tag = "pages", responses((status = 303, description = "Signed out")))]
 #[post("/auth/logout")]
 pub async fn logout(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -130,7 +133,10 @@ pub async fn logout(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
     {
         return error_page(e);
     }
-    HttpResponse::SeeOther().insert_header((header::LOCATION, "/")).cookie(clear_session_cookie(&state)).finish()
+    // With OpenID Connect, end the provider's session too (RP-initiated logout), so the
+    // next sign-in asks who is there instead of signing the same person in silently.
+    let next = state.identity.end_session_url().unwrap_or_else(|| "/".to_owned());
+    HttpResponse::SeeOther().insert_header((header::LOCATION, next)).cookie(clear_session_cookie(&state)).finish()
 }
 
 /// The invite page: an accept button for a signed-in visitor.

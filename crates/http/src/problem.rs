@@ -60,6 +60,12 @@ codes! {
     SIGN_IN_LINK_INVALID = ("sign_in_link_invalid", 400, "The sign-in link is not valid");
     SIGN_IN_LINK_EXPIRED = ("sign_in_link_expired", 410, "The sign-in link has expired");
     SIGN_IN_LINK_USED = ("sign_in_link_used", 410, "The sign-in link was already used");
+    SIGN_IN_METHOD_OFF = ("sign_in_method_off", 404, "This way of signing in is not enabled on this server");
+    SIGN_IN_FAILED = ("sign_in_failed", 401, "The sign-in did not complete");
+    SIGN_IN_DENIED = ("sign_in_denied", 401, "The identity provider refused the sign-in");
+    INVALID_TOKEN = ("invalid_token", 401, "The bearer token is not valid");
+    NO_SESSION = ("no_session", 409, "There is no browser session to end");
+    IDENTITY_PROVIDER_UNAVAILABLE = ("identity_provider_unavailable", 503, "The identity provider cannot be reached");
     STORE_UNAVAILABLE = ("store_unavailable", 503, "The service is temporarily unavailable");
     INTERNAL = ("internal", 500, "Internal error");
 }
@@ -154,6 +160,9 @@ impl ResponseError for ApiError {
         res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")));
         if self.code == UNAUTHENTICATED {
             res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer, Cookie")));
+        } else if self.code == INVALID_TOKEN {
+            // RFC 6750 §3: the scheme and the error, not the reason (that is in the body).
+            res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\"")));
         }
         res.body(self.body(None))
     }
@@ -185,6 +194,20 @@ impl From<DomainError> for ApiError {
             DomainError::SignInLinkInvalid => ApiError::plain(SIGN_IN_LINK_INVALID),
             DomainError::SignInLinkExpired => ApiError::plain(SIGN_IN_LINK_EXPIRED),
             DomainError::SignInLinkUsed => ApiError::plain(SIGN_IN_LINK_USED),
+            DomainError::SignInMethodOff(detail) => ApiError::new(SIGN_IN_METHOD_OFF, detail),
+            DomainError::SignInFailed(detail) => ApiError::new(SIGN_IN_FAILED, detail),
+            DomainError::SignInDenied(code) => {
+                ApiError::new(SIGN_IN_DENIED, format!("the identity provider answered {code}: nobody was signed in"))
+            }
+            DomainError::TokenRejected(detail) => ApiError::new(INVALID_TOKEN, detail),
+            DomainError::AccountUnknown => ApiError::new(
+                UNAUTHENTICATED,
+                "no account for this token's subject, and the token carries no email to make one: sign in once through the browser",
+            ),
+            DomainError::IdentityProviderUnavailable(cause) => {
+                tracing::warn!(error = %cause, "identity provider unavailable");
+                ApiError::plain(IDENTITY_PROVIDER_UNAVAILABLE)
+            }
             DomainError::Unavailable(cause) => {
                 tracing::error!(error = %cause, source = ?std::error::Error::source(&cause), "store failure");
                 ApiError::plain(STORE_UNAVAILABLE)

@@ -21,13 +21,13 @@ use crate::problem::{ApiError, CROSS_SITE_REQUEST, UNAUTHENTICATED};
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "wv_session";
 
-/// A signed-in caller: their context for the use cases and their session.
+/// A signed-in caller: their context for the use cases and, for a browser, their session.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// Actor and request id.
     pub ctx: Ctx,
-    /// The live session.
-    pub session: Session,
+    /// The live session behind the cookie; `None` for a bearer token (API clients).
+    pub session: Option<Session>,
 }
 
 /// The request id, for handlers that have no caller.
@@ -80,11 +80,12 @@ pub fn check_same_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiE
 
 async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
     let state = req.app_data::<Data<AppState>>().cloned().ok_or_else(|| ApiError::plain(crate::problem::INTERNAL))?;
-    if req.headers().contains_key(actix_web::http::header::AUTHORIZATION) {
-        return Err(ApiError::new(
-            UNAUTHENTICATED,
-            "bearer tokens are accepted when an OpenID Connect provider is configured; this server signs in with links",
-        ));
+    if let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        // A bearer token is not sent by browsers on their own, so it needs no
+        // cross-site check; it is verified (and its user read) on every request.
+        let token = bearer_token(value)?;
+        let user = state.app.authenticate_bearer(&*state.identity, token).await?;
+        return Ok(Caller { ctx: Ctx { user, request_id: request_id(&req) }, session: None });
     }
     let cookie =
         req.cookie(SESSION_COOKIE).ok_or_else(|| ApiError::new(UNAUTHENTICATED, "no session: sign in first"))?;
@@ -96,7 +97,17 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
         .authenticate(&token)
         .await?
         .ok_or_else(|| ApiError::new(UNAUTHENTICATED, "the session has ended: sign in again"))?;
-    Ok(Caller { ctx: Ctx { user: session.user_id, request_id: request_id(&req) }, session })
+    Ok(Caller { ctx: Ctx { user: session.user_id, request_id: request_id(&req) }, session: Some(session) })
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme is
+/// case-insensitive, RFC 9110 §11.1).
+fn bearer_token(value: &actix_web::http::header::HeaderValue) -> Result<&str, ApiError> {
+    let value = value.to_str().map_err(|_| ApiError::new(UNAUTHENTICATED, "the Authorization header is not valid"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+        _ => Err(ApiError::new(UNAUTHENTICATED, "the Authorization header must be `Bearer <access token>`")),
+    }
 }
 
 impl FromRequest for Caller {

@@ -10,6 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use url::Url;
+use workvault_auth_oidc::OidcConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,7 +130,100 @@ pub fn redact_url(url: &str) -> String {
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// `local`: single-use sign-in links printed by `workvault sign-in-link`.
+    /// `oidc`: an OpenID Connect issuer (Auth0), configured in `[auth.oidc]`.
     pub provider: String,
+    /// The OpenID Connect issuer, used when `provider = "oidc"`.
+    pub oidc: OidcSection,
+}
+
+/// A secret string from the configuration: never printed.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(pub String);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "[redacted]" })
+    }
+}
+
+/// `[auth.oidc]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSection {
+    /// The issuer exactly as it names itself (Auth0: `https://TENANT.auth0.com/`).
+    pub issuer: String,
+    /// The application's client id.
+    pub client_id: String,
+    /// The application's client secret.
+    pub client_secret: SecretString,
+    /// The API audience bearer access tokens are issued for.
+    pub audience: String,
+    /// Where the provider sends the browser back. Default: `<public_url>/auth/callback`.
+    pub redirect_url: Option<String>,
+    /// Where the provider sends the browser after its sign-out. Default: `<public_url>/`.
+    pub post_logout_redirect_url: Option<String>,
+    /// Scopes asked for besides `openid`.
+    pub scopes: Vec<String>,
+    /// Signing algorithms accepted (asymmetric only).
+    pub algorithms: Vec<String>,
+    /// Clock skew tolerated on token times, in seconds.
+    pub leeway_secs: u64,
+    /// Shortest time between two JWKS fetches caused by an unknown key id, in seconds.
+    pub jwks_refetch_secs: u64,
+    /// Age after which the JWKS is fetched again, in seconds.
+    pub jwks_max_age_secs: u64,
+    /// Timeout of each request to the issuer, in seconds.
+    pub http_timeout_secs: u64,
+    /// Refuse sign-ins whose email the provider has not verified.
+    pub require_verified_email: bool,
+}
+
+impl Default for OidcSection {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: SecretString::default(),
+            audience: String::new(),
+            redirect_url: None,
+            post_logout_redirect_url: None,
+            scopes: vec!["email".into(), "profile".into()],
+            algorithms: vec!["RS256".into()],
+            leeway_secs: 30,
+            jwks_refetch_secs: 30,
+            jwks_max_age_secs: 3600,
+            http_timeout_secs: 10,
+            require_verified_email: true,
+        }
+    }
+}
+
+impl OidcSection {
+    /// The adapter's configuration, with the URLs defaulted from the public URL.
+    fn adapter(&self, public_url: &Url) -> Result<OidcConfig, Vec<String>> {
+        let url = |key: &str, value: &Option<String>, default: &str| -> Result<Url, String> {
+            let raw = value.clone().unwrap_or_else(|| format!("{}{default}", public_url.as_str().trim_end_matches('/')));
+            Url::parse(&raw).map_err(|e| format!("auth.oidc.{key}: `{raw}` is not a URL ({e})"))
+        };
+        let redirect = url("redirect_url", &self.redirect_url, "/auth/callback");
+        let after = url("post_logout_redirect_url", &self.post_logout_redirect_url, "/");
+        let (redirect, after) = match (redirect, after) {
+            (Ok(r), Ok(a)) => (r, a),
+            (r, a) => return Err([r.err(), a.err()].into_iter().flatten().collect()),
+        };
+        let mut c = OidcConfig::new(&self.issuer, &self.client_id, &self.client_secret.0, redirect, &self.audience);
+        c.post_logout_redirect_url = Some(after);
+        c.scopes = self.scopes.clone();
+        c.algorithms = self.algorithms.clone();
+        c.leeway = std::time::Duration::from_secs(self.leeway_secs);
+        c.jwks_refetch_interval = std::time::Duration::from_secs(self.jwks_refetch_secs);
+        c.jwks_max_age = std::time::Duration::from_secs(self.jwks_max_age_secs.max(60));
+        c.http_timeout = std::time::Duration::from_secs(self.http_timeout_secs.clamp(1, 120));
+        c.require_verified_email = self.require_verified_email;
+        c.validate().map_err(|e| e.0.into_iter().map(|p| format!("auth.oidc: {p}")).collect::<Vec<_>>())?;
+        Ok(c)
+    }
 }
 
 /// `[sessions]`, in seconds.
@@ -142,6 +236,8 @@ pub struct SessionConfig {
     pub idle_secs: i64,
     /// Sign-in link lifetime.
     pub sign_in_link_secs: i64,
+    /// How long a redirect sign-in (OpenID Connect) may take, start to callback.
+    pub sign_in_flow_secs: i64,
     /// Default invite lifetime.
     pub invite_default_secs: i64,
     /// Longest invite lifetime.
@@ -184,8 +280,9 @@ impl Default for Config {
             data_dir: PathBuf::from("workvault-data"),
             http: HttpConfig { bind: "127.0.0.1:8080".into(), public_url: None, workers: None },
             store: StoreConfig { url: String::new(), pool_size: 16, connect_timeout_secs: 5, migrate_on_start: true },
-            auth: AuthConfig { provider: "local".into() },
+            auth: AuthConfig { provider: "local".into(), oidc: OidcSection::default() },
             sessions: SessionConfig {
+                sign_in_flow_secs: 10 * 60,
                 absolute_secs: 30 * 24 * 3600,
                 idle_secs: 7 * 24 * 3600,
                 sign_in_link_secs: 15 * 60,
@@ -210,6 +307,8 @@ pub struct Validated {
     pub public_url: Url,
     /// Parsed `store.url`.
     pub store: StoreUrl,
+    /// The OpenID Connect adapter's configuration when `auth.provider = "oidc"`.
+    pub oidc: Option<OidcConfig>,
 }
 
 impl Config {
@@ -282,18 +381,28 @@ impl Config {
         if self.http.workers == Some(0) {
             problems.push("http.workers: must be at least 1".into());
         }
-        if self.auth.provider != "local" {
-            problems.push(format!(
-                "auth.provider: `{}` is not a provider this server knows (use `local`)",
-                self.auth.provider
-            ));
-        }
+        let oidc = match (self.auth.provider.as_str(), &public_url) {
+            ("local", _) => None,
+            ("oidc", Some(public)) => match self.auth.oidc.adapter(public) {
+                Ok(c) => Some(c),
+                Err(p) => {
+                    problems.extend(p);
+                    None
+                }
+            },
+            ("oidc", None) => None,
+            (other, _) => {
+                problems.push(format!("auth.provider: `{other}` is not a provider this server knows (`local` or `oidc`)"));
+                None
+            }
+        };
         let s = &self.sessions;
         const TEN_YEARS: i64 = 10 * 366 * 24 * 3600;
         for (key, value) in [
             ("sessions.absolute_secs", s.absolute_secs),
             ("sessions.idle_secs", s.idle_secs),
             ("sessions.sign_in_link_secs", s.sign_in_link_secs),
+            ("sessions.sign_in_flow_secs", s.sign_in_flow_secs),
             ("sessions.invite_default_secs", s.invite_default_secs),
             ("sessions.invite_max_secs", s.invite_max_secs),
         ] {
@@ -318,7 +427,7 @@ impl Config {
         }
         match (bind, public_url, store, problems.is_empty()) {
             (Some(bind), Some(public_url), Some(store), true) => {
-                Ok(Validated { config: self, bind, public_url, store })
+                Ok(Validated { config: self, bind, public_url, store, oidc })
             }
             _ => Err(problems),
         }
@@ -334,6 +443,7 @@ impl Config {
             sign_in_link: secs(s.sign_in_link_secs),
             session_absolute: secs(s.absolute_secs),
             session_idle: secs(s.idle_secs),
+            sign_in_flow: secs(s.sign_in_flow_secs),
         }
     }
 }
@@ -433,6 +543,30 @@ mod tests {
             let u = Url::parse(url).expect("url");
             assert_eq!(check_public_url(&u).is_ok(), ok, "{url}");
         }
+    }
+
+    #[test]
+    fn oidc_needs_its_issuer_client_and_audience_and_never_prints_the_secret() {
+        let mut c = Config::default();
+        c.auth.provider = "oidc".into();
+        let problems = c.clone().validate().expect_err("nothing configured");
+        for key in ["issuer", "client_id", "client_secret", "audience"] {
+            assert!(problems.iter().any(|p| p.starts_with("auth.oidc") && p.contains(key)), "{key}: {problems:?}");
+        }
+        c.auth.oidc.issuer = "https://tenant.eu.auth0.com/".into();
+        c.auth.oidc.client_id = "abc".into();
+        c.auth.oidc.client_secret = SecretString("s3cret-value".into());
+        c.auth.oidc.audience = "https://api.example".into();
+        assert!(!format!("{c:?}").contains("s3cret-value"));
+        let v = c.clone().validate().expect("valid");
+        let oidc = v.oidc.expect("oidc config");
+        assert_eq!(oidc.redirect_url.as_str(), "http://127.0.0.1:8080/auth/callback");
+        assert_eq!(oidc.post_logout_redirect_url.expect("default").as_str(), "http://127.0.0.1:8080/");
+        c.auth.oidc.algorithms = vec!["HS256".into()];
+        let problems = c.clone().validate().expect_err("HS256");
+        assert!(problems.iter().any(|p| p.contains("HS256")), "{problems:?}");
+        c.auth.provider = "ldap".into();
+        assert!(c.validate().expect_err("unknown").iter().any(|p| p.starts_with("auth.provider")));
     }
 
     #[test]

@@ -18,6 +18,8 @@ use clap::{Parser, Subcommand};
 use workvault_domain::Workvault;
 use workvault_domain::id::WorkspaceId;
 use workvault_domain::ports::Store;
+use workvault_auth_oidc::OidcProvider;
+use workvault_domain::ports::IdentityProvider;
 use workvault_domain::signin::LocalSignIn;
 use workvault_http::{AppState, HttpSettings};
 use workvault_store_postgres::{PgConfig, PgStore};
@@ -200,6 +202,11 @@ async fn run(command: Command, v: Validated) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::SignInLink { email } => {
+            anyhow::ensure!(
+                v.oidc.is_none(),
+                "sign-in links are off: auth.provider is oidc; people sign in at {}",
+                HttpSettings::for_url(v.public_url.clone()).link("/auth/login")
+            );
             let instance = open(&v).await?;
             println!("{}", sign_in_url(&instance.app, &v, &email).await?);
             Ok(ExitCode::SUCCESS)
@@ -236,6 +243,9 @@ async fn run(command: Command, v: Validated) -> anyhow::Result<ExitCode> {
             shown.store.url = config::redact_url(&shown.store.url);
             if v.config.store.url.is_empty() {
                 shown.store.url = String::new();
+            }
+            if !shown.auth.oidc.client_secret.0.is_empty() {
+                shown.auth.oidc.client_secret = config::SecretString("[redacted]".into());
             }
             println!("{}", toml::to_string_pretty(&shown)?);
             Ok(ExitCode::SUCCESS)
@@ -314,7 +324,10 @@ async fn sign_in_url(app: &Workvault, v: &Validated, email: &str) -> anyhow::Res
 async fn serve(v: Validated) -> anyhow::Result<ExitCode> {
     let instance = open(&v).await?;
     let first_start = !instance.app.store().has_users().await.context("reading the store")?;
-    let identity = Arc::new(LocalSignIn::new(instance.backend.store(), instance.app.clock().clone()));
+    let identity: Arc<dyn IdentityProvider> = match &v.oidc {
+        Some(config) => Arc::new(OidcProvider::discover(config.clone()).await?),
+        None => Arc::new(LocalSignIn::new(instance.backend.store(), instance.app.clock().clone())),
+    };
     let state = Data::new(AppState {
         app: instance.app.clone(),
         identity,
@@ -327,7 +340,10 @@ async fn serve(v: Validated) -> anyhow::Result<ExitCode> {
         server = server.workers(workers);
     }
     tracing::info!(bind = %v.bind, public_url = %v.public_url, data_dir = %v.config.data_dir.display(), "workvault listening");
-    if first_start {
+    if first_start && v.oidc.is_some() {
+        let settings = HttpSettings::for_url(v.public_url.clone());
+        println!("First start: sign in through the identity provider at {}", settings.link("/auth/login"));
+    } else if first_start {
         let url = sign_in_url(&instance.app, &v, &v.config.setup.first_user_email).await?;
         println!(
             "First start: sign in as {} with this link (single use, valid 15 minutes):",

@@ -115,6 +115,9 @@ fn cli(dir: &Path, port: u16, backend: Backend<'_>, args: &[&str]) -> (i32, Stri
 }
 
 fn browser() -> Client {
+    // reqwest is built without a default TLS provider (the binary hands its own rustls
+    // config to the clients it makes); the tests speak plain HTTP but must name one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 

@@ -36,6 +36,9 @@ macro_rules! contract_tests {
             a_running_task_keeps_its_lease_by_heartbeat,
             a_worker_killed_mid_job_leaves_exactly_one_completed_run,
             member_sessions_are_listed_and_revoked_one_by_one,
+            redirect_sign_ins_are_single_use_bound_and_expiring,
+            auth_flows_are_taken_once,
+            bearer_users_are_found_by_issuer_and_subject,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_copy_reproduces_the_instance() {

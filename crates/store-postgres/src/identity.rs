@@ -5,13 +5,14 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{SessionId, UserId, WorkspaceId};
+use workvault_domain::identity::AuthFlow;
 use workvault_domain::model::{Identity, Session, SignInLink, User};
 use workvault_domain::ports::{Conflict, IdentityStore, StoreError, StoreResult, UserAuditDraft};
 use workvault_domain::secret::TokenHash;
 
 use crate::audit::append;
-use crate::rows::{SessionRow, SignInLinkRow, UserRow};
-use crate::schema::{memberships, sessions, sign_in_links, users};
+use crate::rows::{AuthFlowRow, SessionRow, SignInLinkRow, UserRow};
+use crate::schema::{auth_flows, memberships, sessions, sign_in_links, users};
 use crate::{Db, PgStore, read, write_tx};
 
 /// How stale a session's last-seen mark may get before a request rewrites it.
@@ -58,6 +59,19 @@ impl IdentityStore for PgStore {
     async fn user(&self, user: UserId) -> StoreResult<Option<User>> {
         read!(self, |c| {
             let row = users::table.find(*user.as_uuid()).select(UserRow::as_select()).first(c).await.optional()?;
+            Ok(row.map(UserRow::into_domain).transpose()?)
+        })
+    }
+
+    async fn user_by_identity(&self, issuer: &str, subject: &str) -> StoreResult<Option<User>> {
+        read!(self, |c| {
+            let row = users::table
+                .filter(users::issuer.eq(issuer))
+                .filter(users::subject.eq(subject))
+                .select(UserRow::as_select())
+                .first(c)
+                .await
+                .optional()?;
             Ok(row.map(UserRow::into_domain).transpose()?)
         })
     }
@@ -140,6 +154,28 @@ impl IdentityStore for PgStore {
         })
     }
 
+    async fn create_auth_flow(&self, flow: &AuthFlow) -> StoreResult<()> {
+        let row = AuthFlowRow::from_domain(flow);
+        read!(self, |c| {
+            diesel::insert_into(auth_flows::table).values(&row).execute(c).await?;
+            Ok(())
+        })
+    }
+
+    async fn take_auth_flow(&self, state_hash: &TokenHash, now: DateTime<Utc>) -> StoreResult<Option<AuthFlow>> {
+        let hash = state_hash.as_bytes().to_vec();
+        read!(self, |c| {
+            // One statement: of two callbacks racing with the same state, one gets the row.
+            let row = diesel::delete(auth_flows::table.find(hash))
+                .returning(AuthFlowRow::as_returning())
+                .get_result(c)
+                .await
+                .optional()?;
+            let flow = row.map(AuthFlowRow::into_domain).transpose()?;
+            Ok(flow.filter(|f| f.is_live(now)))
+        })
+    }
+
     async fn prune_credentials(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         write_tx!(self, |c| {
             let sessions_gone = diesel::delete(sessions::table)
@@ -148,7 +184,9 @@ impl IdentityStore for PgStore {
                 .await?;
             let links_gone =
                 diesel::delete(sign_in_links::table).filter(sign_in_links::expires_at.lt(before)).execute(c).await?;
-            Ok((sessions_gone + links_gone) as u64)
+            let flows_gone =
+                diesel::delete(auth_flows::table).filter(auth_flows::expires_at.lt(before)).execute(c).await?;
+            Ok((sessions_gone + links_gone + flows_gone) as u64)
         })
     }
 

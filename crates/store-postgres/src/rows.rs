@@ -11,10 +11,11 @@ use workvault_domain::model::{
 };
 use workvault_domain::policy::Role;
 use workvault_domain::ports::StoreError;
-use workvault_domain::secret::TokenHash;
+use workvault_domain::identity::AuthFlow;
+use workvault_domain::secret::{Token, TokenHash};
 use workvault_domain::text::{Address, Email, LongText, Name};
 
-use crate::schema::{audit_events, grants, invites, jobs, memberships, sessions, sign_in_links, users, workspaces};
+use crate::schema::{auth_flows, audit_events, grants, invites, jobs, memberships, sessions, sign_in_links, users, workspaces};
 
 pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:.64}"))
@@ -355,6 +356,38 @@ impl AuditRow {
             request_id: self.request_id.map(RequestId::from_uuid),
             prev_hash: digest(&self.prev_hash)?,
             hash: digest(&self.hash)?,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = auth_flows)]
+pub(crate) struct AuthFlowRow {
+    pub state_hash: Vec<u8>,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl AuthFlowRow {
+    pub fn from_domain(f: &AuthFlow) -> Self {
+        Self {
+            state_hash: f.state_hash.as_bytes().to_vec(),
+            nonce: f.nonce.expose().to_owned(),
+            pkce_verifier: f.pkce_verifier.expose().to_owned(),
+            created_at: f.created_at,
+            expires_at: f.expires_at,
+        }
+    }
+    pub fn into_domain(self) -> Result<AuthFlow, StoreError> {
+        let secret = |what: &str, v: &str| Token::parse(v).ok_or_else(|| corrupt(what, "[redacted]"));
+        Ok(AuthFlow {
+            state_hash: hash(&self.state_hash)?,
+            nonce: secret("nonce", &self.nonce)?,
+            pkce_verifier: secret("pkce_verifier", &self.pkce_verifier)?,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
         })
     }
 }

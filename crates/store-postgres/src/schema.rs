@@ -150,3 +150,13 @@ diesel::table! {
         updated_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    auth_flows (state_hash) {
+        state_hash -> Bytea,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}

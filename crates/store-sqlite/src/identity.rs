@@ -4,13 +4,14 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{SessionId, UserId};
+use workvault_domain::identity::AuthFlow;
 use workvault_domain::model::{Identity, Session, SignInLink, User};
 use workvault_domain::ports::{Conflict, IdentityStore, StoreError, StoreResult, UserAuditDraft};
 use workvault_domain::secret::TokenHash;
 
 use crate::audit::append;
-use crate::rows::{SessionRow, SignInLinkRow, UserRow, id, micros};
-use crate::schema::{memberships, sessions, sign_in_links, users};
+use crate::rows::{AuthFlowRow, SessionRow, SignInLinkRow, UserRow, id, micros};
+use crate::schema::{auth_flows, memberships, sessions, sign_in_links, users};
 use crate::{Db, SqliteStore};
 
 /// How stale a session's last-seen mark may get before a request rewrites it.
@@ -54,6 +55,20 @@ impl IdentityStore for SqliteStore {
     async fn user(&self, user: UserId) -> StoreResult<Option<User>> {
         self.run(move |c| {
             let row = users::table.find(user.to_string()).select(UserRow::as_select()).first(c).optional()?;
+            Ok(row.map(UserRow::into_domain).transpose()?)
+        })
+        .await
+    }
+
+    async fn user_by_identity(&self, issuer: &str, subject: &str) -> StoreResult<Option<User>> {
+        let (issuer, subject) = (issuer.to_owned(), subject.to_owned());
+        self.run(move |c| {
+            let row = users::table
+                .filter(users::issuer.eq(issuer))
+                .filter(users::subject.eq(subject))
+                .select(UserRow::as_select())
+                .first(c)
+                .optional()?;
             Ok(row.map(UserRow::into_domain).transpose()?)
         })
         .await
@@ -143,6 +158,28 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
+    async fn create_auth_flow(&self, flow: &AuthFlow) -> StoreResult<()> {
+        let row = AuthFlowRow::from_domain(flow);
+        self.write(move |c| {
+            diesel::insert_into(auth_flows::table).values(&row).execute(c)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_auth_flow(&self, state_hash: &TokenHash, now: DateTime<Utc>) -> StoreResult<Option<AuthFlow>> {
+        let hash = state_hash.as_bytes().to_vec();
+        self.write(move |c| {
+            let row = diesel::delete(auth_flows::table.find(hash))
+                .returning(AuthFlowRow::as_returning())
+                .get_result(c)
+                .optional()?;
+            let flow = row.map(AuthFlowRow::into_domain).transpose()?;
+            Ok(flow.filter(|f| f.is_live(now)))
+        })
+        .await
+    }
+
     async fn prune_credentials(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let before = micros(before);
         self.write(move |c| {
@@ -151,7 +188,8 @@ impl IdentityStore for SqliteStore {
                 .execute(c)?;
             let links_gone =
                 diesel::delete(sign_in_links::table).filter(sign_in_links::expires_at.lt(before)).execute(c)?;
-            Ok((sessions_gone + links_gone) as u64)
+            let flows_gone = diesel::delete(auth_flows::table).filter(auth_flows::expires_at.lt(before)).execute(c)?;
+            Ok((sessions_gone + links_gone + flows_gone) as u64)
         })
         .await
     }

@@ -17,7 +17,7 @@ use crate::audit::{AuditActor, AuditDraft};
 use crate::id::{RequestId, UserId, WorkspaceId};
 use crate::ports::{Clock, Rng, Store};
 
-pub use auth::SessionStart;
+pub use auth::{AuthorizationReply, SessionStart, SignInRedirect};
 pub use jobs::{JobChange, NewJob};
 pub use members::InviteRequest;
 
@@ -34,6 +34,8 @@ pub struct Lifetimes {
     pub session_absolute: Duration,
     /// Session idle timeout.
     pub session_idle: Duration,
+    /// How long a redirect sign-in may take, from `/auth/login` to the callback.
+    pub sign_in_flow: Duration,
 }
 
 impl Default for Lifetimes {
@@ -44,6 +46,7 @@ impl Default for Lifetimes {
             sign_in_link: Duration::minutes(15),
             session_absolute: Duration::days(30),
             session_idle: Duration::days(7),
+            sign_in_flow: Duration::minutes(10),
         }
     }
 }

@@ -7,7 +7,7 @@ use workvault_domain::page::PageRequest;
 use super::Reply;
 use crate::AppState;
 use crate::dto::{SessionOut, UserOut, WorkspaceOut};
-use crate::problem::Problem;
+use crate::problem::{ApiError, NO_SESSION, Problem};
 use crate::session::{Caller, clear_session_cookie};
 
 /// Who is signed in, and their workspaces.
@@ -23,7 +23,7 @@ pub async fn show(state: Data<AppState>, caller: Caller) -> Reply {
     Ok(HttpResponse::Ok().json(SessionOut {
         user: UserOut::from(&user),
         workspaces: workspaces.into_iter().map(WorkspaceOut::new).collect(),
-        expires_at: caller.session.expires_at,
+        expires_at: caller.session.as_ref().map(|s| s.expires_at),
     }))
 }
 
@@ -31,9 +31,16 @@ pub async fn show(state: Data<AppState>, caller: Caller) -> Reply {
 #[utoipa::path(tag = "session", responses(
     (status = 204, description = "Signed out"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json", description = "Called with a bearer token"),
 ))]
 #[delete("/session")]
 pub async fn sign_out(state: Data<AppState>, caller: Caller) -> Reply {
-    state.app.sign_out(&caller.session, caller.ctx.request_id).await?;
+    let Some(session) = &caller.session else {
+        return Err(ApiError::new(
+            NO_SESSION,
+            "a bearer token has no session here to end: revoke it at the identity provider",
+        ));
+    };
+    state.app.sign_out(session, caller.ctx.request_id).await?;
     Ok(HttpResponse::NoContent().cookie(clear_session_cookie(&state)).finish())
 }

@@ -21,7 +21,7 @@ pub async fn sign_in_links_are_single_use_and_expire(store: Arc<dyn Store>) {
     let provider = LocalSignIn::new(store.clone(), f.clock.clone());
     let (link, token) = f.app.issue_sign_in_link("Newcomer@Example.test").await.expect("link");
     assert_eq!(link.expires_at - link.created_at, Duration::minutes(15));
-    let cb = |t: &Token| SignInCallback { code: t.clone(), state: None };
+    let cb = |t: &Token| SignInCallback::Link(t.clone());
     let start = f.app.sign_in(&provider, &cb(&token), None).await.expect("first use signs in");
     assert_eq!(start.user.email.as_str(), "newcomer@example.test");
     assert!(matches!(f.app.sign_in(&provider, &cb(&token), None).await, Err(Error::SignInLinkUsed)));

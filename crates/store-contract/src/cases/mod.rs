@@ -6,6 +6,7 @@ mod identity;
 mod instance;
 mod membership;
 mod queue;
+mod redirect;
 
 pub use access::*;
 pub use audit::*;
@@ -13,6 +14,7 @@ pub use identity::*;
 pub use instance::*;
 pub use membership::*;
 pub use queue::*;
+pub use redirect::*;
 
 use workvault_domain::audit::ChainReport;
 use workvault_domain::secret::Token;
