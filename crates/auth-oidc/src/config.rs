@@ -162,7 +162,7 @@ mod tests {
         c.algorithms = vec!["none".into(), "HS256".into(), "RS256".into()];
         c.issuer = "http://auth.example/".into();
         c.client_secret = Zeroizing::new(String::new());
-        let ConfigError(problems) = c.validate().unwrap_err();
+        let ConfigError(problems) = c.validate().expect_err("refused");
         assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("algorithm none")));
         assert!(problems.iter().any(|p| p.contains("algorithm HS256")));

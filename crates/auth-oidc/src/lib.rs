@@ -18,10 +18,10 @@ use openidconnect::core::{
     CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
     CoreSubjectIdentifierType, CoreTokenResponse,
 };
-use openidconnect::{EndpointMaybeSet, EndpointNotSet, EndpointSet, 
+use openidconnect::{
     AdditionalProviderMetadata, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    IssuerUrl, LoginHint, Nonce, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata,
-    RedirectUrl, RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, LoginHint, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    ProviderMetadata, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -113,7 +113,8 @@ impl OidcProvider {
         .await
         .map_err(|e| fail(e.to_string()))?;
         let id_token_algs = config.algorithms.iter().map(|a| config::id_token_alg(a)).collect::<Result<_, _>>()?;
-        let access_token_algs = config.algorithms.iter().map(|a| config::access_token_alg(a)).collect::<Result<_, _>>()?;
+        let access_token_algs =
+            config.algorithms.iter().map(|a| config::access_token_alg(a)).collect::<Result<_, _>>()?;
         let issuer = metadata.issuer().as_str().to_owned();
         tracing::info!(%issuer, "OpenID Connect provider discovered");
         Ok(Self { config, metadata, issuer, http, jwks: Arc::new(jwks), id_token_algs, access_token_algs })
@@ -164,9 +165,9 @@ impl OidcProvider {
             other => other,
         }
         .map_err(|e| rejected(id_token_reason(&e)))?;
-        let email = claims.email().ok_or_else(|| {
-            rejected("the provider did not share an email address (the email scope is needed)")
-        })?;
+        let email = claims
+            .email()
+            .ok_or_else(|| rejected("the provider did not share an email address (the email scope is needed)"))?;
         if self.config.require_verified_email && claims.email_verified() != Some(true) {
             return Err(rejected("the provider has not verified this email address"));
         }
@@ -211,14 +212,19 @@ fn id_token_reason(e: &ClaimsVerificationError) -> &'static str {
 
 /// The client as `from_provider_metadata` makes it: authorization endpoint set, token
 /// and userinfo endpoints as discovered.
-type OidcClient = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+type OidcClient =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 /// The provider's authorization URL for one sign-in.
 fn authorize(client: &OidcClient, request: &AuthorizationRequest<'_>, scopes: &[String]) -> String {
     let (state, nonce) = (request.state.expose().to_owned(), request.nonce.expose().to_owned());
     let verifier = PkceCodeVerifier::new(request.pkce_verifier.expose().to_owned());
     let mut auth = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, move || CsrfToken::new(state), move || Nonce::new(nonce))
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            move || CsrfToken::new(state),
+            move || Nonce::new(nonce),
+        )
         .add_scopes(scopes.iter().cloned().map(Scope::new))
         .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier));
     if let Some(hint) = request.login_hint {
@@ -243,7 +249,9 @@ async fn exchange(
             IdentityError::Rejected(format!("the provider refused the code ({})", r.error().as_ref()))
         }
         RequestTokenError::Request(e) => IdentityError::Unavailable(e.to_string()),
-        RequestTokenError::Parse(_, _) => IdentityError::Unavailable("the provider's token response is not valid".to_owned()),
+        RequestTokenError::Parse(_, _) => {
+            IdentityError::Unavailable("the provider's token response is not valid".to_owned())
+        }
         RequestTokenError::Other(e) => IdentityError::Unavailable(e),
     })
 }

@@ -110,7 +110,9 @@ impl OidcPeer {
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start the OIDC test provider (`node {:?}`): {e}", peer_dir().join("provider.mjs")));
+            .unwrap_or_else(|e| {
+                panic!("cannot start the OIDC test provider (`node {:?}`): {e}", peer_dir().join("provider.mjs"))
+            });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

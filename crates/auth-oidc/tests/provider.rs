@@ -240,7 +240,9 @@ async fn a_real_token_is_refused_once_it_expires() {
     let token = peer.client_credentials("workvault-expiring").await;
     let claims: Value = serde_json::from_slice(&base64_decode(token.split('.').nth(1).unwrap())).unwrap();
     assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 2);
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Times are whole seconds: a token is good through `exp + leeway`, so wait past
+    // iat + 2 + 1 by a full second.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     lenient.verify_bearer(&token).await.unwrap();
     let why = rejected(provider.verify_bearer(&token).await.unwrap_err());
     assert!(why.contains("expired"), "{why}");

@@ -73,6 +73,9 @@ pub enum Error {
     /// A bearer token did not verify; the reason names the failed check.
     #[error("{0}")]
     TokenRejected(String),
+    /// No usable credentials for this request (the detail says why).
+    #[error("{0}")]
+    Unauthenticated(&'static str),
     /// A valid bearer token of someone with no account here, and no email claim to make
     /// one with.
     #[error("no account for this token: sign in once through the browser")]

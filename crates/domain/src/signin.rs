@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::model::{Identity, LinkState};
 use crate::identity::{
     AuthorizationRequest, BearerIdentity, IdentityError, IdentityProvider, SignInCallback, SignInMethod,
 };
+use crate::model::{Identity, LinkState};
 use crate::ports::{Clock, Conflict, IdentityStore, StoreError};
 
 /// The issuer local users are keyed under.

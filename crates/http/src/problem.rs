@@ -200,6 +200,7 @@ impl From<DomainError> for ApiError {
                 ApiError::new(SIGN_IN_DENIED, format!("the identity provider answered {code}: nobody was signed in"))
             }
             DomainError::TokenRejected(detail) => ApiError::new(INVALID_TOKEN, detail),
+            DomainError::Unauthenticated(detail) => ApiError::new(UNAUTHENTICATED, detail),
             DomainError::AccountUnknown => ApiError::new(
                 UNAUTHENTICATED,
                 "no account for this token's subject, and the token carries no email to make one: sign in once through the browser",

@@ -203,7 +203,8 @@ impl OidcSection {
     /// The adapter's configuration, with the URLs defaulted from the public URL.
     fn adapter(&self, public_url: &Url) -> Result<OidcConfig, Vec<String>> {
         let url = |key: &str, value: &Option<String>, default: &str| -> Result<Url, String> {
-            let raw = value.clone().unwrap_or_else(|| format!("{}{default}", public_url.as_str().trim_end_matches('/')));
+            let raw =
+                value.clone().unwrap_or_else(|| format!("{}{default}", public_url.as_str().trim_end_matches('/')));
             Url::parse(&raw).map_err(|e| format!("auth.oidc.{key}: `{raw}` is not a URL ({e})"))
         };
         let redirect = url("redirect_url", &self.redirect_url, "/auth/callback");
@@ -392,7 +393,8 @@ impl Config {
             },
             ("oidc", None) => None,
             (other, _) => {
-                problems.push(format!("auth.provider: `{other}` is not a provider this server knows (`local` or `oidc`)"));
+                problems
+                    .push(format!("auth.provider: `{other}` is not a provider this server knows (`local` or `oidc`)"));
                 None
             }
         };

@@ -5,16 +5,18 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use workvault_domain::audit::{AuditActor, AuditEvent};
 use workvault_domain::id::{AuditEventId, InviteId, JobId, RequestId, SessionId, UserId, WorkspaceId};
+use workvault_domain::identity::AuthFlow;
 use workvault_domain::model::{
     Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace,
 };
 use workvault_domain::policy::Role;
 use workvault_domain::ports::StoreError;
-use workvault_domain::identity::AuthFlow;
 use workvault_domain::secret::{Token, TokenHash};
 use workvault_domain::text::{Address, Email, LongText, Name};
 
-use crate::schema::{auth_flows, audit_events, grants, invites, jobs, memberships, sessions, sign_in_links, users, workspaces};
+use crate::schema::{
+    audit_events, auth_flows, grants, invites, jobs, memberships, sessions, sign_in_links, users, workspaces,
+};
 
 pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:.64}"))

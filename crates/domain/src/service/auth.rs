@@ -101,7 +101,8 @@ impl Workvault {
             return Err(Error::SignInMethodOff("this server signs in with sign-in links, not through a provider"));
         }
         let failed = |why: &str| Error::SignInFailed(why.to_owned());
-        let state = reply.state.as_deref().and_then(Token::parse).ok_or_else(|| failed("the answer has no valid state"))?;
+        let state =
+            reply.state.as_deref().and_then(Token::parse).ok_or_else(|| failed("the answer has no valid state"))?;
         let bound = bound_state.and_then(Token::parse).map(|t| t.hash());
         if bound != Some(state.hash()) {
             return Err(failed("this sign-in was started in another browser (or its cookie expired): start again"));
@@ -118,8 +119,7 @@ impl Workvault {
             return Err(Error::SignInDenied(safe_error_code(error)));
         }
         let code = reply.code.clone().filter(|c| !c.is_empty()).ok_or_else(|| failed("the answer has no code"))?;
-        let identity =
-            provider.complete(&SignInCallback::Code { code, flow }).await.map_err(identity_error)?;
+        let identity = provider.complete(&SignInCallback::Code { code, flow }).await.map_err(identity_error)?;
         self.open_session(&identity, request_id).await
     }
 
@@ -128,7 +128,7 @@ impl Workvault {
     /// request when the token carries an email claim.
     pub async fn authenticate_bearer(&self, provider: &dyn IdentityProvider, token: &str) -> Result<UserId, Error> {
         let bearer = provider.verify_bearer(token).await.map_err(|e| match e {
-            IdentityError::Unsupported(_) => Error::SignInMethodOff(
+            IdentityError::Unsupported(_) => Error::Unauthenticated(
                 "bearer tokens are accepted when an OpenID Connect provider is configured; this server signs in with links",
             ),
             IdentityError::Rejected(why) => Error::TokenRejected(why),

@@ -95,7 +95,9 @@ pub async fn redirect_sign_ins_are_single_use_bound_and_expiring(store: Arc<dyn 
     let other = f.app.begin_sign_in(&p, None).await.expect("start");
     assert!(failed(f.app.finish_sign_in(&p, &reply(&state, "good"), None, None).await).contains("another browser"));
     let wrong = other.state.expose().to_owned();
-    assert!(failed(f.app.finish_sign_in(&p, &reply(&state, "good"), Some(&wrong), None).await).contains("another browser"));
+    assert!(
+        failed(f.app.finish_sign_in(&p, &reply(&state, "good"), Some(&wrong), None).await).contains("another browser")
+    );
     // …and trying did not use it up: the right browser finishes it, once.
     let start = f.app.finish_sign_in(&p, &reply(&state, "good"), Some(&state), None).await.expect("signed in");
     assert_eq!(start.user.issuer, ISSUER);
@@ -107,7 +109,9 @@ pub async fn redirect_sign_ins_are_single_use_bound_and_expiring(store: Arc<dyn 
     let denied = f.app.begin_sign_in(&p, None).await.expect("start");
     let s = denied.state.expose().to_owned();
     let r = AuthorizationReply { state: Some(s.clone()), error: Some("access_denied".into()), ..Default::default() };
-    assert!(matches!(f.app.finish_sign_in(&p, &r, Some(&s), None).await, Err(Error::SignInDenied(c)) if c == "access_denied"));
+    assert!(
+        matches!(f.app.finish_sign_in(&p, &r, Some(&s), None).await, Err(Error::SignInDenied(c)) if c == "access_denied")
+    );
     assert!(failed(f.app.finish_sign_in(&p, &reply(&s, "good"), Some(&s), None).await).contains("finished already"));
     let bad = f.app.begin_sign_in(&p, None).await.expect("start");
     let s = bad.state.expose().to_owned();
