@@ -193,7 +193,8 @@ async fn the_diesel_schema_matches_the_migrated_database() {
         sessions,
         audit_events,
         audit_heads,
-        tasks
+        tasks,
+        auth_flows
     );
     theirs.sort();
     ours.sort();

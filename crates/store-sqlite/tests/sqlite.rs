@@ -159,7 +159,8 @@ fn the_diesel_schema_matches_the_migrated_database() {
         sessions,
         audit_events,
         audit_heads,
-        tasks
+        tasks,
+        auth_flows
     );
     #[derive(QueryableByName)]
     struct Name {
