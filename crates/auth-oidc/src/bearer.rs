@@ -35,6 +35,13 @@ pub(crate) struct Header {
 struct RawHeader {
     alg: Option<String>,
     kid: Option<String>,
+    typ: Option<String>,
+}
+
+/// `typ` values an access token may carry (RFC 9068 `at+jwt`; plain `JWT` from issuers
+/// that predate it, Auth0 among them); absent is accepted too.
+fn access_token_typ(typ: &str) -> bool {
+    ["at+jwt", "application/at+jwt", "jwt"].contains(&typ.to_ascii_lowercase().as_str())
 }
 
 /// Reads the header and checks its algorithm against the allowed ones.
@@ -60,6 +67,9 @@ pub(crate) fn header(token: &str, allowed: &[Algorithm]) -> Result<Header, Refus
     if !allowed.contains(&alg) {
         return Err(refuse(format!("the signing algorithm {name} is not accepted")));
     }
+    if raw.typ.as_deref().is_some_and(|t| !access_token_typ(t)) {
+        return Err(refuse("the token is not an access token (typ)"));
+    }
     Ok(Header { alg, kid: raw.kid })
 }
 
@@ -68,6 +78,8 @@ struct Claims {
     sub: String,
     email: Option<String>,
     email_verified: Option<bool>,
+    /// Only ID tokens carry one: an ID token is never an access token.
+    nonce: Option<serde_json::Value>,
 }
 
 /// What the token must show besides its signature.
@@ -76,6 +88,7 @@ pub(crate) struct Expect<'a> {
     pub issuer: &'a str,
     pub audience: &'a str,
     pub leeway_secs: u64,
+    pub require_verified_email: bool,
 }
 
 /// Verifies signature, issuer, audience, expiry and not-before with `key`.
@@ -107,13 +120,16 @@ pub(crate) fn verify(
         })
     })?;
     let claims = data.claims;
+    if claims.nonce.is_some() {
+        return Err(refuse("the token is an ID token, not an access token"));
+    }
     if claims.sub.is_empty() || claims.sub.len() > 255 {
         return Err(refuse("the token's subject is not valid"));
     }
-    let email = match claims.email_verified {
-        Some(false) => None,
-        _ => claims.email.as_deref().and_then(|e| Email::parse(e).ok()),
-    };
+    // The email makes an account on a first request only when it is vouched for.
+    let vouched =
+        claims.email_verified == Some(true) || !expect.require_verified_email && claims.email_verified.is_none();
+    let email = if vouched { claims.email.as_deref().and_then(|e| Email::parse(e).ok()) } else { None };
     Ok(BearerIdentity { issuer: expect.issuer.to_owned(), subject: claims.sub, email })
 }
 
@@ -136,6 +152,10 @@ mod tests {
         assert_eq!(hs.0, "the signing algorithm HS256 is not accepted");
         let made_up = header(&token(r#"{"alg":"XX999"}"#), &allowed).expect_err("refused");
         assert!(made_up.0.contains("not accepted"));
+        let id = header(&token(r#"{"alg":"RS256","typ":"id_token+jwt"}"#), &allowed).expect_err("refused");
+        assert!(id.0.contains("typ"), "{id}");
+        header(&token(r#"{"alg":"RS256","typ":"at+jwt"}"#), &allowed).expect("an access token");
+        header(&token(r#"{"alg":"RS256","typ":"JWT"}"#), &allowed).expect("Auth0's typ");
         let ok = header(&token(r#"{"alg":"RS256","kid":"k1"}"#), &allowed).expect("allowed");
         assert_eq!((ok.alg, ok.kid.as_deref()), (Algorithm::RS256, Some("k1")));
     }

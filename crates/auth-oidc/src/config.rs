@@ -95,6 +95,10 @@ impl OidcConfig {
         }
         if self.audience.is_empty() {
             problems.push("audience is empty".into());
+        } else if self.audience == self.client_id {
+            // ID tokens carry the client id as their audience: with the same value an
+            // ID token could pass as an access token.
+            problems.push("audience must be the API identifier, not the client id".into());
         }
         if self.algorithms.is_empty() {
             problems.push("algorithms is empty".into());

@@ -105,27 +105,45 @@ impl Jwks {
         self.fetches.load(Ordering::Relaxed)
     }
 
-    /// The current key set, refreshed first when older than `max_age` (a failed
-    /// refresh keeps the old set and is logged).
+    /// The current key set. Once it is older than `max_age`, one caller refreshes it
+    /// while the others go on with the old set (nobody queues behind a slow issuer);
+    /// a failed refresh keeps the old set and is logged.
     pub(crate) async fn current(&self) -> Arc<KeySet> {
         let set = self.current.read().await.clone();
         if set.fetched_at.elapsed() < self.max_age {
             return set;
         }
-        self.refetch().await.unwrap_or(set)
+        let Ok(mut last) = self.refetch.try_lock() else { return set };
+        *last = Some(Instant::now());
+        self.fetch_now().await.unwrap_or(set)
     }
 
-    /// Fetches the set again if the last fetch is at least `refetch_interval` old;
-    /// returns the new set, or `None` when rate-limited or the fetch failed (the old
-    /// set stays). Concurrent callers wait for one fetch.
-    pub(crate) async fn refetch(&self) -> Option<Arc<KeySet>> {
+    /// A key set newer than `seen`, for a token naming a key `seen` lacks: the set
+    /// another caller fetched meanwhile if there is one, else a fetch of our own if the
+    /// last one is at least `refetch_interval` old. `None` when rate-limited or the
+    /// fetch failed (the old set stays).
+    pub(crate) async fn refetch(&self, seen: &Arc<KeySet>) -> Option<Arc<KeySet>> {
         let mut last = self.refetch.lock().await;
+        let now = self.current.read().await.clone();
+        if !Arc::ptr_eq(&now, seen) {
+            return Some(now);
+        }
         if last.is_some_and(|at| at.elapsed() < self.refetch_interval) {
             return None;
         }
         *last = Some(Instant::now());
+        self.fetch_now().await
+    }
+
+    async fn fetch_now(&self) -> Option<Arc<KeySet>> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let fetched = match self.client.get_bytes(&self.url).await {
+        // A pooled connection the issuer closed (a restart, a load balancer) fails the
+        // first try at once; one more try on a fresh connection.
+        let body = match self.client.get_bytes(&self.url).await {
+            Ok(body) => Ok(body),
+            Err(_) => self.client.get_bytes(&self.url).await,
+        };
+        let fetched = match body {
             Ok(body) => KeySet::parse(&body),
             Err(e) => Err(e.into()),
         };
@@ -137,7 +155,7 @@ impl Jwks {
                 Some(set)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "could not refetch the issuer's signing keys; keeping the old ones");
+                tracing::warn!(error = %e, "could not fetch the issuer's signing keys; keeping the old ones");
                 None
             }
         }

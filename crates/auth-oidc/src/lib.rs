@@ -4,6 +4,7 @@
 mod bearer;
 mod config;
 mod http;
+mod id_token;
 mod jwks;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -14,14 +15,13 @@ use async_trait::async_trait;
 use jsonwebtoken::Algorithm;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod,
-    CoreGrantType, CoreIdTokenVerifier, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
-    CoreSubjectIdentifierType, CoreTokenResponse,
+    CoreGrantType, CoreIdToken, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType, CoreTokenResponse,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, LoginHint, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    ProviderMetadata, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
+    AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, LoginHint, Nonce, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
+    RequestTokenError, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -29,10 +29,10 @@ use workvault_domain::identity::{
     AuthorizationRequest, BearerIdentity, IdentityError, IdentityProvider, SignInCallback, SignInMethod,
 };
 use workvault_domain::model::Identity;
-use workvault_domain::text::Email;
 
 pub use crate::config::{ConfigError, OidcConfig};
 use crate::http::IssuerClient;
+use crate::id_token::rejected;
 use crate::jwks::Jwks;
 
 /// The discovery fields `openidconnect` does not model: RP-initiated logout.
@@ -140,44 +140,36 @@ impl OidcProvider {
         let client = self.client()?;
         let response = exchange(&client, code, verifier, &self.http).await?;
         let id_token = response.id_token().ok_or_else(|| rejected("the provider answered without an ID token"))?;
+        self.identity_from(id_token, nonce).await
+    }
+
+    /// Checks a raw ID token as the callback does (for tests of the checks themselves).
+    #[doc(hidden)]
+    pub async fn check_id_token(&self, raw: &str, nonce: &str) -> Result<Identity, IdentityError> {
+        let token: CoreIdToken = raw.parse().map_err(|_| rejected("the ID token is not a JWT"))?;
+        self.identity_from(&token, nonce).await
+    }
+
+    async fn identity_from(&self, token: &CoreIdToken, nonce: &str) -> Result<Identity, IdentityError> {
         let nonce = Nonce::new(nonce.to_owned());
-        let keys = self.jwks.current().await;
-        let verify = |keys: &jwks::KeySet| {
-            let verifier = CoreIdTokenVerifier::new_public_client(
-                ClientId::new(self.config.client_id.clone()),
-                self.metadata.issuer().clone(),
-                keys.oidc.clone(),
-            )
-            .set_allowed_algs(self.id_token_algs.clone())
-            .set_time_fn({
-                let leeway = chrono::Duration::from_std(self.config.leeway).unwrap_or_default();
-                move || chrono::Utc::now() - leeway
-            });
-            id_token.claims(&verifier, &nonce).cloned()
+        let expect = id_token::Expect {
+            client_id: &self.config.client_id,
+            issuer: self.metadata.issuer(),
+            algorithms: &self.id_token_algs,
+            leeway: chrono::Duration::from_std(self.config.leeway).unwrap_or_default(),
+            require_verified_email: self.config.require_verified_email,
         };
-        let claims = match verify(&keys) {
-            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
-                match self.jwks.refetch().await {
-                    Some(fresh) => verify(&fresh),
-                    None => verify(&keys),
-                }
-            }
+        let keys = self.jwks.current().await;
+        let claims = match id_token::verify(token, &keys, &expect, &nonce) {
+            Err(e) if id_token::unknown_key(&e) => match self.jwks.refetch(&keys).await {
+                Some(fresh) => id_token::verify(token, &fresh, &expect, &nonce),
+                None => Err(e),
+            },
             other => other,
         }
-        .map_err(|e| rejected(id_token_reason(&e)))?;
-        let email = claims
-            .email()
-            .ok_or_else(|| rejected("the provider did not share an email address (the email scope is needed)"))?;
-        if self.config.require_verified_email && claims.email_verified() != Some(true) {
-            return Err(rejected("the provider has not verified this email address"));
-        }
-        let email = Email::parse(email.as_str()).map_err(|_| rejected("the provider's email address is not valid"))?;
-        Ok(Identity { issuer: self.issuer.clone(), subject: claims.subject().to_string(), email })
+        .map_err(|e| rejected(id_token::reason(&e)))?;
+        id_token::identity(&claims, &self.issuer, &expect)
     }
-}
-
-fn rejected(why: &str) -> IdentityError {
-    IdentityError::Rejected(why.to_owned())
 }
 
 fn discovery_reason<E: std::error::Error>(e: &openidconnect::DiscoveryError<E>) -> String {
@@ -188,25 +180,6 @@ fn discovery_reason<E: std::error::Error>(e: &openidconnect::DiscoveryError<E>) 
         D::Parse(e) => format!("the discovery document is not valid: {e}"),
         D::Validation(e) => format!("the discovery document does not match the issuer: {e}"),
         other => other.to_string(),
-    }
-}
-
-fn id_token_reason(e: &ClaimsVerificationError) -> &'static str {
-    use ClaimsVerificationError as C;
-    match e {
-        C::Expired(_) => "the ID token has expired",
-        C::InvalidAudience(_) => "the ID token is not for this application (audience)",
-        C::InvalidIssuer(_) => "the ID token's issuer is not the configured one",
-        C::InvalidNonce(_) => "the ID token's nonce does not match this sign-in",
-        C::InvalidSubject(_) => "the ID token's subject is not valid",
-        C::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
-            "the ID token is signed with a key the issuer does not publish"
-        }
-        C::SignatureVerification(SignatureVerificationError::DisallowedAlg(_)) => {
-            "the ID token's signing algorithm is not accepted"
-        }
-        C::SignatureVerification(_) => "the ID token's signature does not verify",
-        _ => "the ID token is not valid",
     }
 }
 
@@ -233,6 +206,12 @@ fn authorize(client: &OidcClient, request: &AuthorizationRequest<'_>, scopes: &[
     auth.url().0.to_string()
 }
 
+/// A provider's error code, kept only if it looks like one (letters, digits, `_`).
+fn safe_code(code: &str) -> &str {
+    let ok = !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok { code } else { "error" }
+}
+
 /// Redeems the code at the token endpoint (client_secret_basic, with the PKCE verifier).
 async fn exchange(
     client: &OidcClient,
@@ -246,7 +225,7 @@ async fn exchange(
         .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
     request.request_async(http).await.map_err(|e| match e {
         RequestTokenError::ServerResponse(r) => {
-            IdentityError::Rejected(format!("the provider refused the code ({})", r.error().as_ref()))
+            IdentityError::Rejected(format!("the provider refused the code ({})", safe_code(r.error().as_ref())))
         }
         RequestTokenError::Request(e) => IdentityError::Unavailable(e.to_string()),
         RequestTokenError::Parse(_, _) => {
@@ -289,7 +268,7 @@ impl IdentityProvider for OidcProvider {
         let key = match keys.by_kid.get(&kid) {
             Some(key) => key.clone(),
             None => {
-                let fresh = self.jwks.refetch().await;
+                let fresh = self.jwks.refetch(&keys).await;
                 fresh
                     .and_then(|set| set.by_kid.get(&kid).cloned())
                     .ok_or_else(|| rejected("the token is signed with a key the issuer does not publish"))?
@@ -299,6 +278,7 @@ impl IdentityProvider for OidcProvider {
             issuer: &self.issuer,
             audience: &self.config.audience,
             leeway_secs: self.config.leeway.as_secs(),
+            require_verified_email: self.config.require_verified_email,
         };
         bearer::verify(token, &header, &key, &expect).map_err(refused)
     }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -212,6 +213,19 @@ async fn bearer_tokens_are_refused_for_each_failed_check() {
     let why = rejected(provider.verify_bearer(&tampered).await.unwrap_err());
     assert!(why.contains("signature"), "{why}");
 
+    // Made to look like an access token otherwise, a token with a nonce (an ID token)
+    // or an ID token's typ is refused; an unverified email makes no account.
+    let with_nonce = peer.sign(&rs256, &claims(&peer, json!({"nonce": "n"})));
+    assert!(rejected(provider.verify_bearer(&with_nonce).await.unwrap_err()).contains("ID token"));
+    let id_typ = peer.sign(&json!({"alg": "RS256", "typ": "id_token+jwt"}), &claims(&peer, json!({})));
+    assert!(rejected(provider.verify_bearer(&id_typ).await.unwrap_err()).contains("typ"));
+    let unverified = peer.sign(&rs256, &claims(&peer, json!({"email_verified": false})));
+    assert_eq!(provider.verify_bearer(&unverified).await.unwrap().email, None);
+    let unknown = peer.sign(&rs256, &claims(&peer, json!({})));
+    assert_eq!(provider.verify_bearer(&unknown).await.unwrap().email, None, "email_verified absent: not vouched for");
+    let verified = peer.sign(&rs256, &claims(&peer, json!({"email_verified": true})));
+    assert!(provider.verify_bearer(&verified).await.unwrap().email.is_some());
+
     // An ID token is not an access token: its audience is the client, not the API.
     let id_token = peer.tokens_for("workvault", "alice", REDIRECT).await.id_token;
     let why = rejected(provider.verify_bearer(&id_token).await.unwrap_err());
@@ -267,9 +281,8 @@ async fn an_unknown_key_id_refetches_once_then_is_refused() {
 #[tokio::test]
 async fn keys_rotate_at_the_issuer_without_a_restart_here() {
     let mut peer = peer();
-    let mut cfg = config(&peer);
-    cfg.jwks_refetch_interval = Duration::from_millis(0);
-    let provider = OidcProvider::discover(cfg).await.unwrap();
+    // The usual rate limit (60 s here): the first unknown key id still refetches at once.
+    let provider = Arc::new(provider(&peer).await);
     let before = peer.tokens_for("workvault", "alice", REDIRECT).await;
     provider.verify_bearer(&before.access_token).await.unwrap();
     let old_kid = peer.signing_kid();
@@ -280,8 +293,16 @@ async fn keys_rotate_at_the_issuer_without_a_restart_here() {
     let after = peer.tokens_for("workvault", "bob", REDIRECT).await;
     let header: Value = serde_json::from_slice(&base64_decode(after.access_token.split('.').next().unwrap())).unwrap();
     assert_eq!(header["kid"], new_kid, "the provider signs with the new key");
-    let who = provider.verify_bearer(&after.access_token).await.unwrap();
-    assert_eq!(who.subject, "bob");
+    // Many requests with the new key at once: all accepted, one fetch between them.
+    let checks: Vec<_> = (0..8)
+        .map(|_| {
+            let (p, t) = (provider.clone(), after.access_token.clone());
+            tokio::spawn(async move { p.verify_bearer(&t).await })
+        })
+        .collect();
+    for check in checks {
+        assert_eq!(check.await.unwrap().unwrap().subject, "bob");
+    }
     assert_eq!(provider.jwks_fetches(), 2);
     // Tokens signed before the rotation stay valid (the old key is still published).
     provider.verify_bearer(&before.access_token).await.unwrap();
@@ -328,4 +349,88 @@ async fn a_configuration_naming_another_issuer_is_refused_at_discovery() {
     let mut cfg = config(&peer);
     cfg.algorithms = vec!["HS256".into()];
     assert!(matches!(OidcProvider::discover(cfg).await, Err(OidcError::Config(_))));
+}
+
+fn id_claims(peer: &OidcPeer, patch: Value) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    let mut c = json!({
+        "iss": peer.issuer(), "aud": "workvault", "sub": "alice", "iat": now, "exp": now + 300,
+        "nonce": "the-nonce", "email": "alice@workvault.test", "email_verified": true,
+    });
+    for (k, v) in patch.as_object().unwrap() {
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v.clone();
+        }
+    }
+    c
+}
+
+#[tokio::test]
+async fn id_tokens_are_refused_for_each_failed_check() {
+    let peer = peer();
+    let provider = provider(&peer).await;
+    let rs256 = json!({"alg": "RS256"});
+    let good = peer.sign(&rs256, &id_claims(&peer, json!({})));
+    let me = provider.check_id_token(&good, "the-nonce").await.unwrap();
+    assert_eq!((me.subject.as_str(), me.email.as_str()), ("alice", "alice@workvault.test"));
+
+    let now = chrono::Utc::now().timestamp();
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        ("wrong nonce", good.clone(), "another-nonce", "nonce"),
+        (
+            "wrong audience",
+            peer.sign(&rs256, &id_claims(&peer, json!({"aud": "other-client"}))),
+            "the-nonce",
+            "audience",
+        ),
+        (
+            "wrong issuer",
+            peer.sign(&rs256, &id_claims(&peer, json!({"iss": "http://127.0.0.1:1"}))),
+            "the-nonce",
+            "issuer",
+        ),
+        ("expired", peer.sign(&rs256, &id_claims(&peer, json!({"exp": now - 120}))), "the-nonce", "expired"),
+        (
+            "issued in the future",
+            peer.sign(&rs256, &id_claims(&peer, json!({"iat": now + 600}))),
+            "the-nonce",
+            "future",
+        ),
+        ("alg none", peer.sign(&json!({"alg": "none"}), &id_claims(&peer, json!({}))), "the-nonce", "not"),
+        (
+            "HS256 keyed with the public key",
+            peer.sign(&json!({"alg": "HS256"}), &id_claims(&peer, json!({}))),
+            "the-nonce",
+            "algorithm",
+        ),
+        (
+            "unverified email",
+            peer.sign(&rs256, &id_claims(&peer, json!({"email_verified": false}))),
+            "the-nonce",
+            "verified",
+        ),
+        ("no email", peer.sign(&rs256, &id_claims(&peer, json!({"email": null}))), "the-nonce", "email"),
+    ];
+    for (name, token, nonce, expect) in cases {
+        let why = rejected(provider.check_id_token(&token, nonce).await.unwrap_err());
+        assert!(why.contains(expect), "{name}: {why}");
+    }
+    // A key id the issuer does not publish: one refetch, then refused.
+    let fetches = provider.jwks_fetches();
+    let unknown = peer.sign(&json!({"alg": "RS256", "kid": "k-nowhere"}), &id_claims(&peer, json!({})));
+    let why = rejected(provider.check_id_token(&unknown, "the-nonce").await.unwrap_err());
+    assert!(why.contains("does not publish"), "{why}");
+    assert_eq!(provider.jwks_fetches(), fetches + 1);
+}
+
+#[tokio::test]
+async fn an_id_token_signed_with_a_rotated_key_refetches_the_keys() {
+    let mut peer = peer();
+    let provider = provider(&peer).await;
+    peer.rotate_keys();
+    let token = peer.sign(&json!({"alg": "RS256"}), &id_claims(&peer, json!({})));
+    provider.check_id_token(&token, "the-nonce").await.unwrap();
+    assert_eq!(provider.jwks_fetches(), 2);
 }

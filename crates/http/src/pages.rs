@@ -33,6 +33,12 @@ struct Message<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "signed_out.html")]
+struct SignedOut<'a> {
+    provider_url: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "invite.html")]
 struct InvitePage {
     signed_in: bool,
@@ -121,8 +127,11 @@ pub async fn sign_in_link(state: Data<AppState>, req: HttpRequest, path: Path<St
 }
 
 /// Signs out of the browser session, then goes to the identity provider's sign-out
-/// (OpenID Connect) or home.
-#[utoipa::path(tag = "pages", responses((status = 303, description = "Signed out")))]
+/// (OpenID Connect: a page that moves on to it) or home.
+#[utoipa::path(tag = "pages", responses(
+    (status = 303, description = "Signed out; back home"),
+    (status = 200, content_type = "text/html", description = "Signed out; the page moves on to the identity provider's sign-out"),
+))]
 #[post("/auth/logout")]
 pub async fn logout(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
     if let Err(e) = check_same_origin(&req, &state) {
@@ -135,8 +144,19 @@ pub async fn logout(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
     }
     // With OpenID Connect, end the provider's session too (RP-initiated logout), so the
     // next sign-in asks who is there instead of signing the same person in silently.
-    let next = state.identity.end_session_url().unwrap_or_else(|| "/".to_owned());
-    HttpResponse::SeeOther().insert_header((header::LOCATION, next)).cookie(clear_session_cookie(&state)).finish()
+    // A page that moves on by itself, not a redirect: browsers hold a redirect after a
+    // form post to the CSP's `form-action 'self'`, which would stop it.
+    match state.identity.end_session_url() {
+        Some(provider_url) => {
+            let mut page = html(StatusCode::OK, &SignedOut { provider_url: &provider_url });
+            let _ = page.add_cookie(&clear_session_cookie(&state));
+            page
+        }
+        None => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/"))
+            .cookie(clear_session_cookie(&state))
+            .finish(),
+    }
 }
 
 /// The invite page: an accept button for a signed-in visitor.

@@ -199,6 +199,22 @@ impl Default for OidcSection {
     }
 }
 
+impl AuthConfig {
+    /// The OpenID Connect adapter's configuration when `provider = "oidc"`; problems
+    /// go to `problems`.
+    fn validate(&self, public_url: Option<&Url>, problems: &mut Vec<String>) -> Option<OidcConfig> {
+        match (self.provider.as_str(), public_url) {
+            ("local", _) | ("oidc", None) => None,
+            ("oidc", Some(public)) => self.oidc.adapter(public).map_err(|p| problems.extend(p)).ok(),
+            (other, _) => {
+                problems
+                    .push(format!("auth.provider: `{other}` is not a provider this server knows (`local` or `oidc`)"));
+                None
+            }
+        }
+    }
+}
+
 impl OidcSection {
     /// The adapter's configuration, with the URLs defaulted from the public URL.
     fn adapter(&self, public_url: &Url) -> Result<OidcConfig, Vec<String>> {
@@ -218,7 +234,8 @@ impl OidcSection {
         c.scopes = self.scopes.clone();
         c.algorithms = self.algorithms.clone();
         c.leeway = std::time::Duration::from_secs(self.leeway_secs);
-        c.jwks_refetch_interval = std::time::Duration::from_secs(self.jwks_refetch_secs);
+        // At least a second between refetches: made-up key ids must not drive fetches.
+        c.jwks_refetch_interval = std::time::Duration::from_secs(self.jwks_refetch_secs.max(1));
         c.jwks_max_age = std::time::Duration::from_secs(self.jwks_max_age_secs.max(60));
         c.http_timeout = std::time::Duration::from_secs(self.http_timeout_secs.clamp(1, 120));
         c.require_verified_email = self.require_verified_email;
@@ -382,22 +399,7 @@ impl Config {
         if self.http.workers == Some(0) {
             problems.push("http.workers: must be at least 1".into());
         }
-        let oidc = match (self.auth.provider.as_str(), &public_url) {
-            ("local", _) => None,
-            ("oidc", Some(public)) => match self.auth.oidc.adapter(public) {
-                Ok(c) => Some(c),
-                Err(p) => {
-                    problems.extend(p);
-                    None
-                }
-            },
-            ("oidc", None) => None,
-            (other, _) => {
-                problems
-                    .push(format!("auth.provider: `{other}` is not a provider this server knows (`local` or `oidc`)"));
-                None
-            }
-        };
+        let oidc = self.auth.validate(public_url.as_ref(), &mut problems);
         let s = &self.sessions;
         const TEN_YEARS: i64 = 10 * 366 * 24 * 3600;
         for (key, value) in [

@@ -12,6 +12,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::test::{self, TestRequest};
 use actix_web::web::Data;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use url::Url;
 use workvault_auth_oidc::testing::{API_AUDIENCE, CLIENT_SECRET, OidcPeer};
@@ -22,6 +24,42 @@ use workvault_domain::testing::{FixedClock, SeqRng};
 use workvault_domain::{Lifetimes, Workvault};
 use workvault_http::{AppState, HttpSettings};
 use workvault_store_sqlite::SqliteStore;
+
+/// Everything Workvault's crates log in this test binary, to check that no code,
+/// state or token ever reaches a log line.
+fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let filter = tracing_subscriber::EnvFilter::new(
+            "workvault=trace,workvault_http=trace,workvault_auth_oidc=trace,workvault_domain=trace",
+        );
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || Capture(sink.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs_text() -> String {
+    String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned()
+}
 
 const PUBLIC: &str = "http://127.0.0.1:8080";
 const REDIRECT: &str = "http://127.0.0.1:8080/auth/callback";
@@ -73,6 +111,7 @@ struct Setup {
 }
 
 async fn setup(peer: &OidcPeer, refetch: Duration) -> (Setup, Data<AppState>) {
+    captured_logs();
     let store = Arc::new(SqliteStore::in_memory().unwrap());
     let clock = Arc::new(FixedClock::at(chrono::Utc::now()));
     let app = Workvault::new(
@@ -127,6 +166,15 @@ fn callback(back: &str, binding: Option<&str>) -> TestRequest {
     req
 }
 
+async fn session_of<S, B>(service: &S, token: &str) -> Reply
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    send(service, TestRequest::get().uri("/api/v1/session").insert_header(("cookie", format!("wv_session={token}"))))
+        .await
+}
+
 #[actix_web::test]
 async fn a_browser_signs_in_through_the_provider_and_the_answer_cannot_be_replayed() {
     let peer = OidcPeer::start(&[REDIRECT], &[AFTER_LOGOUT]);
@@ -139,11 +187,7 @@ async fn a_browser_signs_in_through_the_provider_and_the_answer_cannot_be_replay
     assert_eq!(r.header("location"), Some("/"));
     let session = r.cookie("wv_session").expect("session cookie");
     assert_eq!(r.cookie("wv_signin").as_deref(), Some(""), "the binding cookie is cleared");
-    let me = send(
-        &service,
-        TestRequest::get().uri("/api/v1/session").insert_header(("cookie", format!("wv_session={session}"))),
-    )
-    .await;
+    let me = session_of(&service, &session).await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body["user"]["email"], "alice@workvault.test");
     let user = s.store.user_by_identity(peer.issuer(), "alice").await.unwrap().expect("keyed by (issuer, sub)");
@@ -158,6 +202,23 @@ async fn a_browser_signs_in_through_the_provider_and_the_answer_cannot_be_replay
     let json = send(&service, callback(&back, Some(&binding)).insert_header(("accept", "application/json"))).await;
     assert_eq!((json.status, json.code()), (401, Some("sign_in_failed")), "{}", json.text);
 
+    // Nothing secret reached a log line, though the requests were logged.
+    let logs = logs_text();
+    assert!(logs.contains("/auth/callback"), "the access log is captured");
+    let code = Url::parse(&back).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    for secret in [code.as_str(), binding.as_str(), session.as_str()] {
+        assert!(!logs.contains(secret), "a secret reached the log");
+    }
+}
+
+#[actix_web::test]
+async fn signing_in_again_rotates_the_session_and_signing_out_ends_it_at_the_provider_too() {
+    let peer = OidcPeer::start(&[REDIRECT], &[AFTER_LOGOUT]);
+    let (_s, state) = setup(&peer, Duration::from_secs(30)).await;
+    let service = test::init_service(workvault_http::app(state)).await;
+    let (back, binding) = to_provider_and_back(&service, &peer, "alice").await;
+    let session = send(&service, callback(&back, Some(&binding))).await.cookie("wv_session").unwrap();
+
     // Signing in again from the same browser rotates the session: the old one ends.
     let (back, binding) = to_provider_and_back(&service, &peer, "alice").await;
     let cookie = format!("wv_signin={binding}; wv_session={session}");
@@ -165,14 +226,11 @@ async fn a_browser_signs_in_through_the_provider_and_the_answer_cannot_be_replay
     assert_eq!(r.status, 303, "{}", r.text);
     let fresh = r.cookie("wv_session").unwrap();
     assert_ne!(fresh, session);
-    let old = send(
-        &service,
-        TestRequest::get().uri("/api/v1/session").insert_header(("cookie", format!("wv_session={session}"))),
-    )
-    .await;
-    assert_eq!(old.status, 401, "the previous session ended at sign-in");
+    assert_eq!(session_of(&service, &session).await.status, 401, "the previous session ended at sign-in");
+    assert_eq!(session_of(&service, &fresh).await.status, 200);
 
-    // Sign-out ends the session and sends the browser to the provider's sign-out.
+    // Sign-out ends the session, then a page (not a redirect, which the CSP's
+    // form-action would stop after a form post) moves on to the provider's sign-out.
     let r = send(
         &service,
         TestRequest::post()
@@ -181,16 +239,12 @@ async fn a_browser_signs_in_through_the_provider_and_the_answer_cannot_be_replay
             .insert_header(("origin", PUBLIC)),
     )
     .await;
-    assert_eq!(r.status, 303, "{}", r.text);
-    let to = r.header("location").unwrap();
-    assert!(to.starts_with(&format!("{}/session/end?", peer.issuer())), "{to}");
-    assert!(to.contains("client_id=workvault"), "{to}");
-    let gone = send(
-        &service,
-        TestRequest::get().uri("/api/v1/session").insert_header(("cookie", format!("wv_session={fresh}"))),
-    )
-    .await;
-    assert_eq!(gone.status, 401);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let end = format!("{}/session/end?client_id=workvault&#38;post_logout_redirect_uri=", peer.issuer());
+    assert!(r.text.contains(&format!("<meta http-equiv=\"refresh\" content=\"0; url={end}")), "{}", r.text);
+    assert!(r.text.contains(&format!("<a href=\"{end}")), "{}", r.text);
+    assert_eq!(r.cookie("wv_session").as_deref(), Some(""));
+    assert_eq!(session_of(&service, &fresh).await.status, 401);
 }
 
 #[actix_web::test]
@@ -220,13 +274,18 @@ async fn callback_failures_end_on_a_readable_page_and_sign_nobody_in() {
         assert!(r.cookie("wv_session").is_none());
     }
 
-    // The provider is down when the code is redeemed.
+    // The provider is down when the code is redeemed: a page for a browser, a problem
+    // for an API client; neither shows the code.
     let (back, binding) = to_provider_and_back(&service, &peer, "bob").await;
+    let (back2, binding2) = to_provider_and_back(&service, &peer, "bob").await;
     peer.stop();
     let r = send(&service, callback(&back, Some(&binding))).await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert!(r.cookie("wv_session").is_none());
-    assert!(!r.text.contains("code="), "no code in the page");
+    let code = Url::parse(&back).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    assert!(!r.text.contains(&code), "no code in the page");
+    let j = send(&service, callback(&back2, Some(&binding2)).insert_header(("accept", "application/json"))).await;
+    assert_eq!((j.status, j.code()), (503, Some("identity_provider_unavailable")), "{}", j.text);
 
     // None of it made a user or a session.
     assert!(!IdentityStore::has_users(&*s.store).await.unwrap());
@@ -243,8 +302,8 @@ fn bearer(token: &str) -> (&'static str, String) {
 
 #[actix_web::test]
 async fn api_clients_use_bearer_tokens_and_bad_ones_get_a_401_each() {
-    let mut peer = OidcPeer::start(&[REDIRECT], &[AFTER_LOGOUT]);
-    let (s, state) = setup(&peer, Duration::from_millis(0)).await;
+    let peer = OidcPeer::start(&[REDIRECT], &[AFTER_LOGOUT]);
+    let (s, state) = setup(&peer, Duration::from_secs(30)).await;
     let service = test::init_service(workvault_http::app(state)).await;
 
     let tokens = peer.tokens_for("workvault", "alice", REDIRECT).await;
@@ -280,8 +339,11 @@ async fn api_clients_use_bearer_tokens_and_bad_ones_get_a_401_each() {
     let rs = json!({"alg": "RS256"});
     let real = peer.tokens_for("workvault", "alice", REDIRECT).await;
     let mut parts: Vec<String> = real.access_token.split('.').map(str::to_owned).collect();
-    parts[2] = format!("{}A", &parts[2][..parts[2].len() - 1]).replace("AA", "AB");
+    let mut signature = URL_SAFE_NO_PAD.decode(&parts[2]).unwrap();
+    signature[10] ^= 0x01;
+    parts[2] = URL_SAFE_NO_PAD.encode(&signature);
     let tampered = parts.join(".");
+    assert_ne!(tampered, real.access_token);
     let cases: Vec<(&str, String)> = vec![
         ("expired", peer.sign(&rs, &claims(json!({"exp": now - 600})))),
         ("wrong audience (an ID token)", real.id_token.clone()),
@@ -305,8 +367,19 @@ async fn api_clients_use_bearer_tokens_and_bad_ones_get_a_401_each() {
         assert_eq!(w.status, 401, "{name}");
     }
     assert_eq!(dump(&s).await, before, "refused tokens changed nothing");
+    for secret in [real.access_token.as_str(), tokens.access_token.as_str()] {
+        assert!(!logs_text().contains(secret), "a token reached the log");
+    }
+}
 
-    // Keys rotate at the provider; new tokens work here without a restart.
+#[actix_web::test]
+async fn keys_rotate_at_the_provider_without_restarting_workvault() {
+    let mut peer = OidcPeer::start(&[REDIRECT], &[AFTER_LOGOUT]);
+    let (s, state) = setup(&peer, Duration::from_secs(30)).await;
+    let service = test::init_service(workvault_http::app(state)).await;
+    let before = peer.tokens_for("workvault", "alice", REDIRECT).await;
+    let r = send(&service, TestRequest::get().uri("/api/v1/session").insert_header(bearer(&before.access_token))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let fetches = s.provider.jwks_fetches();
     peer.rotate_keys();
     let rotated = peer.tokens_for("workvault", "bob", REDIRECT).await;
