@@ -78,6 +78,8 @@ ids! {
     RequestId;
     /// Identifies a background task.
     TaskId;
+    /// Identifies a photo.
+    PhotoId;
 }
 
 fn new_v7(clock: &dyn Clock, rng: &dyn Rng) -> Uuid {

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod blob;
 pub mod error;
 pub mod id;
 pub mod identity;

@@ -1,0 +1,210 @@
+//! [`EncryptedBlobs`]: the `BlobStore` port over any `object_store` backend, sealing
+//! every blob with its workspace's data key (format in [`crate::crypto`]).
+//!
+//! A write streams: the body is hashed (SHA-256 of the plaintext), counted against the
+//! limit, sealed chunk by chunk and sent as a multipart upload under a temporary name;
+//! only a complete blob is renamed to its key. A read streams too: the header gives the
+//! salt, then only the sealed chunks covering the range are fetched and opened.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
+use sha2::{Digest, Sha256};
+use workvault_domain::blob::{BlobError, BlobKey, BlobStore, ByteStream, Keyring, Written};
+use workvault_domain::ports::Rng;
+
+use crate::crypto::{BlobCipher, CHUNK, HEADER, TAG, chunk_offset, chunks, sealed_len};
+
+/// Size of each multipart part (S3's minimum is 5 MiB).
+const PART: usize = 8 * 1024 * 1024;
+/// Parts in flight at once per upload: memory per upload stays near `PART × (this + 1)`.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// Encrypted blobs over an object store.
+pub struct EncryptedBlobs {
+    store: Arc<dyn ObjectStore>,
+    keyring: Arc<dyn Keyring>,
+    rng: Arc<dyn Rng>,
+}
+
+impl std::fmt::Debug for EncryptedBlobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EncryptedBlobs({})", self.store)
+    }
+}
+
+pub(crate) fn map_err(e: object_store::Error) -> BlobError {
+    match e {
+        object_store::Error::NotFound { .. } => BlobError::NotFound,
+        other => BlobError::unavailable(other),
+    }
+}
+
+/// The object path of a blob.
+pub fn blob_path(key: &BlobKey) -> Path {
+    Path::from(format!("ws/{}/{}", key.workspace, key.name))
+}
+
+impl EncryptedBlobs {
+    /// Blobs in `store`, sealed with keys from `keyring`.
+    pub fn new(store: Arc<dyn ObjectStore>, keyring: Arc<dyn Keyring>, rng: Arc<dyn Rng>) -> Self {
+        Self { store, keyring, rng }
+    }
+
+    /// The underlying object store (for the sweeper and tests).
+    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    fn temp_path(&self, key: &BlobKey) -> Path {
+        let mut r = [0u8; 8];
+        self.rng.fill(&mut r);
+        Path::from(format!("tmp/{}/{}.{}", key.workspace, key.name, hex(&r)))
+    }
+
+    /// Seals the body into `upload`; returns what was written.
+    async fn seal_into(
+        &self,
+        cipher: &BlobCipher,
+        header: [u8; HEADER as usize],
+        mut body: ByteStream,
+        limit: u64,
+        upload: &mut WriteMultipart,
+    ) -> Result<Written, BlobError> {
+        upload.write(&header);
+        let mut hash = Sha256::new();
+        let mut size = 0u64;
+        let mut pending = BytesMut::with_capacity(CHUNK as usize * 2);
+        let mut index = 0u64;
+        while let Some(piece) = body.next().await {
+            let piece = piece?;
+            size += piece.len() as u64;
+            if size > limit {
+                return Err(BlobError::TooLarge { limit });
+            }
+            hash.update(&piece);
+            pending.extend_from_slice(&piece);
+            // Keep the last chunk back until the body ends: it carries the last flag.
+            while pending.len() as u64 > CHUNK {
+                let mut chunk = pending.split_to(CHUNK as usize).to_vec();
+                cipher.seal(index, false, &mut chunk)?;
+                index += 1;
+                upload.write(&chunk);
+                upload.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(map_err)?;
+            }
+        }
+        let mut last = pending.to_vec();
+        cipher.seal(index, true, &mut last)?;
+        upload.write(&last);
+        Ok(Written { size, sha256: hash.finalize().into() })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[async_trait]
+impl BlobStore for EncryptedBlobs {
+    async fn put(&self, key: &BlobKey, body: ByteStream, limit: u64) -> Result<Written, BlobError> {
+        let dek = self.keyring.data_key(key.workspace).await?;
+        let mut salt = [0u8; 16];
+        self.rng.fill(&mut salt);
+        let cipher = BlobCipher::new(&dek, &salt, key);
+        let temp = self.temp_path(key);
+        let upload = self.store.put_multipart(&temp).await.map_err(map_err)?;
+        let mut upload = WriteMultipart::new_with_chunk_size(upload, PART);
+        let written = match self.seal_into(&cipher, BlobCipher::header(&salt), body, limit, &mut upload).await {
+            Ok(w) => w,
+            Err(e) => {
+                if let Err(abort) = upload.abort().await {
+                    tracing::warn!(error = %abort, "could not abort a failed upload; the sweeper will remove it");
+                }
+                return Err(e);
+            }
+        };
+        upload.finish().await.map_err(map_err)?;
+        let path = blob_path(key);
+        if let Err(e) = self.store.rename(&temp, &path).await {
+            let _ = self.store.delete(&temp).await;
+            return Err(map_err(e));
+        }
+        Ok(written)
+    }
+
+    async fn get(&self, key: &BlobKey, size: u64, range: Range<u64>) -> Result<ByteStream, BlobError> {
+        if range.start > range.end || range.end > size {
+            return Err(BlobError::BadRange);
+        }
+        let dek = self.keyring.data_key(key.workspace).await?;
+        let path = blob_path(key);
+        let header = self.store.get_range(&path, 0..HEADER).await.map_err(map_err)?;
+        let cipher = BlobCipher::new(&dek, &BlobCipher::salt_of(&header)?, key);
+        let total = chunks(size);
+        let first = range.start / CHUNK;
+        let last = if range.is_empty() { first } else { (range.end - 1) / CHUNK };
+        let sealed = chunk_offset(first)..chunk_offset(last + 1).min(sealed_len(size));
+        let options = GetOptions::new().with_range(Some(GetRange::Bounded(sealed)));
+        let stream = self.store.get_opts(&path, options).await.map_err(map_err)?.into_stream();
+        Ok(open_stream(stream.boxed(), cipher, Frames { next: first, last, total, size, range }))
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
+        match self.store.delete(&blob_path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+}
+
+/// Which sealed chunks a read opens, and which plaintext bytes of them it keeps.
+struct Frames {
+    next: u64,
+    last: u64,
+    total: u64,
+    size: u64,
+    range: Range<u64>,
+}
+
+impl Frames {
+    /// The sealed length of chunk `i`.
+    fn sealed(&self, i: u64) -> usize {
+        let plain = if i + 1 == self.total { self.size - i * CHUNK } else { CHUNK };
+        (plain + TAG) as usize
+    }
+}
+
+type Sealed = futures_util::stream::BoxStream<'static, object_store::Result<Bytes>>;
+
+/// Re-frames the fetched bytes into sealed chunks, opens each, and yields the part
+/// of the range it holds.
+fn open_stream(inner: Sealed, cipher: BlobCipher, frames: Frames) -> ByteStream {
+    let state = (inner, BytesMut::new(), cipher, frames);
+    Box::pin(futures_util::stream::try_unfold(state, |(mut inner, mut buf, cipher, mut f)| async move {
+        if f.next > f.last || f.range.is_empty() {
+            return Ok(None);
+        }
+        let want = f.sealed(f.next);
+        while buf.len() < want {
+            match inner.next().await {
+                Some(Ok(bytes)) => buf.extend_from_slice(&bytes),
+                Some(Err(e)) => return Err(map_err(e)),
+                None => return Err(BlobError::Corrupt("the stored blob is shorter than its record".into())),
+            }
+        }
+        let mut chunk = buf.split_to(want).to_vec();
+        let i = f.next;
+        cipher.open(i, i + 1 == f.total, &mut chunk)?;
+        let chunk_start = i * CHUNK;
+        let from = f.range.start.max(chunk_start) - chunk_start;
+        let to = f.range.end.min(chunk_start + chunk.len() as u64) - chunk_start;
+        f.next += 1;
+        let out = Bytes::from(chunk).slice(from as usize..to as usize);
+        Ok(Some((out, (inner, buf, cipher, f))))
+    }))
+}
