@@ -159,20 +159,25 @@ async fn bearer_access_tokens_from_the_provider_are_accepted() {
     assert_eq!(who.email, None);
 }
 
+/// `base` with `patch` applied (a `null` removes the claim).
+fn patched(mut base: Value, patch: Value) -> Value {
+    for (k, v) in patch.as_object().unwrap() {
+        if v.is_null() {
+            base.as_object_mut().unwrap().remove(k);
+        } else {
+            base[k] = v.clone();
+        }
+    }
+    base
+}
+
 fn claims(peer: &OidcPeer, patch: Value) -> Value {
     let now = chrono::Utc::now().timestamp();
-    let mut c = json!({
+    let base = json!({
         "iss": peer.issuer(), "aud": API_AUDIENCE, "sub": "alice",
         "iat": now, "exp": now + 300, "email": "alice@workvault.test",
     });
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            c.as_object_mut().unwrap().remove(k);
-        } else {
-            c[k] = v.clone();
-        }
-    }
-    c
+    patched(base, patch)
 }
 
 #[tokio::test]
@@ -353,18 +358,11 @@ async fn a_configuration_naming_another_issuer_is_refused_at_discovery() {
 
 fn id_claims(peer: &OidcPeer, patch: Value) -> Value {
     let now = chrono::Utc::now().timestamp();
-    let mut c = json!({
+    let base = json!({
         "iss": peer.issuer(), "aud": "workvault", "sub": "alice", "iat": now, "exp": now + 300,
         "nonce": "the-nonce", "email": "alice@workvault.test", "email_verified": true,
     });
-    for (k, v) in patch.as_object().unwrap() {
-        if v.is_null() {
-            c.as_object_mut().unwrap().remove(k);
-        } else {
-            c[k] = v.clone();
-        }
-    }
-    c
+    patched(base, patch)
 }
 
 #[tokio::test]
