@@ -83,6 +83,27 @@ pub enum Error {
     /// The identity provider cannot be reached; nothing was signed in.
     #[error("identity provider unavailable")]
     IdentityProviderUnavailable(String),
+    /// The upload is larger than the limit (bytes); nothing was kept.
+    #[error("the upload is larger than {0} bytes")]
+    PayloadTooLarge(u64),
+    /// The upload is not an image type Workvault takes (told from its bytes).
+    #[error("the upload is not a JPEG, PNG, HEIC or WebP image")]
+    UnsupportedImage,
+    /// The upload is empty.
+    #[error("the upload is empty")]
+    EmptyBody,
+    /// The upload could not be read to its end; nothing was kept.
+    #[error("the upload could not be read: {0}")]
+    BadBody(String),
+    /// The range asked for is outside the content.
+    #[error("the range is outside the content")]
+    RangeNotSatisfiable,
+    /// The workspace's data key was destroyed: the content can never be read again.
+    #[error("this content was destroyed")]
+    ContentDestroyed,
+    /// The blob storage failed, or the stored bytes do not authenticate.
+    #[error("content unavailable")]
+    ContentUnavailable(#[source] crate::blob::BlobError),
     /// The store failed; nothing is known to have changed.
     #[error("store unavailable")]
     Unavailable(#[source] StoreError),

@@ -21,6 +21,8 @@ pub enum RecordKind {
     Membership,
     /// Jobs, trashed ones included.
     Job,
+    /// Photo records, trashed ones included (their bytes stay in the blob store).
+    Photo,
     /// Grants.
     Grant,
     /// Invites.
@@ -37,11 +39,12 @@ pub enum RecordKind {
 
 impl RecordKind {
     /// Every kind, referenced kinds first.
-    pub const ALL: [RecordKind; 10] = [
+    pub const ALL: [RecordKind; 11] = [
         RecordKind::User,
         RecordKind::Workspace,
         RecordKind::Membership,
         RecordKind::Job,
+        RecordKind::Photo,
         RecordKind::Grant,
         RecordKind::Invite,
         RecordKind::Session,
@@ -57,6 +60,7 @@ impl RecordKind {
             RecordKind::Workspace => "workspaces",
             RecordKind::Membership => "memberships",
             RecordKind::Job => "jobs",
+            RecordKind::Photo => "photos",
             RecordKind::Grant => "grants",
             RecordKind::Invite => "invites",
             RecordKind::Session => "sessions",
@@ -78,6 +82,8 @@ pub enum Record {
     Membership(Membership),
     /// A job and, if trashed, when.
     Job(Job, Option<DateTime<Utc>>),
+    /// A photo record (trashed or not).
+    Photo(crate::photo::Photo),
     /// A grant.
     Grant(Grant),
     /// An invite.

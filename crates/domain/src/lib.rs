@@ -9,6 +9,7 @@ pub mod identity;
 pub mod instance;
 pub mod model;
 pub mod page;
+pub mod photo;
 pub mod policy;
 pub mod ports;
 pub mod queue;
@@ -20,4 +21,4 @@ pub mod testing;
 pub mod text;
 
 pub use error::Error;
-pub use service::{AuthorizationReply, Ctx, Lifetimes, SessionStart, SignInRedirect, Workvault};
+pub use service::{AuthorizationReply, Ctx, Lifetimes, Limits, SessionStart, SignInRedirect, Workvault};

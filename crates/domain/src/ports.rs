@@ -16,6 +16,7 @@ use crate::id::{InviteId, JobId, SessionId, TaskId, UserId, WorkspaceId};
 use crate::instance::InstanceStore;
 use crate::model::{Grant, Identity, Invite, Job, Member, Membership, Session, SignInLink, User, Workspace};
 use crate::page::{Page, PageRequest};
+pub use crate::photo::PhotoStore;
 use crate::policy::Role;
 use crate::queue::{NewTask, Task, TaskState};
 use crate::secret::TokenHash;
@@ -333,7 +334,16 @@ pub trait Health: Send + Sync {
 
 /// Every store port at once: what the binary hands the use cases.
 pub trait Store:
-    WorkspaceStore + MemberStore + InviteStore + JobStore + AuditStore + IdentityStore + TaskQueue + InstanceStore + Health
+    WorkspaceStore
+    + MemberStore
+    + InviteStore
+    + JobStore
+    + PhotoStore
+    + AuditStore
+    + IdentityStore
+    + TaskQueue
+    + InstanceStore
+    + Health
 {
 }
 
@@ -342,6 +352,7 @@ impl<T> Store for T where
         + MemberStore
         + InviteStore
         + JobStore
+        + PhotoStore
         + AuditStore
         + IdentityStore
         + TaskQueue

@@ -64,3 +64,62 @@ impl Rng for SeqRng {
         }
     }
 }
+
+/// Plaintext blobs in memory, for tests of the use cases over a store (the encrypted
+/// adapter, `workvault-blobs`, runs its own contract on real storage).
+#[derive(Debug, Default)]
+pub struct MemoryBlobs(Mutex<std::collections::HashMap<crate::blob::BlobKey, bytes::Bytes>>);
+
+impl MemoryBlobs {
+    /// How many blobs it holds.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::blob::BlobStore for MemoryBlobs {
+    async fn put(
+        &self,
+        key: &crate::blob::BlobKey,
+        mut body: crate::blob::ByteStream,
+        limit: u64,
+    ) -> Result<crate::blob::Written, crate::blob::BlobError> {
+        use futures_util::StreamExt;
+        let mut all = Vec::new();
+        while let Some(piece) = body.next().await {
+            all.extend_from_slice(&piece?);
+            if all.len() as u64 > limit {
+                return Err(crate::blob::BlobError::TooLarge { limit });
+            }
+        }
+        let written = crate::blob::Written { size: all.len() as u64, sha256: Sha256::digest(&all).into() };
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), all.into());
+        Ok(written)
+    }
+
+    async fn get(
+        &self,
+        key: &crate::blob::BlobKey,
+        _size: u64,
+        range: std::ops::Range<u64>,
+    ) -> Result<crate::blob::ByteStream, crate::blob::BlobError> {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned();
+        let all = all.ok_or(crate::blob::BlobError::NotFound)?;
+        if range.end > all.len() as u64 || range.start > range.end {
+            return Err(crate::blob::BlobError::BadRange);
+        }
+        let part = all.slice(range.start as usize..range.end as usize);
+        Ok(Box::pin(futures_util::stream::iter([Ok(part)])))
+    }
+
+    async fn delete(&self, key: &crate::blob::BlobKey) -> Result<(), crate::blob::BlobError> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        Ok(())
+    }
+}

@@ -66,6 +66,13 @@ codes! {
     INVALID_TOKEN = ("invalid_token", 401, "The bearer token is not valid");
     NO_SESSION = ("no_session", 409, "There is no browser session to end");
     IDENTITY_PROVIDER_UNAVAILABLE = ("identity_provider_unavailable", 503, "The identity provider cannot be reached");
+    UNSUPPORTED_IMAGE = ("unsupported_image", 415, "The upload is not a JPEG, PNG, HEIC or WebP image");
+    EMPTY_BODY = ("empty_body", 400, "The request body is empty");
+    BODY_INCOMPLETE = ("body_incomplete", 400, "The request body could not be read to its end");
+    RANGE_NOT_SATISFIABLE = ("range_not_satisfiable", 416, "The range is outside the content");
+    CONTENT_DESTROYED = ("content_destroyed", 410, "This content was destroyed and can never be read again");
+    CONTENT_CORRUPT = ("content_corrupt", 500, "The stored content failed its integrity check");
+    CONTENT_UNAVAILABLE = ("content_unavailable", 503, "The content storage is temporarily unavailable");
     STORE_UNAVAILABLE = ("store_unavailable", 503, "The service is temporarily unavailable");
     INTERNAL = ("internal", 500, "Internal error");
 }
@@ -208,6 +215,22 @@ impl From<DomainError> for ApiError {
             DomainError::IdentityProviderUnavailable(cause) => {
                 tracing::warn!(error = %cause, "identity provider unavailable");
                 ApiError::plain(IDENTITY_PROVIDER_UNAVAILABLE)
+            }
+            DomainError::PayloadTooLarge(limit) => {
+                ApiError::new(PAYLOAD_TOO_LARGE, format!("the upload must be at most {limit} bytes"))
+            }
+            DomainError::UnsupportedImage => ApiError::plain(UNSUPPORTED_IMAGE),
+            DomainError::EmptyBody => ApiError::plain(EMPTY_BODY),
+            DomainError::BadBody(_) => ApiError::plain(BODY_INCOMPLETE),
+            DomainError::RangeNotSatisfiable => ApiError::plain(RANGE_NOT_SATISFIABLE),
+            DomainError::ContentDestroyed => ApiError::plain(CONTENT_DESTROYED),
+            DomainError::ContentUnavailable(workvault_domain::blob::BlobError::Corrupt(cause)) => {
+                tracing::error!(%cause, "stored content failed its integrity check");
+                ApiError::plain(CONTENT_CORRUPT)
+            }
+            DomainError::ContentUnavailable(cause) => {
+                tracing::error!(error = %cause, "blob storage failure");
+                ApiError::plain(CONTENT_UNAVAILABLE)
             }
             DomainError::Unavailable(cause) => {
                 tracing::error!(error = %cause, source = ?std::error::Error::source(&cause), "store failure");

@@ -8,9 +8,9 @@ use workvault_domain::model::Identity;
 use workvault_domain::policy::Role;
 use workvault_domain::ports::Store;
 use workvault_domain::service::InviteRequest;
-use workvault_domain::testing::{FixedClock, SeqRng};
+use workvault_domain::testing::{FixedClock, MemoryBlobs, SeqRng};
 use workvault_domain::text::Email;
-use workvault_domain::{Ctx, Lifetimes, Workvault};
+use workvault_domain::{Ctx, Lifetimes, Limits, Workvault};
 
 /// The application under test and its clock.
 #[derive(Debug, Clone)]
@@ -21,14 +21,18 @@ pub struct Fixture {
     pub clock: Arc<FixedClock>,
     /// The store itself, for direct port calls.
     pub store: Arc<dyn Store>,
+    /// The photo bytes (plaintext, in memory; uploads over 1 MiB are refused).
+    pub blobs: Arc<MemoryBlobs>,
 }
 
 impl Fixture {
     /// Wraps a fresh store.
     pub fn new(store: Arc<dyn Store>) -> Self {
         let clock = Arc::new(FixedClock::default());
-        let app = Workvault::new(store.clone(), clock.clone(), Arc::new(SeqRng::default()), Lifetimes::default());
-        Self { app, clock, store }
+        let blobs = Arc::new(MemoryBlobs::default());
+        let app = Workvault::new(store.clone(), clock.clone(), Arc::new(SeqRng::default()), Lifetimes::default())
+            .with_blobs(blobs.clone(), Limits { max_upload_bytes: 1 << 20 });
+        Self { app, clock, store, blobs }
     }
 
     /// Signs a user in (creating them) and returns their context.

@@ -39,6 +39,10 @@ macro_rules! contract_tests {
             redirect_sign_ins_are_single_use_bound_and_expiring,
             auth_flows_are_taken_once,
             bearer_users_are_found_by_issuer_and_subject,
+            photos_follow_their_job_and_stay_in_their_workspace,
+            bad_uploads_leave_nothing,
+            photos_go_to_trash_come_back_and_purge_for_good,
+            photo_pages_are_stable_and_complete,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_copy_reproduces_the_instance() {

@@ -11,10 +11,12 @@ use workvault_domain::ports::{StoreError, StoreResult};
 
 use crate::queue::TaskRow;
 use crate::rows::{
-    AuditRow, GrantRow, InviteRow, JobRow, MembershipRow, SessionRow, SignInLinkRow, UserRow, WorkspaceRow, corrupt,
+    AuditRow, GrantRow, InviteRow, JobRow, MembershipRow, PhotoRow, SessionRow, SignInLinkRow, UserRow, WorkspaceRow,
+    corrupt,
 };
 use crate::schema::{
-    audit_events, audit_heads, grants, invites, jobs, memberships, sessions, sign_in_links, tasks, users, workspaces,
+    audit_events, audit_heads, grants, invites, jobs, memberships, photos, sessions, sign_in_links, tasks, users,
+    workspaces,
 };
 use crate::{Db, PgStore, read, write_tx};
 
@@ -97,6 +99,17 @@ async fn dump(
                 .await?;
             let cursor = next(&rows, limit, |r| r.0.id.to_string());
             (all(rows, |(j, d)| Ok(Record::Job(j.into_domain()?, d)))?, cursor)
+        }
+        RecordKind::Photo => {
+            let rows: Vec<PhotoRow> = photos::table
+                .filter(photos::id.gt(uuid(after)?))
+                .order(photos::id)
+                .limit(n)
+                .select(PhotoRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| Ok(Record::Photo(r.into_domain()?)))?, cursor)
         }
         RecordKind::Grant => {
             let (job, user) = pair(after)?;
@@ -202,6 +215,9 @@ async fn restore_one(c: &mut AsyncPgConnection, record: &Record) -> Result<(), D
                 .values((JobRow::from_domain(j), jobs::deleted_at.eq(*deleted)))
                 .execute(c)
                 .await?;
+        }
+        Record::Photo(p) => {
+            diesel::insert_into(photos::table).values(PhotoRow::from_domain(p)).execute(c).await?;
         }
         Record::Grant(g) => {
             diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c).await?;

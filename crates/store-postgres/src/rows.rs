@@ -5,18 +5,19 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 use workvault_domain::audit::{AuditActor, AuditEvent};
-use workvault_domain::id::{AuditEventId, InviteId, JobId, RequestId, SessionId, UserId, WorkspaceId};
+use workvault_domain::id::{AuditEventId, InviteId, JobId, PhotoId, RequestId, SessionId, UserId, WorkspaceId};
 use workvault_domain::identity::AuthFlow;
 use workvault_domain::model::{
     Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace,
 };
+use workvault_domain::photo::{ImageType, Photo};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::StoreError;
 use workvault_domain::secret::{Token, TokenHash};
 use workvault_domain::text::{Address, Email, LongText, Name};
 
 use crate::schema::{
-    audit_events, auth_flows, grants, invites, jobs, memberships, sessions, sign_in_links, users, workspaces,
+    audit_events, auth_flows, grants, invites, jobs, memberships, photos, sessions, sign_in_links, users, workspaces,
 };
 
 pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
@@ -390,6 +391,52 @@ impl AuthFlowRow {
             pkce_verifier: secret("pkce_verifier", &self.pkce_verifier)?,
             created_at: self.created_at,
             expires_at: self.expires_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = photos)]
+pub(crate) struct PhotoRow {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub job_id: Uuid,
+    pub image_type: String,
+    pub size: i64,
+    pub sha256: Vec<u8>,
+    pub file_name: Option<String>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl PhotoRow {
+    pub fn from_domain(p: &Photo) -> Self {
+        Self {
+            id: *p.id.as_uuid(),
+            workspace_id: *p.workspace_id.as_uuid(),
+            job_id: *p.job_id.as_uuid(),
+            image_type: p.image_type.as_str().to_owned(),
+            size: i64::try_from(p.size).unwrap_or(i64::MAX),
+            sha256: p.sha256.to_vec(),
+            file_name: p.file_name.as_ref().map(|n| n.to_string()),
+            created_by: *p.created_by.as_uuid(),
+            created_at: p.created_at,
+            deleted_at: p.deleted_at,
+        }
+    }
+    pub fn into_domain(self) -> Result<Photo, StoreError> {
+        Ok(Photo {
+            id: PhotoId::from_uuid(self.id),
+            workspace_id: WorkspaceId::from_uuid(self.workspace_id),
+            job_id: JobId::from_uuid(self.job_id),
+            image_type: ImageType::parse(&self.image_type).ok_or_else(|| corrupt("image type", &self.image_type))?,
+            size: u64::try_from(self.size).map_err(|_| corrupt("size", &self.size.to_string()))?,
+            sha256: digest(&self.sha256)?,
+            file_name: self.file_name.as_deref().map(|n| text("file name", n, Name::parse)).transpose()?,
+            created_by: UserId::from_uuid(self.created_by),
+            created_at: self.created_at,
+            deleted_at: self.deleted_at,
         })
     }
 }

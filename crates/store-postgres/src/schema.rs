@@ -160,3 +160,23 @@ diesel::table! {
         expires_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    photos (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        job_id -> Uuid,
+        image_type -> Text,
+        size -> BigInt,
+        sha256 -> Bytea,
+        file_name -> Nullable<Text>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(photos -> jobs (job_id));
+diesel::allow_tables_to_appear_in_same_query!(photos, jobs);
+diesel::allow_tables_to_appear_in_same_query!(photos, memberships);
+diesel::allow_tables_to_appear_in_same_query!(photos, grants);

@@ -194,7 +194,8 @@ async fn the_diesel_schema_matches_the_migrated_database() {
         audit_events,
         audit_heads,
         tasks,
-        auth_flows
+        auth_flows,
+        photos
     );
     theirs.sort();
     ours.sort();

@@ -9,11 +9,12 @@ use workvault_domain::ports::{StoreError, StoreResult};
 
 use crate::queue::TaskRow;
 use crate::rows::{
-    AuditRow, GrantRow, InviteRow, JobRow, MembershipRow, SessionRow, SignInLinkRow, UserRow, WorkspaceRow, corrupt,
-    micros, opt_time,
+    AuditRow, GrantRow, InviteRow, JobRow, MembershipRow, PhotoRow, SessionRow, SignInLinkRow, UserRow, WorkspaceRow,
+    corrupt, micros, opt_time,
 };
 use crate::schema::{
-    audit_events, audit_heads, grants, invites, jobs, memberships, sessions, sign_in_links, tasks, users, workspaces,
+    audit_events, audit_heads, grants, invites, jobs, memberships, photos, sessions, sign_in_links, tasks, users,
+    workspaces,
 };
 use crate::{Db, SqliteStore};
 
@@ -81,6 +82,16 @@ fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit
                 .map(|(j, d)| Ok(Record::Job(j.into_domain()?, opt_time(d)?)))
                 .collect::<Result<_, StoreError>>()?;
             (records, cursor)
+        }
+        RecordKind::Photo => {
+            let rows: Vec<PhotoRow> = photos::table
+                .filter(photos::id.gt(&after_id))
+                .order(photos::id)
+                .limit(n)
+                .select(PhotoRow::as_select())
+                .load(c)?;
+            let cursor = next(&rows, limit, |r| r.id.clone());
+            (rows.into_iter().map(|r| r.into_domain().map(Record::Photo)).collect::<Result<_, _>>()?, cursor)
         }
         RecordKind::Grant => {
             let (job, user) = match &after {
@@ -183,6 +194,9 @@ fn restore_one(c: &mut SqliteConnection, record: &Record) -> Result<(), Db> {
             diesel::insert_into(jobs::table)
                 .values((JobRow::from_domain(j), jobs::deleted_at.eq(deleted.map(micros))))
                 .execute(c)?;
+        }
+        Record::Photo(p) => {
+            diesel::insert_into(photos::table).values(PhotoRow::from_domain(p)).execute(c)?;
         }
         Record::Grant(g) => {
             diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c)?;

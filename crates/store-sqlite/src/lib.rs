@@ -5,6 +5,7 @@ mod identity;
 mod instance;
 mod jobs;
 mod members;
+mod photos;
 mod queue;
 mod rows;
 pub mod schema;

@@ -9,13 +9,14 @@ use workvault_domain::identity::AuthFlow;
 use workvault_domain::model::{
     Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace,
 };
+use workvault_domain::photo::{ImageType, Photo};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::StoreError;
 use workvault_domain::secret::{Token, TokenHash};
 use workvault_domain::text::{Address, Email, LongText, Name};
 
 use crate::schema::{
-    audit_events, auth_flows, grants, invites, jobs, memberships, sessions, sign_in_links, users, workspaces,
+    audit_events, auth_flows, grants, invites, jobs, memberships, photos, sessions, sign_in_links, users, workspaces,
 };
 
 pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
@@ -46,7 +47,7 @@ pub(crate) fn hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
     TokenHash::from_slice(bytes).ok_or_else(|| corrupt("token hash", &bytes.len().to_string()))
 }
 
-fn digest(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+pub(crate) fn digest(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
     <[u8; 32]>::try_from(bytes).map_err(|_| corrupt("digest", &bytes.len().to_string()))
 }
 
@@ -405,6 +406,52 @@ impl AuthFlowRow {
             pkce_verifier: secret("pkce_verifier", &self.pkce_verifier)?,
             created_at: time(self.created_at)?,
             expires_at: time(self.expires_at)?,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = photos)]
+pub(crate) struct PhotoRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub job_id: String,
+    pub image_type: String,
+    pub size: i64,
+    pub sha256: Vec<u8>,
+    pub file_name: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+impl PhotoRow {
+    pub fn from_domain(p: &Photo) -> Self {
+        Self {
+            id: p.id.to_string(),
+            workspace_id: p.workspace_id.to_string(),
+            job_id: p.job_id.to_string(),
+            image_type: p.image_type.as_str().to_owned(),
+            size: i64::try_from(p.size).unwrap_or(i64::MAX),
+            sha256: p.sha256.to_vec(),
+            file_name: p.file_name.as_ref().map(|n| n.to_string()),
+            created_by: p.created_by.to_string(),
+            created_at: micros(p.created_at),
+            deleted_at: p.deleted_at.map(micros),
+        }
+    }
+    pub fn into_domain(self) -> Result<Photo, StoreError> {
+        Ok(Photo {
+            id: id(&self.id)?,
+            workspace_id: id(&self.workspace_id)?,
+            job_id: id(&self.job_id)?,
+            image_type: ImageType::parse(&self.image_type).ok_or_else(|| corrupt("image type", &self.image_type))?,
+            size: u64::try_from(self.size).map_err(|_| corrupt("size", &self.size.to_string()))?,
+            sha256: digest(&self.sha256)?,
+            file_name: self.file_name.as_deref().map(|n| text("file name", n, Name::parse)).transpose()?,
+            created_by: id(&self.created_by)?,
+            created_at: time(self.created_at)?,
+            deleted_at: opt_time(self.deleted_at)?,
         })
     }
 }

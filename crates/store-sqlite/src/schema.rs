@@ -160,3 +160,23 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    photos (id) {
+        id -> Text,
+        workspace_id -> Text,
+        job_id -> Text,
+        image_type -> Text,
+        size -> BigInt,
+        sha256 -> Binary,
+        file_name -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(photos -> jobs (job_id));
+diesel::allow_tables_to_appear_in_same_query!(photos, jobs);
+diesel::allow_tables_to_appear_in_same_query!(photos, memberships);
+diesel::allow_tables_to_appear_in_same_query!(photos, grants);

@@ -160,7 +160,8 @@ fn the_diesel_schema_matches_the_migrated_database() {
         audit_events,
         audit_heads,
         tasks,
-        auth_flows
+        auth_flows,
+        photos
     );
     #[derive(QueryableByName)]
     struct Name {

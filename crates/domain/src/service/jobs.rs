@@ -91,7 +91,7 @@ impl Workvault {
     }
 
     /// Reads one job and checks `action` on it, in one store statement.
-    async fn authorize_job(
+    pub(super) async fn authorize_job(
         &self,
         ctx: &Ctx,
         ws: WorkspaceId,

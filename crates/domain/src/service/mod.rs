@@ -6,6 +6,7 @@
 mod auth;
 mod jobs;
 mod members;
+mod photos;
 mod workspaces;
 
 use std::sync::Arc;
@@ -14,12 +15,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use crate::audit::{AuditActor, AuditDraft};
+use crate::blob::BlobStore;
+use crate::error::Error;
 use crate::id::{RequestId, UserId, WorkspaceId};
 use crate::ports::{Clock, Rng, Store};
 
 pub use auth::{AuthorizationReply, SessionStart, SignInRedirect};
 pub use jobs::{JobChange, NewJob};
 pub use members::InviteRequest;
+pub use photos::{ByteStreamDebug, PhotoContent, photo_key};
 
 /// Lifetimes of links and sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +55,19 @@ impl Default for Lifetimes {
     }
 }
 
+/// Limits on what clients send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest photo upload, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_upload_bytes: 50 * 1024 * 1024 }
+    }
+}
+
 /// Who is asking, and in which request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ctx {
@@ -67,6 +84,14 @@ pub struct Workvault {
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Rng>,
     lifetimes: Lifetimes,
+    blobs: Option<Arc<dyn BlobStore>>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for dyn BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn BlobStore")
+    }
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -78,7 +103,25 @@ impl std::fmt::Debug for dyn Store {
 impl Workvault {
     /// Wires the use cases to their ports.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Arc<dyn Rng>, lifetimes: Lifetimes) -> Self {
-        Self { store, clock, rng, lifetimes }
+        Self { store, clock, rng, lifetimes, blobs: None, limits: Limits::default() }
+    }
+
+    /// Adds the photo storage and the upload limits.
+    pub fn with_blobs(mut self, blobs: Arc<dyn BlobStore>, limits: Limits) -> Self {
+        self.blobs = Some(blobs);
+        self.limits = limits;
+        self
+    }
+
+    /// The upload limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn blobs(&self) -> Result<&Arc<dyn BlobStore>, Error> {
+        self.blobs
+            .as_ref()
+            .ok_or(Error::ContentUnavailable(crate::blob::BlobError::Unavailable("no blob store is configured".into())))
     }
 
     /// The store (for health checks and adapters that need it).

@@ -25,6 +25,14 @@ pub async fn populate(f: &Fixture) -> (WorkspaceId, Token) {
     let jobs: Vec<_> = futures_lite_all(f, &alice, ws).await;
     f.app.grant_job(&alice, ws, jobs[0], bob.user).await.expect("grant");
     f.app.delete_job(&alice, ws, jobs[1]).await.expect("trash");
+    // Photos, one of them in trash.
+    for n in [10, 20] {
+        let bytes = Box::pin(futures_util::stream::iter([Ok(bytes::Bytes::from(jpeg(n)))]));
+        let photo = f.app.upload_photo(&carol, ws, jobs[0], Some("p.jpg"), bytes).await.expect("photo");
+        if n == 20 {
+            f.app.trash_photo(&carol, ws, photo.id).await.expect("trash photo");
+        }
+    }
     f.app
         .create_invite(&alice, ws, InviteRequest { email: Some("dan@example.test".into()), ..Default::default() })
         .await

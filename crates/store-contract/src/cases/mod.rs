@@ -5,6 +5,7 @@ mod audit;
 mod identity;
 mod instance;
 mod membership;
+mod photos;
 mod queue;
 mod redirect;
 
@@ -13,6 +14,7 @@ pub use audit::*;
 pub use identity::*;
 pub use instance::*;
 pub use membership::*;
+pub use photos::*;
 pub use queue::*;
 pub use redirect::*;
 

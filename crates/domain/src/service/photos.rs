@@ -1,0 +1,202 @@
+//! Photo use cases. A photo belongs to a job, so the job's permissions decide: seeing
+//! a job's photos is `ViewJob`, uploading, trashing and restoring is `UpdateJob`, and
+//! purging (for good) is `DeleteJob`. A grant on a job extends to its photos.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::{Ctx, Workvault};
+use crate::blob::{BlobError, BlobKey, ByteStream};
+use crate::error::{Error, field};
+use crate::id::{JobId, PhotoId, WorkspaceId};
+use crate::page::{Page, PageRequest};
+use crate::photo::{ImageType, Photo, SNIFF_LEN};
+use crate::policy::{Action, ActorFacts, ResourceFacts, decide};
+use crate::ports::JobAccess;
+use crate::text::Name;
+
+/// A photo's bytes on their way out: the record, the stream and the range it holds.
+#[derive(Debug)]
+pub struct PhotoContent {
+    /// The photo.
+    pub photo: Photo,
+    /// The bytes of `range`.
+    pub body: ByteStreamDebug,
+    /// Which bytes of the original the stream holds.
+    pub range: Range<u64>,
+}
+
+/// A byte stream with a `Debug` that does not try to print it.
+pub struct ByteStreamDebug(pub ByteStream);
+
+impl std::fmt::Debug for ByteStreamDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ByteStream")
+    }
+}
+
+/// Reads up to [`SNIFF_LEN`] leading bytes and gives back a stream that still yields
+/// every byte, those first.
+async fn peek(mut body: ByteStream) -> Result<(Vec<u8>, ByteStream), BlobError> {
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    let mut taken: Vec<Bytes> = Vec::new();
+    while head.len() < SNIFF_LEN {
+        match body.next().await {
+            Some(piece) => {
+                let piece = piece?;
+                head.extend_from_slice(&piece[..piece.len().min(SNIFF_LEN - head.len())]);
+                taken.push(piece);
+            }
+            None => break,
+        }
+    }
+    let again = futures_util::stream::iter(taken.into_iter().map(Ok)).chain(body);
+    Ok((head, Box::pin(again)))
+}
+
+/// Maps a blob store failure to the use cases' error.
+fn blob_error(e: BlobError) -> Error {
+    match e {
+        BlobError::TooLarge { limit } => Error::PayloadTooLarge(limit),
+        BlobError::Body(why) => Error::BadBody(why),
+        BlobError::BadRange => Error::RangeNotSatisfiable,
+        BlobError::KeyDestroyed => Error::ContentDestroyed,
+        other => Error::ContentUnavailable(other),
+    }
+}
+
+impl Workvault {
+    /// Reads one live photo and checks `action` on its job, in one store statement.
+    async fn authorize_photo(&self, ctx: &Ctx, ws: WorkspaceId, id: PhotoId, action: Action) -> Result<Photo, Error> {
+        let (photo, access) = self.store.photo_for(ctx.user, ws, id).await?.ok_or(Error::NotFound)?;
+        check(access, action)?;
+        Ok(photo)
+    }
+
+    /// Streams an upload into a new photo of `job`. The type is told from the bytes;
+    /// the size limit is enforced while streaming (no byte read past it); the row is
+    /// written only once the blob is complete, so a failed upload leaves nothing.
+    pub async fn upload_photo(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        job: JobId,
+        file_name: Option<&str>,
+        body: ByteStream,
+    ) -> Result<Photo, Error> {
+        let file_name = file_name.map(Name::parse).transpose().map_err(field("file_name"))?;
+        self.authorize_job(ctx, ws, job, Action::UpdateJob).await?;
+        let blobs = self.blobs()?;
+        let (head, body) = peek(body).await.map_err(blob_error)?;
+        if head.is_empty() {
+            return Err(Error::EmptyBody);
+        }
+        let image_type = ImageType::sniff(&head).ok_or(Error::UnsupportedImage)?;
+        let id = PhotoId::generate(&*self.clock, &*self.rng);
+        let key = photo_key(ws, id);
+        let written = blobs.put(&key, body, self.limits.max_upload_bytes).await.map_err(blob_error)?;
+        let photo = Photo {
+            id,
+            workspace_id: ws,
+            job_id: job,
+            image_type,
+            size: written.size,
+            sha256: written.sha256,
+            file_name,
+            created_by: ctx.user,
+            created_at: self.now(),
+            deleted_at: None,
+        };
+        let details =
+            json!({"job_id": job, "size": photo.size, "type": image_type.as_str(), "sha256": photo.sha256_hex()});
+        let audit = self.audit(ctx, ws, "photo.uploaded", ("photo", id.to_string()), details);
+        if let Err(e) = self.store.create_photo(&photo, audit).await {
+            if let Err(cleanup) = blobs.delete(&key).await {
+                tracing::warn!(error = %cleanup, blob = %key.name, "could not delete the blob of a photo whose row failed; the sweeper will");
+            }
+            return Err(e.into());
+        }
+        Ok(photo)
+    }
+
+    /// One photo's record.
+    pub async fn photo(&self, ctx: &Ctx, ws: WorkspaceId, id: PhotoId) -> Result<Photo, Error> {
+        self.authorize_photo(ctx, ws, id, Action::ViewJob).await
+    }
+
+    /// A page of a job's photos, newest first.
+    pub async fn photos(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        job: JobId,
+        page: PageRequest,
+    ) -> Result<Page<Photo>, Error> {
+        self.authorize_job(ctx, ws, job, Action::ViewJob).await?;
+        Ok(self.store.photos_of_job(ws, job, page).await?)
+    }
+
+    /// The bytes of a photo, or of `range` of them (authorized in one statement, then
+    /// streamed and decrypted chunk by chunk).
+    pub async fn photo_content(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        id: PhotoId,
+        range: Option<Range<u64>>,
+    ) -> Result<PhotoContent, Error> {
+        let photo = self.authorize_photo(ctx, ws, id, Action::ViewJob).await?;
+        let range = range.unwrap_or(0..photo.size);
+        if range.start >= range.end || range.end > photo.size {
+            return Err(Error::RangeNotSatisfiable);
+        }
+        let body = self.blobs()?.get(&photo_key(ws, id), photo.size, range.clone()).await.map_err(blob_error)?;
+        Ok(PhotoContent { photo, body: ByteStreamDebug(body), range })
+    }
+
+    /// Moves a photo to trash (restorable).
+    pub async fn trash_photo(&self, ctx: &Ctx, ws: WorkspaceId, id: PhotoId) -> Result<(), Error> {
+        let photo = self.authorize_photo(ctx, ws, id, Action::UpdateJob).await?;
+        let audit = self.audit(ctx, ws, "photo.trashed", ("photo", id.to_string()), json!({"job_id": photo.job_id}));
+        Ok(self.store.trash_photo(ws, id, self.now(), audit).await?)
+    }
+
+    async fn authorize_trashed(&self, ctx: &Ctx, ws: WorkspaceId, id: PhotoId, action: Action) -> Result<Photo, Error> {
+        let (photo, access) = self.store.trashed_photo(ctx.user, ws, id).await?.ok_or(Error::NotFound)?;
+        check(access, action)?;
+        Ok(photo)
+    }
+
+    /// Brings a photo back from trash.
+    pub async fn restore_photo(&self, ctx: &Ctx, ws: WorkspaceId, id: PhotoId) -> Result<Photo, Error> {
+        let mut photo = self.authorize_trashed(ctx, ws, id, Action::UpdateJob).await?;
+        let audit = self.audit(ctx, ws, "photo.restored", ("photo", id.to_string()), json!({"job_id": photo.job_id}));
+        self.store.restore_photo(ws, id, audit).await?;
+        photo.deleted_at = None;
+        Ok(photo)
+    }
+
+    /// Deletes a trashed photo for good: its blob first, then its row (a retry after a
+    /// failure halfway finishes the job).
+    pub async fn purge_photo(&self, ctx: &Ctx, ws: WorkspaceId, id: PhotoId) -> Result<(), Error> {
+        let photo = self.authorize_trashed(ctx, ws, id, Action::DeleteJob).await?;
+        self.blobs()?.delete(&photo_key(ws, id)).await.map_err(blob_error)?;
+        let details = json!({"job_id": photo.job_id, "sha256": photo.sha256_hex()});
+        let audit = self.audit(ctx, ws, "photo.purged", ("photo", id.to_string()), details);
+        Ok(self.store.purge_photo(ws, id, audit).await?)
+    }
+}
+
+fn check(access: JobAccess, action: Action) -> Result<(), Error> {
+    decide(ActorFacts { role: Some(access.role) }, action, ResourceFacts::Job { granted: access.granted })
+        .into_result()
+        .map_err(Error::denied)
+}
+
+/// The blob of a photo's original.
+pub fn photo_key(ws: WorkspaceId, id: PhotoId) -> BlobKey {
+    BlobKey { workspace: ws, name: format!("photo-{id}") }
+}

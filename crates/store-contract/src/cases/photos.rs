@@ -1,0 +1,182 @@
+//! Photos: access follows the job (grants included), tenants stay apart, uploads are
+//! checked and a failed one leaves nothing, trash / restore / purge, paging.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use workvault_domain::Error;
+use workvault_domain::blob::{BlobError, ByteStream};
+use workvault_domain::id::{JobId, PhotoId, WorkspaceId};
+use workvault_domain::page::PageRequest;
+use workvault_domain::photo::ImageType;
+use workvault_domain::policy::Role;
+use workvault_domain::ports::Store;
+use workvault_domain::{Ctx, Workvault};
+
+use super::job;
+use crate::Fixture;
+
+/// A small "JPEG": the magic bytes, then `len` bytes of filler.
+pub fn jpeg(len: usize) -> Vec<u8> {
+    let mut b = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    b.extend((0..len).map(|i| (i % 251) as u8));
+    b
+}
+
+fn body(bytes: &[u8]) -> ByteStream {
+    let pieces: Vec<Result<Bytes, BlobError>> = bytes.chunks(3).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    Box::pin(futures_util::stream::iter(pieces))
+}
+
+async fn upload(app: &Workvault, who: &Ctx, ws: WorkspaceId, job: JobId, bytes: &[u8]) -> Result<PhotoId, Error> {
+    Ok(app.upload_photo(who, ws, job, Some("site.jpg"), body(bytes)).await?.id)
+}
+
+async fn content(
+    app: &Workvault,
+    who: &Ctx,
+    ws: WorkspaceId,
+    id: PhotoId,
+    range: Option<std::ops::Range<u64>>,
+) -> Vec<u8> {
+    let c = app.photo_content(who, ws, id, range).await.expect("content");
+    let parts: Vec<Bytes> = c.body.0.try_collect().await.expect("stream");
+    parts.concat()
+}
+
+/// Seeing a job's photos is `ViewJob`, uploading `UpdateJob`: a Restricted member
+/// needs a grant; nobody reaches another workspace's photo.
+pub async fn photos_follow_their_job_and_stay_in_their_workspace(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let (owner, restricted, outsider) = (f.user("owner").await, f.user("restricted").await, f.user("outsider").await);
+    let ws = f.workspace(&owner, "Photos").await;
+    let other_ws = f.workspace(&outsider, "Elsewhere").await;
+    f.join(&owner, ws, &restricted, Role::Restricted).await;
+    let j = f.app.create_job(&owner, ws, job("Roof")).await.expect("job").id;
+
+    let bytes = jpeg(1000);
+    let id = upload(&f.app, &owner, ws, j, &bytes).await.expect("upload");
+    let photo = f.app.photo(&owner, ws, id).await.expect("metadata");
+    assert_eq!((photo.image_type, photo.size, photo.job_id), (ImageType::Jpeg, 1004, j));
+    assert_eq!(photo.file_name.as_ref().map(|n| n.to_string()).as_deref(), Some("site.jpg"));
+    assert_eq!(content(&f.app, &owner, ws, id, None).await, bytes);
+    assert_eq!(content(&f.app, &owner, ws, id, Some(10..20)).await, bytes[10..20]);
+    assert!(matches!(f.app.photo_content(&owner, ws, id, Some(0..1005)).await, Err(Error::RangeNotSatisfiable)));
+
+    // A Restricted member without a grant: as if nothing were there.
+    assert!(matches!(f.app.photo(&restricted, ws, id).await, Err(Error::NotFound)));
+    assert!(matches!(f.app.photos(&restricted, ws, j, PageRequest::default()).await, Err(Error::NotFound)));
+    assert!(matches!(upload(&f.app, &restricted, ws, j, &bytes).await, Err(Error::NotFound)));
+    f.app.grant_job(&owner, ws, j, restricted.user).await.expect("grant");
+    assert_eq!(f.app.photo(&restricted, ws, id).await.expect("granted").id, id);
+    upload(&f.app, &restricted, ws, j, &bytes).await.expect("a granted member uploads");
+
+    // Another tenant: not with its own workspace id, not with the photo's.
+    assert!(matches!(f.app.photo(&outsider, ws, id).await, Err(Error::NotFound)));
+    assert!(matches!(f.app.photo(&outsider, other_ws, id).await, Err(Error::NotFound)));
+    assert!(matches!(f.app.photo_content(&outsider, other_ws, id, None).await, Err(Error::NotFound)));
+    assert!(matches!(f.app.trash_photo(&outsider, other_ws, id).await, Err(Error::NotFound)));
+    assert!(matches!(upload(&f.app, &outsider, other_ws, j, &bytes).await, Err(Error::NotFound)));
+    assert_eq!(f.app.photos(&owner, ws, j, PageRequest::default()).await.expect("list").items.len(), 2);
+}
+
+/// An upload of the wrong type, empty, too large or cut off is refused and leaves no
+/// row, no blob and no audit event.
+pub async fn bad_uploads_leave_nothing(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let owner = f.user("owner").await;
+    let ws = f.workspace(&owner, "Uploads").await;
+    let j = f.app.create_job(&owner, ws, job("Kitchen")).await.expect("job").id;
+    let before = f.audit_len(ws).await;
+
+    let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec();
+    assert!(matches!(upload(&f.app, &owner, ws, j, &gif).await, Err(Error::UnsupportedImage)));
+    assert!(matches!(upload(&f.app, &owner, ws, j, b"").await, Err(Error::EmptyBody)));
+    assert!(matches!(upload(&f.app, &owner, ws, j, &jpeg(1 << 20)).await, Err(Error::PayloadTooLarge(1_048_576))));
+    let cut: ByteStream = Box::pin(futures_util::stream::iter(vec![
+        Ok(Bytes::from(jpeg(100))),
+        Err(BlobError::Body("connection reset".into())),
+    ]));
+    assert!(matches!(f.app.upload_photo(&owner, ws, j, None, cut).await, Err(Error::BadBody(_))));
+    let long_name = "n".repeat(300);
+    let named = f.app.upload_photo(&owner, ws, j, Some(&long_name), body(&jpeg(10))).await;
+    assert!(matches!(named, Err(Error::Invalid { field: "file_name", .. })));
+
+    assert!(f.app.photos(&owner, ws, j, PageRequest::default()).await.expect("list").items.is_empty());
+    assert!(f.blobs.is_empty(), "no blob kept");
+    assert_eq!(f.audit_len(ws).await, before, "no audit event");
+}
+
+/// Trash hides a photo (and a trashed job hides its photos); restore brings it back;
+/// purge (Admin and up) deletes row and blob, and only from trash.
+pub async fn photos_go_to_trash_come_back_and_purge_for_good(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let (owner, member) = (f.user("owner").await, f.user("member").await);
+    let ws = f.workspace(&owner, "Trash").await;
+    f.join(&owner, ws, &member, Role::Member).await;
+    let j = f.app.create_job(&owner, ws, job("Garden")).await.expect("job").id;
+    let id = upload(&f.app, &member, ws, j, &jpeg(50)).await.expect("upload");
+
+    assert!(matches!(f.app.purge_photo(&owner, ws, id).await, Err(Error::NotFound)), "only from trash");
+    f.app.trash_photo(&member, ws, id).await.expect("trash");
+    assert!(matches!(f.app.photo(&owner, ws, id).await, Err(Error::NotFound)));
+    assert!(f.app.photos(&owner, ws, j, PageRequest::default()).await.expect("list").items.is_empty());
+    assert!(matches!(f.app.trash_photo(&member, ws, id).await, Err(Error::NotFound)));
+    let back = f.app.restore_photo(&member, ws, id).await.expect("restore");
+    assert_eq!(back.deleted_at, None);
+    assert_eq!(f.app.photo(&owner, ws, id).await.expect("back").id, id);
+
+    f.app.trash_photo(&member, ws, id).await.expect("trash");
+    assert!(matches!(f.app.purge_photo(&member, ws, id).await, Err(Error::Forbidden(_))), "members do not purge");
+    assert_eq!(f.blobs.len(), 1);
+    f.app.purge_photo(&owner, ws, id).await.expect("purge");
+    assert!(f.blobs.is_empty(), "the blob went");
+    assert!(matches!(f.app.purge_photo(&owner, ws, id).await, Err(Error::NotFound)));
+    assert!(matches!(f.app.restore_photo(&owner, ws, id).await, Err(Error::NotFound)));
+
+    // A trashed job hides its photos.
+    let kept = upload(&f.app, &member, ws, j, &jpeg(50)).await.expect("upload");
+    f.app.delete_job(&owner, ws, j).await.expect("trash the job");
+    assert!(matches!(f.app.photo(&owner, ws, kept).await, Err(Error::NotFound)));
+
+    let actions: Vec<String> = f
+        .store
+        .audit_chain(ws, 0, 1000)
+        .await
+        .expect("chain")
+        .into_iter()
+        .filter(|e| e.action.starts_with("photo."))
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["photo.uploaded", "photo.trashed", "photo.restored", "photo.trashed", "photo.purged", "photo.uploaded"]
+    );
+}
+
+/// A job's photos page newest first, stable and complete.
+pub async fn photo_pages_are_stable_and_complete(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let owner = f.user("owner").await;
+    let ws = f.workspace(&owner, "Pages").await;
+    let j = f.app.create_job(&owner, ws, job("Many")).await.expect("job").id;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(upload(&f.app, &owner, ws, j, &jpeg(10)).await.expect("upload"));
+        f.clock.advance(chrono::Duration::seconds(1));
+    }
+    ids.reverse();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = PageRequest::new(Some(2), cursor).expect("page");
+        let got = f.app.photos(&owner, ws, j, page).await.expect("list");
+        seen.extend(got.items.iter().map(|p| p.id));
+        match got.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+}

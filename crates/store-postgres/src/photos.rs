@@ -1,0 +1,152 @@
+//! Photos on PostgreSQL: reads join the photo's job, the actor's membership and grant in
+//! one statement; trash, restore and purge are conditional writes with their audit
+//! event in the same transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+use workvault_domain::audit::AuditDraft;
+use workvault_domain::id::{JobId, PhotoId, UserId, WorkspaceId};
+use workvault_domain::page::{Cursor, Page, PageRequest};
+use workvault_domain::photo::{Photo, PhotoStore};
+use workvault_domain::ports::{JobAccess, StoreError, StoreResult};
+
+use crate::audit::append;
+use crate::jobs::cursor_time;
+use crate::rows::{PhotoRow, role};
+use crate::schema::{grants, jobs, memberships, photos};
+use crate::{Db, PgStore, read, write_tx};
+
+/// The photo (live or trashed) with the actor's role and grant on its live job.
+async fn with_access(
+    c: &mut AsyncPgConnection,
+    actor: UserId,
+    ws: WorkspaceId,
+    photo: PhotoId,
+    trashed: bool,
+) -> Result<Option<(Photo, JobAccess)>, Db> {
+    let query = photos::table
+        .inner_join(jobs::table.on(jobs::id.eq(photos::job_id).and(jobs::deleted_at.is_null())))
+        .inner_join(
+            memberships::table
+                .on(memberships::workspace_id.eq(photos::workspace_id).and(memberships::user_id.eq(*actor.as_uuid()))),
+        )
+        .left_join(grants::table.on(grants::job_id.eq(photos::job_id).and(grants::user_id.eq(memberships::user_id))))
+        .filter(photos::id.eq(*photo.as_uuid()))
+        .filter(photos::workspace_id.eq(*ws.as_uuid()))
+        // One statement shape for live and trashed photos, so it is prepared once.
+        .filter(photos::deleted_at.is_null().eq(!trashed))
+        .select((PhotoRow::as_select(), memberships::role, grants::user_id.nullable()));
+    let row: Option<(PhotoRow, String, Option<Uuid>)> = query.first(c).await.optional()?;
+    let Some((photo, actor_role, grant)) = row else { return Ok(None) };
+    Ok(Some((photo.into_domain()?, JobAccess { role: role(&actor_role)?, granted: grant.is_some() })))
+}
+
+#[async_trait]
+impl PhotoStore for PgStore {
+    async fn create_photo(&self, photo: &Photo, audit: AuditDraft) -> StoreResult<()> {
+        let row = PhotoRow::from_domain(photo);
+        write_tx!(self, |c| {
+            diesel::insert_into(photos::table).values(&row).execute(c).await?;
+            append(c, audit).await?;
+            Ok(())
+        })
+    }
+
+    async fn photo_for(
+        &self,
+        actor: UserId,
+        ws: WorkspaceId,
+        photo: PhotoId,
+    ) -> StoreResult<Option<(Photo, JobAccess)>> {
+        read!(self, |c| with_access(c, actor, ws, photo, false).await)
+    }
+
+    async fn photos_of_job(&self, ws: WorkspaceId, job: JobId, page: PageRequest) -> StoreResult<Page<Photo>> {
+        let (at, id) = match page.after {
+            Some(after) => (cursor_time(after.key)?, after.id),
+            None => (DateTime::<Utc>::MAX_UTC, Uuid::max()),
+        };
+        read!(self, |c| {
+            let rows: Vec<PhotoRow> = photos::table
+                .filter(photos::workspace_id.eq(*ws.as_uuid()))
+                .filter(photos::job_id.eq(*job.as_uuid()))
+                .filter(photos::deleted_at.is_null())
+                .filter(photos::created_at.lt(at).or(photos::created_at.eq(at).and(photos::id.lt(id))))
+                .order((photos::created_at.desc(), photos::id.desc()))
+                .limit(i64::from(page.limit) + 1)
+                .select(PhotoRow::as_select())
+                .load(c)
+                .await?;
+            let items = rows.into_iter().map(PhotoRow::into_domain).collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(Page::from_rows(items, page.limit, |p| Cursor {
+                key: p.created_at.timestamp_micros(),
+                id: *p.id.as_uuid(),
+            }))
+        })
+    }
+
+    async fn trash_photo(
+        &self,
+        ws: WorkspaceId,
+        photo: PhotoId,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
+        write_tx!(self, |c| {
+            let n = diesel::update(photos::table.find(*photo.as_uuid()))
+                .filter(photos::workspace_id.eq(*ws.as_uuid()))
+                .filter(photos::deleted_at.is_null())
+                .set(photos::deleted_at.eq(at))
+                .execute(c)
+                .await?;
+            if n == 0 {
+                return Err(Db(StoreError::NotFound));
+            }
+            append(c, audit).await?;
+            Ok(())
+        })
+    }
+
+    async fn trashed_photo(
+        &self,
+        actor: UserId,
+        ws: WorkspaceId,
+        photo: PhotoId,
+    ) -> StoreResult<Option<(Photo, JobAccess)>> {
+        read!(self, |c| with_access(c, actor, ws, photo, true).await)
+    }
+
+    async fn restore_photo(&self, ws: WorkspaceId, photo: PhotoId, audit: AuditDraft) -> StoreResult<()> {
+        write_tx!(self, |c| {
+            let n = diesel::update(photos::table.find(*photo.as_uuid()))
+                .filter(photos::workspace_id.eq(*ws.as_uuid()))
+                .filter(photos::deleted_at.is_not_null())
+                .set(photos::deleted_at.eq(None::<DateTime<Utc>>))
+                .execute(c)
+                .await?;
+            if n == 0 {
+                return Err(Db(StoreError::NotFound));
+            }
+            append(c, audit).await?;
+            Ok(())
+        })
+    }
+
+    async fn purge_photo(&self, ws: WorkspaceId, photo: PhotoId, audit: AuditDraft) -> StoreResult<()> {
+        write_tx!(self, |c| {
+            let n = diesel::delete(photos::table.find(*photo.as_uuid()))
+                .filter(photos::workspace_id.eq(*ws.as_uuid()))
+                .filter(photos::deleted_at.is_not_null())
+                .execute(c)
+                .await?;
+            if n == 0 {
+                return Err(Db(StoreError::NotFound));
+            }
+            append(c, audit).await?;
+            Ok(())
+        })
+    }
+}
