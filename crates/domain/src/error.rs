@@ -95,9 +95,12 @@ pub enum Error {
     /// The upload could not be read to its end; nothing was kept.
     #[error("the upload could not be read: {0}")]
     BadBody(String),
-    /// The range asked for is outside the content.
+    /// The range asked for is outside the content (of `size` bytes).
     #[error("the range is outside the content")]
-    RangeNotSatisfiable,
+    RangeNotSatisfiable {
+        /// The content's length.
+        size: u64,
+    },
     /// The workspace's data key was destroyed: the content can never be read again.
     #[error("this content was destroyed")]
     ContentDestroyed,

@@ -79,7 +79,7 @@ impl std::fmt::Debug for AppState {
     info(title = "Workvault API", description = "Jobs, photos, tickets and assets, with access decided on every request."),
     tags(
         (name = "session"), (name = "workspaces"), (name = "members"), (name = "invites"),
-        (name = "jobs"), (name = "grants"), (name = "audit"), (name = "health"), (name = "pages"),
+        (name = "jobs"), (name = "grants"), (name = "photos"), (name = "audit"), (name = "health"), (name = "pages"),
     )
 )]
 struct ApiDoc;
@@ -122,6 +122,13 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .service(api::jobs::grants)
                 .service(api::jobs::grant)
                 .service(api::jobs::revoke)
+                .service(api::photos::upload)
+                .service(api::photos::list)
+                .service(api::photos::show)
+                .service(api::photos::content)
+                .service(api::photos::trash)
+                .service(api::photos::restore)
+                .service(api::photos::purge)
                 .service(api::audit::list)
                 .service(api::audit::verify),
         );

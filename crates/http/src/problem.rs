@@ -96,6 +96,8 @@ pub struct ApiError {
     pub detail: String,
     /// Field errors, for `validation_failed`.
     pub errors: Vec<FieldError>,
+    /// Extra response headers (`Content-Range` on a 416, `Retry-After`…).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// The problem document, as sent.
@@ -123,7 +125,13 @@ pub struct Problem {
 impl ApiError {
     /// An error with a code and detail.
     pub fn new(code: Code, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), errors: Vec::new() }
+        Self { code, detail: detail.into(), errors: Vec::new(), headers: Vec::new() }
+    }
+
+    /// The same error with one more response header.
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     /// An error whose detail is its title.
@@ -171,6 +179,9 @@ impl ResponseError for ApiError {
             // RFC 6750 §3: the scheme and the error, not the reason (that is in the body).
             res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\"")));
         }
+        for (name, value) in &self.headers {
+            res.insert_header((*name, value.clone()));
+        }
         res.body(self.body(None))
     }
 }
@@ -188,6 +199,7 @@ impl From<DomainError> for ApiError {
                 code: VALIDATION_FAILED,
                 detail: format!("{field} {problem}"),
                 errors: vec![FieldError { field: field.to_owned(), message: problem }],
+                headers: Vec::new(),
             },
             DomainError::InviteExpired => ApiError::plain(INVITE_EXPIRED),
             DomainError::InviteUsed => ApiError::plain(INVITE_USED),
@@ -222,7 +234,10 @@ impl From<DomainError> for ApiError {
             DomainError::UnsupportedImage => ApiError::plain(UNSUPPORTED_IMAGE),
             DomainError::EmptyBody => ApiError::plain(EMPTY_BODY),
             DomainError::BadBody(_) => ApiError::plain(BODY_INCOMPLETE),
-            DomainError::RangeNotSatisfiable => ApiError::plain(RANGE_NOT_SATISFIABLE),
+            DomainError::RangeNotSatisfiable { size } => {
+                ApiError::new(RANGE_NOT_SATISFIABLE, format!("the content is {size} bytes; ask for a range inside it"))
+                    .with_header("content-range", format!("bytes */{size}"))
+            }
             DomainError::ContentDestroyed => ApiError::plain(CONTENT_DESTROYED),
             DomainError::ContentUnavailable(workvault_domain::blob::BlobError::Corrupt(cause)) => {
                 tracing::error!(%cause, "stored content failed its integrity check");

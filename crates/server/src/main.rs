@@ -16,11 +16,13 @@ use actix_web::web::Data;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use workvault_auth_oidc::OidcProvider;
-use workvault_domain::Workvault;
+use workvault_blobs::{EncryptedBlobs, MasterKey, ObjectKeyring, open_location};
+use workvault_domain::blob::BlobStore;
 use workvault_domain::id::WorkspaceId;
 use workvault_domain::ports::IdentityProvider;
 use workvault_domain::ports::Store;
 use workvault_domain::signin::LocalSignIn;
+use workvault_domain::{Limits, Workvault};
 use workvault_http::{AppState, HttpSettings};
 use workvault_store_postgres::{PgConfig, PgStore};
 use workvault_store_sqlite::SqliteStore;
@@ -98,6 +100,9 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config.config);
+    // One TLS crypto stack for every client in the process (object storage, the
+    // identity provider): ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let result = actix_web::rt::System::new().block_on(run(cli.command, config));
     match result {
         Ok(code) => code,
@@ -176,9 +181,33 @@ async fn open(v: &Validated) -> anyhow::Result<Instance> {
     let backend = Backend::open(&v.store, &v.config, v.config.store.migrate_on_start).await?;
     create_private_dir(&v.config.data_dir)?;
     let rng = Arc::new(OsRng);
-    let (_master_key, _) = system::master_key(&v.config.data_dir.join("master.key"), &*rng)?;
-    let app = Workvault::new(backend.store(), Arc::new(SystemClock), rng, v.config.lifetimes());
+    let blobs = open_blobs(v, rng.clone())?;
+    let limits = Limits { max_upload_bytes: v.config.blobs.max_upload_mib * 1024 * 1024 };
+    let app =
+        Workvault::new(backend.store(), Arc::new(SystemClock), rng, v.config.lifetimes()).with_blobs(blobs, limits);
     Ok(Instance { backend, app })
+}
+
+/// The master key: from `blobs.master_key` (or its environment variable) when set,
+/// else the file `<data_dir>/master.key`, made on first start.
+fn load_master_key(v: &Validated, rng: &dyn workvault_domain::ports::Rng) -> anyhow::Result<MasterKey> {
+    let configured = &v.config.blobs.master_key.0;
+    let bytes = if configured.is_empty() {
+        system::master_key(&v.config.data_dir.join("master.key"), rng)?.0
+    } else {
+        system::decode_master_key(configured).context("blobs.master_key")?
+    };
+    MasterKey::from_slice(&bytes).context("the master key must be 32 bytes")
+}
+
+/// The encrypted photo storage and its keyring, as configured.
+fn open_blobs(v: &Validated, rng: Arc<OsRng>) -> anyhow::Result<Arc<dyn BlobStore>> {
+    let b = &v.config.blobs;
+    let s3 = b.s3();
+    let objects = open_location(&b.url, &v.config.data_dir.join("blobs"), &s3).context("blobs.url")?;
+    let keys = open_location(&b.keyring_url, &v.config.data_dir.join("keyring"), &s3).context("blobs.keyring_url")?;
+    let keyring = Arc::new(ObjectKeyring::new(keys, load_master_key(v, &*rng)?, rng.clone()));
+    Ok(Arc::new(EncryptedBlobs::new(objects, keyring, rng)))
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -244,8 +273,12 @@ async fn run(command: Command, v: Validated) -> anyhow::Result<ExitCode> {
             if v.config.store.url.is_empty() {
                 shown.store.url = String::new();
             }
-            if !shown.auth.oidc.client_secret.0.is_empty() {
-                shown.auth.oidc.client_secret = config::SecretString("[redacted]".into());
+            for secret in
+                [&mut shown.auth.oidc.client_secret, &mut shown.blobs.master_key, &mut shown.blobs.s3_secret_access_key]
+            {
+                if !secret.0.is_empty() {
+                    *secret = config::SecretString("[redacted]".into());
+                }
             }
             println!("{}", toml::to_string_pretty(&shown)?);
             Ok(ExitCode::SUCCESS)

@@ -35,7 +35,13 @@ impl Rng for OsRng {
 /// Length of the master key.
 pub const MASTER_KEY_BYTES: usize = 32;
 
-/// Loads the master key (the key-encryption key that will wrap per-workspace data keys),
+/// A master key given as base64 (configuration or environment), if it is 32 bytes.
+pub fn decode_master_key(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let key = Zeroizing::new(STANDARD.decode(text.trim()).ok()?);
+    (key.len() == MASTER_KEY_BYTES).then_some(key)
+}
+
+/// Loads the master key (the key-encryption key that wraps per-workspace data keys),
 /// generating it with mode 0600 on first start. Returns whether it was created.
 pub fn master_key(path: &Path, rng: &dyn Rng) -> anyhow::Result<(Zeroizing<Vec<u8>>, bool)> {
     if path.exists() {

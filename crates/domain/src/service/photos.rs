@@ -18,13 +18,28 @@ use crate::policy::{Action, ActorFacts, ResourceFacts, decide};
 use crate::ports::JobAccess;
 use crate::text::Name;
 
-/// A photo's bytes on their way out: the record, the stream and the range it holds.
+/// What a caller wants of a photo's bytes, decided once the photo is known (its size
+/// and hash), in the same call that authorized the read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Want {
+    /// Nothing: the caller has these bytes already (`If-None-Match`).
+    Nothing,
+    /// All of them.
+    Whole,
+    /// These.
+    Range(Range<u64>),
+    /// A range outside the content.
+    Unsatisfiable,
+}
+
+/// A photo's bytes on their way out: the record, the stream (unless nothing was
+/// wanted) and the range it holds.
 #[derive(Debug)]
 pub struct PhotoContent {
     /// The photo.
     pub photo: Photo,
-    /// The bytes of `range`.
-    pub body: ByteStreamDebug,
+    /// The bytes of `range`; `None` when nothing was wanted.
+    pub body: Option<ByteStreamDebug>,
     /// Which bytes of the original the stream holds.
     pub range: Range<u64>,
 }
@@ -62,7 +77,7 @@ fn blob_error(e: BlobError) -> Error {
     match e {
         BlobError::TooLarge { limit } => Error::PayloadTooLarge(limit),
         BlobError::Body(why) => Error::BadBody(why),
-        BlobError::BadRange => Error::RangeNotSatisfiable,
+        BlobError::BadRange => Error::RangeNotSatisfiable { size: 0 },
         BlobError::KeyDestroyed => Error::ContentDestroyed,
         other => Error::ContentUnavailable(other),
     }
@@ -139,22 +154,25 @@ impl Workvault {
         Ok(self.store.photos_of_job(ws, job, page).await?)
     }
 
-    /// The bytes of a photo, or of `range` of them (authorized in one statement, then
-    /// streamed and decrypted chunk by chunk).
+    /// The bytes of a photo, or the part of them `want` picks once the photo is known:
+    /// authorized in one store statement, then streamed and decrypted chunk by chunk.
     pub async fn photo_content(
         &self,
         ctx: &Ctx,
         ws: WorkspaceId,
         id: PhotoId,
-        range: Option<Range<u64>>,
+        want: impl FnOnce(&Photo) -> Want + Send,
     ) -> Result<PhotoContent, Error> {
         let photo = self.authorize_photo(ctx, ws, id, Action::ViewJob).await?;
-        let range = range.unwrap_or(0..photo.size);
-        if range.start >= range.end || range.end > photo.size {
-            return Err(Error::RangeNotSatisfiable);
-        }
-        let body = self.blobs()?.get(&photo_key(ws, id), photo.size, range.clone()).await.map_err(blob_error)?;
-        Ok(PhotoContent { photo, body: ByteStreamDebug(body), range })
+        let size = photo.size;
+        let range = match want(&photo) {
+            Want::Nothing => return Ok(PhotoContent { photo, body: None, range: 0..0 }),
+            Want::Whole => 0..size,
+            Want::Range(r) if r.start < r.end && r.end <= size => r,
+            Want::Range(_) | Want::Unsatisfiable => return Err(Error::RangeNotSatisfiable { size }),
+        };
+        let body = self.blobs()?.get(&photo_key(ws, id), size, range.clone()).await.map_err(blob_error)?;
+        Ok(PhotoContent { photo, body: Some(ByteStreamDebug(body)), range })
     }
 
     /// Moves a photo to trash (restorable).

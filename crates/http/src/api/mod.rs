@@ -3,9 +3,11 @@
 //! entry.
 
 pub mod audit;
+pub mod content;
 pub mod health;
 pub mod jobs;
 pub mod members;
+pub mod photos;
 pub mod session;
 pub mod workspaces;
 

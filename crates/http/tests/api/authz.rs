@@ -14,11 +14,17 @@ struct Route {
     method: Method,
     path: String,
     body: Option<Value>,
+    /// Raw bytes instead of JSON (an upload).
+    raw: Option<Vec<u8>>,
     facts: ResourceFacts,
 }
 
 fn route(method: Method, path: String, body: Option<Value>, facts: ResourceFacts) -> Route {
-    Route { method, path, body, facts }
+    Route { method, path, body, raw: None, facts }
+}
+
+fn upload(path: String, facts: ResourceFacts) -> Route {
+    Route { method: Method::POST, path, body: None, raw: Some(crate::harness::jpeg(100)), facts }
 }
 
 /// A case's variable part: a grant for the actor, or a target member and a role handed out.
@@ -102,11 +108,22 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
         }
         Action::CreateJob => vec![route(Method::POST, api("/jobs"), Some(json!({"title": "New"})), whole)],
         Action::ListJobs => vec![route(Method::GET, api("/jobs"), None, whole)],
-        Action::ViewJob => vec![route(Method::GET, api(&format!("/jobs/{job}")), None, on_job)],
-        Action::UpdateJob => {
-            vec![route(Method::PATCH, api(&format!("/jobs/{job}")), Some(json!({"status": "completed"})), on_job)]
-        }
-        Action::DeleteJob => vec![route(Method::DELETE, api(&format!("/jobs/{job}")), None, on_job)],
+        Action::ViewJob => vec![
+            route(Method::GET, api(&format!("/jobs/{job}")), None, on_job),
+            route(Method::GET, api(&format!("/jobs/{job}/photos")), None, on_job),
+            route(Method::GET, api(&format!("/photos/{}", w.photo)), None, on_job),
+            route(Method::GET, api(&format!("/photos/{}/content", w.photo)), None, on_job),
+        ],
+        Action::UpdateJob => vec![
+            route(Method::PATCH, api(&format!("/jobs/{job}")), Some(json!({"status": "completed"})), on_job),
+            upload(api(&format!("/jobs/{job}/photos")), on_job),
+            route(Method::DELETE, api(&format!("/photos/{}", w.photo)), None, on_job),
+            route(Method::POST, api(&format!("/photos/{}/restore", w.trashed_photo)), None, on_job),
+        ],
+        Action::DeleteJob => vec![
+            route(Method::DELETE, api(&format!("/jobs/{job}")), None, on_job),
+            route(Method::POST, api(&format!("/photos/{}/purge", w.trashed_photo)), None, on_job),
+        ],
         Action::ManageGrants => vec![
             route(Method::GET, api(&format!("/jobs/{job}/grants")), None, on_job),
             route(Method::PUT, api(&format!("/jobs/{job}/grants/{}", w.grantee.id)), None, on_job),
@@ -121,6 +138,9 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
 struct World {
     ws: String,
     job: String,
+    /// A photo of the job, and one in trash.
+    photo: String,
+    trashed_photo: String,
     invite: String,
     owner: User,
     admin: User,
@@ -180,9 +200,27 @@ where
     }
     let r = t.post(&format!("/api/v1/workspaces/{ws}/invites"), &owner, json!({"role": "member"})).await;
     let invite = r.str("id");
+    let photo = t.photo(&ws, &owner, &job).await;
+    let trashed_photo = t.photo(&ws, &owner, &job).await;
+    let r = t.delete(&format!("/api/v1/workspaces/{ws}/photos/{trashed_photo}"), &owner).await;
+    assert_eq!(r.status, 204, "{}", r.text);
     // The outsider is Owner of a workspace of their own: their role there gives nothing here.
     t.workspace(&outsider, "Elsewhere").await;
-    World { ws, job, invite, owner, admin, member, restricted, admin2, member2, grantee, outsider }
+    World {
+        ws,
+        job,
+        photo,
+        trashed_photo,
+        invite,
+        owner,
+        admin,
+        member,
+        restricted,
+        admin2,
+        member2,
+        grantee,
+        outsider,
+    }
 }
 
 fn expected(decision: Decision, facts: ResourceFacts) -> Result<(), (u16, &'static str)> {
@@ -222,7 +260,10 @@ async fn every_role_action_and_workspace_case_answers_as_the_policy_decides() {
                     let r = routes(action, &w, v).swap_remove(i);
                     let decision = decide(ActorFacts { role: standing }, action, r.facts);
                     let before = t.snapshot(&w.ws).await;
-                    let res = t.call(r.method.clone(), &r.path, Some(actor), r.body).await;
+                    let res = match r.raw {
+                        Some(raw) => t.call_raw(r.method.clone(), &r.path, actor, raw).await,
+                        None => t.call(r.method.clone(), &r.path, Some(actor), r.body).await,
+                    };
                     let case = format!(
                         "{action:?} as {standing:?} ({v:?}): {} {} → {} {}",
                         r.method, r.path, res.status, res.text
@@ -260,6 +301,11 @@ async fn another_workspaces_ids_answer_not_found_even_for_its_owner_elsewhere() 
         (Method::PATCH, format!("/api/v1/workspaces/{b}/members/{}", w.member.id), Some(json!({"role": "restricted"}))),
         (Method::DELETE, format!("/api/v1/workspaces/{b}/members/{}", w.member.id), None),
         (Method::DELETE, format!("/api/v1/workspaces/{b}/invites/{}", w.invite), None),
+        (Method::GET, format!("/api/v1/workspaces/{b}/photos/{}", w.photo), None),
+        (Method::GET, format!("/api/v1/workspaces/{b}/photos/{}/content", w.photo), None),
+        (Method::DELETE, format!("/api/v1/workspaces/{b}/photos/{}", w.photo), None),
+        (Method::GET, format!("/api/v1/workspaces/{b}/jobs/{}/photos", w.job), None),
+        (Method::POST, format!("/api/v1/workspaces/{b}/photos/{}/purge", w.trashed_photo), None),
     ] {
         let before = t.snapshot(&w.ws).await;
         let r = t.call(method.clone(), &path, Some(&w.outsider), body).await;

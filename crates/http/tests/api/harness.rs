@@ -13,9 +13,9 @@ use workvault_domain::instance::{InstanceStore, Record, RecordKind};
 use workvault_domain::model::Identity;
 use workvault_domain::ports::Store;
 use workvault_domain::signin::LocalSignIn;
-use workvault_domain::testing::{FixedClock, SeqRng};
+use workvault_domain::testing::{FixedClock, MemoryBlobs, SeqRng};
 use workvault_domain::text::Email;
-use workvault_domain::{Lifetimes, Workvault};
+use workvault_domain::{Lifetimes, Limits, Workvault};
 use workvault_http::{AppState, HttpSettings};
 use workvault_store_sqlite::SqliteStore;
 
@@ -35,6 +35,7 @@ pub struct Reply {
     pub headers: actix_web::http::header::HeaderMap,
     pub body: Value,
     pub text: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -66,7 +67,8 @@ pub async fn test_app()
         clock.clone(),
         Arc::new(SeqRng::starting_at(1 << 32)),
         Lifetimes::default(),
-    );
+    )
+    .with_blobs(Arc::new(MemoryBlobs::default()), Limits { max_upload_bytes: 1 << 20 });
     let identity = Arc::new(LocalSignIn::new(store.clone(), clock.clone()));
     let settings = HttpSettings::for_url(Url::parse("http://127.0.0.1:8080").expect("url"));
     let state = Data::new(AppState { app: app.clone(), identity, settings });
@@ -105,6 +107,24 @@ where
         self.send(req).await
     }
 
+    /// Sends raw bytes (an upload), as `user`.
+    pub async fn call_raw(&self, method: Method, path: &str, user: &User, body: Vec<u8>) -> Reply {
+        let req = TestRequest::default()
+            .method(method)
+            .uri(path)
+            .insert_header(("cookie", user.cookie.clone()))
+            .insert_header(("content-type", "application/octet-stream"))
+            .set_payload(body);
+        self.send(req).await
+    }
+
+    /// Uploads a small JPEG to a job; returns the photo id.
+    pub async fn photo(&self, ws: &str, by: &User, job: &str) -> String {
+        let r = self.call_raw(Method::POST, &format!("/api/v1/workspaces/{ws}/jobs/{job}/photos"), by, jpeg(500)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.str("id")
+    }
+
     pub async fn send(&self, req: TestRequest) -> Reply {
         let res = test::call_service(&self.service, req.to_request()).await;
         let status = res.status().as_u16();
@@ -112,7 +132,7 @@ where
         let bytes = actix_web::body::to_bytes(res.into_body()).await.unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, headers, body, text }
+        Reply { status, headers, body, text, bytes: bytes.to_vec() }
     }
 
     pub async fn get(&self, path: &str, user: &User) -> Reply {
@@ -170,4 +190,11 @@ where
         }
         all
     }
+}
+
+/// A small "JPEG": the magic bytes, then `len` bytes of filler.
+pub fn jpeg(len: usize) -> Vec<u8> {
+    let mut b = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    b.extend((0..len).map(|i| (i % 251) as u8));
+    b
 }

@@ -5,5 +5,6 @@ mod authz;
 mod flows;
 mod harness;
 mod openapi;
+mod photos;
 mod problems;
 mod security;

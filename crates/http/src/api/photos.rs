@@ -1,0 +1,254 @@
+//! Job photos: streamed upload, list, metadata, content (ranges, `ETag`), trash,
+//! restore and purge.
+
+use std::pin::pin;
+
+use actix_web::http::header;
+use actix_web::web::{Data, Path, Payload, Query};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::future::{Either, select};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use workvault_domain::blob::{BlobError, ByteStream};
+use workvault_domain::photo::Photo;
+use workvault_domain::service::Want;
+
+use super::content::{Ranged, content_headers, not_modified, parse_range, streamed};
+use super::{Reply, created, id};
+use crate::AppState;
+use crate::dto::{List, ListQuery};
+use crate::problem::{ApiError, INVALID_QUERY, PAYLOAD_TOO_LARGE, Problem};
+use crate::session::Caller;
+
+/// A photo's record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhotoOut {
+    /// Photo id.
+    pub id: String,
+    /// Workspace id.
+    pub workspace_id: String,
+    /// The job it belongs to.
+    pub job_id: String,
+    /// `jpeg`, `png`, `heic` or `webp` (told from the bytes).
+    #[serde(rename = "type")]
+    pub image_type: String,
+    /// The media type the content is served with.
+    pub media_type: String,
+    /// Bytes of the original.
+    pub size: u64,
+    /// SHA-256 of the original, hex (also the content's `ETag`).
+    pub sha256: String,
+    /// The file name the uploader gave.
+    pub file_name: Option<String>,
+    /// Uploader.
+    pub created_by: String,
+    /// Uploaded.
+    pub created_at: DateTime<Utc>,
+    /// When it went to trash (`null` when live).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Where the bytes are.
+    pub content_url: String,
+}
+
+impl From<Photo> for PhotoOut {
+    fn from(p: Photo) -> Self {
+        Self {
+            content_url: format!("/api/v1/workspaces/{}/photos/{}/content", p.workspace_id, p.id),
+            id: p.id.to_string(),
+            workspace_id: p.workspace_id.to_string(),
+            job_id: p.job_id.to_string(),
+            image_type: p.image_type.as_str().to_owned(),
+            media_type: p.image_type.mime().to_owned(),
+            size: p.size,
+            sha256: p.sha256_hex(),
+            file_name: p.file_name.map(|n| n.to_string()),
+            created_by: p.created_by.to_string(),
+            created_at: p.created_at,
+            deleted_at: p.deleted_at,
+        }
+    }
+}
+
+/// Upload options.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// The file's name, kept for display (up to 200 characters).
+    pub file_name: Option<String>,
+}
+
+/// Hands the request body over to the upload as it arrives (at most a few pieces
+/// ahead), stopping as soon as the upload stops reading.
+async fn pump(mut payload: Payload, mut tx: futures_channel::mpsc::Sender<Result<Bytes, BlobError>>) {
+    while let Some(piece) = payload.next().await {
+        let piece = piece.map_err(|e| BlobError::Body(e.to_string()));
+        let failed = piece.is_err();
+        if tx.send(piece).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Uploads a photo to a job: the raw image as the body (any `Content-Type`: the type
+/// is told from the bytes). Streamed: never held whole; refused past the size limit.
+#[utoipa::path(tag = "photos", params(("ws" = String, Path), ("job" = String, Path), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The image bytes (JPEG, PNG, HEIC or WebP)"),
+    responses(
+        (status = 201, body = PhotoOut, headers(("Location" = String))),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Empty or cut-off body"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+    ))]
+#[post("/workspaces/{ws}/jobs/{job}/photos")]
+pub async fn upload(
+    state: Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: Path<(String, String)>,
+    query: Query<UploadQuery>,
+    payload: Payload,
+) -> Reply {
+    let (ws, job) = (id(&path.0, "workspace")?, id(&path.1, "job")?);
+    let limit = state.app.limits().max_upload_bytes;
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::new(PAYLOAD_TOO_LARGE, format!("the upload must be at most {limit} bytes")));
+    }
+    let (tx, rx) = futures_channel::mpsc::channel(4);
+    let body: ByteStream = Box::pin(rx);
+    let upload = pin!(state.app.upload_photo(&caller.ctx, ws, job, query.file_name.as_deref(), body));
+    let photo = match select(upload, pin!(pump(payload, tx))).await {
+        Either::Left((done, _)) => done?,
+        // The whole body was handed over: the upload finishes from its buffer.
+        Either::Right(((), upload)) => upload.await?,
+    };
+    Ok(created(format!("/api/v1/workspaces/{ws}/photos/{}", photo.id), &PhotoOut::from(photo)))
+}
+
+/// A job's photos, newest first.
+#[utoipa::path(tag = "photos", params(("ws" = String, Path), ("job" = String, Path), ListQuery), responses(
+    (status = 200, body = List<PhotoOut>),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/workspaces/{ws}/jobs/{job}/photos")]
+pub async fn list(state: Data<AppState>, caller: Caller, path: Path<(String, String)>, q: Query<ListQuery>) -> Reply {
+    let (ws, job) = (id(&path.0, "workspace")?, id(&path.1, "job")?);
+    let page = state.app.photos(&caller.ctx, ws, job, q.page()?).await?;
+    Ok(HttpResponse::Ok().json(List::page(page, PhotoOut::from)))
+}
+
+/// One photo's record.
+#[utoipa::path(tag = "photos", params(("ws" = String, Path), ("photo" = String, Path)), responses(
+    (status = 200, body = PhotoOut),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/workspaces/{ws}/photos/{photo}")]
+pub async fn show(state: Data<AppState>, caller: Caller, path: Path<(String, String)>) -> Reply {
+    let (ws, photo) = (id(&path.0, "workspace")?, id(&path.1, "photo")?);
+    Ok(HttpResponse::Ok().json(PhotoOut::from(state.app.photo(&caller.ctx, ws, photo).await?)))
+}
+
+/// Which bytes of a photo.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ContentQuery {
+    /// `original` (the default): the bytes as uploaded.
+    pub variant: Option<String>,
+}
+
+/// A photo's bytes, streamed and decrypted as they go: one `Range` (206), a strong
+/// `ETag` (the SHA-256) with `If-None-Match` (304), `Cache-Control: private`.
+#[utoipa::path(tag = "photos", params(("ws" = String, Path), ("photo" = String, Path), ContentQuery), responses(
+    (status = 200, description = "The image", content_type = "image/*"),
+    (status = 206, description = "The range asked for", content_type = "image/*"),
+    (status = 304, description = "Not modified"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 410, body = Problem, content_type = "application/problem+json", description = "The workspace's key was destroyed"),
+    (status = 416, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/workspaces/{ws}/photos/{photo}/content")]
+pub async fn content(
+    state: Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: Path<(String, String)>,
+    q: Query<ContentQuery>,
+) -> Reply {
+    let (ws, id_) = (id(&path.0, "workspace")?, id(&path.1, "photo")?);
+    if q.variant.as_deref().is_some_and(|v| v != "original") {
+        return Err(ApiError::new(INVALID_QUERY, "variant must be `original`"));
+    }
+    let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let inm = req.headers().get(header::IF_NONE_MATCH).cloned();
+    // Authorized, and the photo read, in one statement; what to send is decided on it.
+    let got = state
+        .app
+        .photo_content(&caller.ctx, ws, id_, |photo| {
+            let mut headers = header::HeaderMap::new();
+            if let Some(v) = inm {
+                headers.insert(header::IF_NONE_MATCH, v);
+            }
+            if not_modified(&headers, &etag_of(photo)) {
+                return Want::Nothing;
+            }
+            match parse_range(range.as_deref(), photo.size) {
+                Ranged::Whole => Want::Whole,
+                Ranged::Part(r) => Want::Range(r),
+                Ranged::Unsatisfiable => Want::Unsatisfiable,
+            }
+        })
+        .await?;
+    let etag = etag_of(&got.photo);
+    match got.body {
+        None => {
+            let mut res = HttpResponse::NotModified();
+            content_headers(&mut res, &etag);
+            Ok(res.finish())
+        }
+        Some(body) => Ok(streamed(&req, got.photo.image_type.mime(), &etag, got.photo.size, got.range, body.0)),
+    }
+}
+
+fn etag_of(photo: &Photo) -> String {
+    format!("\"{}\"", photo.sha256_hex())
+}
+
+/// Moves a photo to trash (restorable).
+#[utoipa::path(tag = "photos", params(("ws" = String, Path), ("photo" = String, Path)), responses(
+    (status = 204, description = "In trash"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[delete("/workspaces/{ws}/photos/{photo}")]
+pub async fn trash(state: Data<AppState>, caller: Caller, path: Path<(String, String)>) -> Reply {
+    let (ws, photo) = (id(&path.0, "workspace")?, id(&path.1, "photo")?);
+    state.app.trash_photo(&caller.ctx, ws, photo).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Brings a photo back from trash.
+#[utoipa::path(tag = "photos", params(("ws" = String, Path), ("photo" = String, Path)), responses(
+    (status = 200, body = PhotoOut),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/workspaces/{ws}/photos/{photo}/restore")]
+pub async fn restore(state: Data<AppState>, caller: Caller, path: Path<(String, String)>) -> Reply {
+    let (ws, photo) = (id(&path.0, "workspace")?, id(&path.1, "photo")?);
+    Ok(HttpResponse::Ok().json(PhotoOut::from(state.app.restore_photo(&caller.ctx, ws, photo).await?)))
+}
+
+/// Deletes a trashed photo for good: its bytes, then its record (Owner, Admin).
+#[utoipa::path(tag = "photos", params(("ws" = String, Path), ("photo" = String, Path)), responses(
+    (status = 204, description = "Gone for good"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json", description = "No such photo in trash"),
+))]
+#[post("/workspaces/{ws}/photos/{photo}/purge")]
+pub async fn purge(state: Data<AppState>, caller: Caller, path: Path<(String, String)>) -> Reply {
+    let (ws, photo) = (id(&path.0, "workspace")?, id(&path.1, "photo")?);
+    state.app.purge_photo(&caller.ctx, ws, photo).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

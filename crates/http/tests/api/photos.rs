@@ -1,0 +1,150 @@
+//! Photos over HTTP: upload, list, metadata, content with ranges and `ETag`, trash,
+//! restore, purge, and each bad input as its own problem that stores nothing.
+
+use actix_web::http::Method;
+use actix_web::test::TestRequest;
+use sha2::{Digest, Sha256};
+
+use crate::harness::{jpeg, test_app};
+
+fn problem(r: &crate::harness::Reply, status: u16, code: &str) {
+    assert_eq!((r.status, r.code()), (status, Some(code)), "{}", r.text);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+}
+
+#[actix_web::test]
+async fn a_photo_goes_up_comes_down_whole_or_in_part_and_through_trash() {
+    let t = test_app().await;
+    let owner = t.user("owner").await;
+    let ws = t.workspace(&owner, "Photos").await;
+    let job = t.job(&ws, &owner, "Roof").await;
+    let bytes = jpeg(70_000);
+    let up = t
+        .call_raw(
+            Method::POST,
+            &format!("/api/v1/workspaces/{ws}/jobs/{job}/photos?file_name=roof.jpg"),
+            &owner,
+            bytes.clone(),
+        )
+        .await;
+    assert_eq!(up.status, 201, "{}", up.text);
+    let id = up.str("id");
+    assert_eq!(up.header("location"), Some(format!("/api/v1/workspaces/{ws}/photos/{id}").as_str()));
+    assert_eq!(up.body["type"], "jpeg");
+    assert_eq!(up.body["media_type"], "image/jpeg");
+    assert_eq!(up.body["size"], bytes.len());
+    assert_eq!(up.body["sha256"], hex::encode(Sha256::digest(&bytes)));
+    assert_eq!(up.body["file_name"], "roof.jpg");
+    assert_eq!(up.body["content_url"], format!("/api/v1/workspaces/{ws}/photos/{id}/content"));
+
+    let list = t.get(&format!("/api/v1/workspaces/{ws}/jobs/{job}/photos"), &owner).await;
+    assert_eq!(list.body["items"][0]["id"], id.as_str());
+    let meta = t.get(&format!("/api/v1/workspaces/{ws}/photos/{id}"), &owner).await;
+    assert_eq!(meta.body["sha256"], up.body["sha256"]);
+
+    let content = format!("/api/v1/workspaces/{ws}/photos/{id}/content");
+    let whole = t.get(&content, &owner).await;
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.bytes, bytes);
+    let etag = format!("\"{}\"", hex::encode(Sha256::digest(&bytes)));
+    assert_eq!(whole.header("etag"), Some(etag.as_str()));
+    assert_eq!(whole.header("cache-control"), Some("private"));
+    assert_eq!(whole.header("content-type"), Some("image/jpeg"));
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    assert_eq!(whole.header("content-length"), Some(bytes.len().to_string().as_str()));
+
+    let get = |range: &str| {
+        TestRequest::get()
+            .uri(&content)
+            .insert_header(("cookie", owner.cookie.clone()))
+            .insert_header(("range", range.to_owned()))
+    };
+    let part = t.send(get("bytes=65530-65545")).await;
+    assert_eq!(part.status, 206);
+    assert_eq!(part.bytes, bytes[65530..65546]);
+    assert_eq!(part.header("content-range"), Some(format!("bytes 65530-65545/{}", bytes.len()).as_str()));
+    let tail = t.send(get("bytes=-10")).await;
+    assert_eq!((tail.status, tail.bytes.as_slice()), (206, &bytes[bytes.len() - 10..]));
+    let past = t.send(get(&format!("bytes={}-", bytes.len()))).await;
+    problem(&past, 416, "range_not_satisfiable");
+    assert_eq!(past.header("content-range"), Some(format!("bytes */{}", bytes.len()).as_str()));
+    let cached = t
+        .send(
+            TestRequest::get()
+                .uri(&content)
+                .insert_header(("cookie", owner.cookie.clone()))
+                .insert_header(("if-none-match", etag.clone())),
+        )
+        .await;
+    assert_eq!((cached.status, cached.bytes.len()), (304, 0));
+    assert_eq!(cached.header("etag"), Some(etag.as_str()));
+    problem(&t.get(&format!("{content}?variant=huge"), &owner).await, 400, "invalid_query");
+
+    // Trash, restore, trash, purge.
+    assert_eq!(t.delete(&format!("/api/v1/workspaces/{ws}/photos/{id}"), &owner).await.status, 204);
+    problem(&t.get(&content, &owner).await, 404, "not_found");
+    let back = t.post(&format!("/api/v1/workspaces/{ws}/photos/{id}/restore"), &owner, serde_json::json!({})).await;
+    assert_eq!((back.status, &back.body["deleted_at"]), (200, &serde_json::Value::Null), "{}", back.text);
+    assert_eq!(t.get(&content, &owner).await.bytes, bytes);
+    assert_eq!(t.delete(&format!("/api/v1/workspaces/{ws}/photos/{id}"), &owner).await.status, 204);
+    let purge = t.post(&format!("/api/v1/workspaces/{ws}/photos/{id}/purge"), &owner, serde_json::json!({})).await;
+    assert_eq!(purge.status, 204, "{}", purge.text);
+    problem(
+        &t.post(&format!("/api/v1/workspaces/{ws}/photos/{id}/restore"), &owner, serde_json::json!({})).await,
+        404,
+        "not_found",
+    );
+    let audit = t.get(&format!("/api/v1/workspaces/{ws}/audit"), &owner).await;
+    let actions: Vec<&str> =
+        audit.body["items"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    for a in ["photo.uploaded", "photo.trashed", "photo.restored", "photo.purged"] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+}
+
+#[actix_web::test]
+async fn bad_uploads_are_refused_and_store_nothing() {
+    let t = test_app().await;
+    let owner = t.user("owner").await;
+    let ws = t.workspace(&owner, "Uploads").await;
+    let job = t.job(&ws, &owner, "Kitchen").await;
+    let stranger = t.user("stranger").await;
+    let theirs = t.workspace(&stranger, "Theirs").await;
+    let before = t.snapshot(&ws).await;
+    let url = format!("/api/v1/workspaces/{ws}/jobs/{job}/photos");
+
+    problem(
+        &t.call_raw(Method::POST, &url, &owner, b"GIF89a\x01\x00\x01\x00;".to_vec()).await,
+        415,
+        "unsupported_image",
+    );
+    problem(&t.call_raw(Method::POST, &url, &owner, b"%PDF-1.7 pretending".to_vec()).await, 415, "unsupported_image");
+    problem(&t.call_raw(Method::POST, &url, &owner, Vec::new()).await, 400, "empty_body");
+    // Over the limit (1 MiB here): refused from Content-Length, and while streaming.
+    let big = jpeg(1 << 20);
+    let r = t.call_raw(Method::POST, &url, &owner, big.clone()).await;
+    problem(&r, 413, "payload_too_large");
+    let chunked =
+        TestRequest::post().uri(&url).insert_header(("cookie", owner.cookie.clone())).set_payload(big).to_request();
+    let mut chunked = chunked;
+    chunked.headers_mut().remove("content-length");
+    let res = actix_web::test::call_service(&t.service, chunked).await;
+    assert_eq!(res.status().as_u16(), 413);
+    let long = format!("{url}?file_name={}", "n".repeat(300));
+    problem(&t.call_raw(Method::POST, &long, &owner, jpeg(10)).await, 422, "validation_failed");
+    problem(&t.call_raw(Method::POST, &format!("{url}?colour=red"), &owner, jpeg(10)).await, 400, "invalid_query");
+    problem(
+        &t.call_raw(Method::POST, &format!("/api/v1/workspaces/{ws}/jobs/nope/photos"), &owner, jpeg(10)).await,
+        400,
+        "invalid_id",
+    );
+    assert_eq!(t.snapshot(&ws).await, before, "nothing was stored");
+    let list = t.get(&format!("/api/v1/workspaces/{ws}/jobs/{job}/photos"), &owner).await;
+    assert_eq!(list.body["items"].as_array().map(Vec::len), Some(0));
+
+    // Another workspace's job, with this workspace's id or its own: not found.
+    problem(&t.call_raw(Method::POST, &url, &stranger, jpeg(10)).await, 404, "not_found");
+    let mixed = format!("/api/v1/workspaces/{theirs}/jobs/{job}/photos");
+    problem(&t.call_raw(Method::POST, &mixed, &stranger, jpeg(10)).await, 404, "not_found");
+    assert_eq!(t.snapshot(&ws).await, before);
+}
