@@ -116,17 +116,27 @@ pub async fn upload(
     let limit = state.app.limits().max_upload_bytes;
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::new(PAYLOAD_TOO_LARGE, format!("the upload must be at most {limit} bytes")));
+        return Ok(closing(ApiError::new(PAYLOAD_TOO_LARGE, format!("the upload must be at most {limit} bytes"))));
     }
     let (tx, rx) = futures_channel::mpsc::channel(4);
     let body: ByteStream = Box::pin(rx);
     let upload = pin!(state.app.upload_photo(&caller.ctx, ws, job, query.file_name.as_deref(), body));
     let photo = match select(upload, pin!(pump(payload, tx))).await {
-        Either::Left((done, _)) => done?,
+        // Refused before the body was read to its end (too large, wrong type, not
+        // found): answer at once and close the connection, so the client stops sending.
+        Either::Left((Err(e), _)) => return Ok(closing(ApiError::from(e))),
+        Either::Left((Ok(photo), _)) => photo,
         // The whole body was handed over: the upload finishes from its buffer.
         Either::Right(((), upload)) => upload.await?,
     };
     Ok(created(format!("/api/v1/workspaces/{ws}/photos/{}", photo.id), &PhotoOut::from(photo)))
+}
+
+/// An error response that also closes the connection.
+fn closing(e: ApiError) -> HttpResponse {
+    let mut res = HttpResponse::from_error(e);
+    res.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+    res
 }
 
 /// A job's photos, newest first.

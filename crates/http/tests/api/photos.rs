@@ -96,7 +96,7 @@ async fn a_photo_goes_up_comes_down_whole_or_in_part_and_through_trash() {
     );
     let audit = t.get(&format!("/api/v1/workspaces/{ws}/audit"), &owner).await;
     let actions: Vec<&str> =
-        audit.body["items"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+        audit.body["items"].as_array().expect("items").iter().filter_map(|e| e["action"].as_str()).collect();
     for a in ["photo.uploaded", "photo.trashed", "photo.restored", "photo.purged"] {
         assert!(actions.contains(&a), "{a} missing from {actions:?}");
     }

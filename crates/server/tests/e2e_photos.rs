@@ -1,0 +1,186 @@
+//! End to end: photos through the real binary, on the embedded default (local disk)
+//! and on a real S3 server (moto, started by `scripts/test`), encrypted at rest.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const BIN: &str = env!("CARGO_BIN_EXE_workvault");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap()
+}
+
+struct Server {
+    child: Child,
+    link: String,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `workvault serve` in `dir` with `env`, and reads the first-start sign-in link.
+fn serve(dir: &Path, env: &[(&str, String)]) -> Server {
+    let port = free_port();
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("WORKVAULT__") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(dir)
+        .env("WORKVAULT__HTTP__BIND", format!("127.0.0.1:{port}"))
+        .env("WORKVAULT__LOG__LEVEL", "warn")
+        .env("WORKVAULT__BLOBS__MAX_UPLOAD_MIB", "2");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.arg("serve").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if line.contains("/auth/link/") {
+                let _ = tx.send(line.trim().to_owned());
+            }
+        }
+    });
+    let link = rx.recv_timeout(Duration::from_secs(20)).expect("the first start prints a sign-in link");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "workvault serve did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, link, base }
+}
+
+fn jpeg(len: usize) -> Vec<u8> {
+    let mut b = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    b.extend((0..len).map(|i| (i % 251) as u8));
+    b
+}
+
+/// Signs in, makes a workspace and a job, uploads a photo and reads it back whole and
+/// in part; returns the workspace id, the photo id and the bytes.
+async fn photo_round_trip(server: &Server) -> (String, String, Vec<u8>) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let base = &server.base;
+    assert_eq!(http.get(&server.link).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+    let ws: Value = http
+        .post(format!("{base}/api/v1/workspaces"))
+        .json(&json!({"name": "Site"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ws = ws["id"].as_str().unwrap().to_owned();
+    let job: Value = http
+        .post(format!("{base}/api/v1/workspaces/{ws}/jobs"))
+        .json(&json!({"title": "Roof"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job = job["id"].as_str().unwrap();
+
+    // 300 KiB in 7 KiB pieces, streamed (chunked, no Content-Length).
+    let bytes = jpeg(300 * 1024);
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> = bytes.chunks(7 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(pieces));
+    let res = http.post(format!("{base}/api/v1/workspaces/{ws}/jobs/{job}/photos")).body(body).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let photo: Value = res.json().await.unwrap();
+    assert_eq!(photo["sha256"], hex::encode(Sha256::digest(&bytes)));
+    let id = photo["id"].as_str().unwrap().to_owned();
+    let content = format!("{base}/api/v1/workspaces/{ws}/photos/{id}/content");
+    let got = http.get(&content).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(got.as_ref(), bytes.as_slice());
+    let part = http.get(&content).header("range", "bytes=100000-200000").send().await.unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &bytes[100_000..=200_000]);
+
+    // Over the configured limit (2 MiB): refused, nothing kept.
+    let big = jpeg(3 * 1024 * 1024);
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> = big.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let res = http
+        .post(format!("{base}/api/v1/workspaces/{ws}/jobs/{job}/photos"))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(pieces)))
+        .send()
+        .await;
+    if let Ok(res) = res {
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let list: Value = http
+        .get(format!("{base}/api/v1/workspaces/{ws}/jobs/{job}/photos"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    (ws, id, bytes)
+}
+
+#[tokio::test]
+async fn photos_are_encrypted_on_local_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]);
+    let (ws, id, bytes) = photo_round_trip(&server).await;
+    let data = dir.path().join("workvault-data");
+    let stored = std::fs::read(data.join(format!("blobs/ws/{ws}/photo-{id}"))).unwrap();
+    assert!(stored.len() > bytes.len(), "sealed: header and tags added");
+    for at in [0, 1000, 150_000, bytes.len() - 64] {
+        let sample = &bytes[at..at + 64];
+        assert!(!stored.windows(64).any(|w| w == sample), "plaintext at {at} found on disk");
+    }
+    assert!(data.join(format!("keyring/keys/{ws}.key")).exists(), "the workspace key is in the keyring");
+    assert_eq!(files_under(&data.join("blobs/tmp")), 0, "no temporary blob left (the refused upload included)");
+}
+
+#[tokio::test]
+async fn photos_are_stored_on_a_real_s3_server() {
+    let var = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: run through scripts/test (it starts moto)"))
+    };
+    let run = format!("e2e-{}", std::process::id());
+    let bucket = var("WORKVAULT_TEST_S3_BUCKET");
+    let env = [
+        ("WORKVAULT__BLOBS__URL", format!("s3://{bucket}/{run}/blobs")),
+        ("WORKVAULT__BLOBS__KEYRING_URL", format!("s3://{bucket}/{run}/keyring")),
+        ("WORKVAULT__BLOBS__S3_ENDPOINT", var("WORKVAULT_TEST_S3_ENDPOINT")),
+        ("WORKVAULT__BLOBS__S3_REGION", var("WORKVAULT_TEST_S3_REGION")),
+        ("WORKVAULT__BLOBS__S3_ACCESS_KEY_ID", var("WORKVAULT_TEST_S3_ACCESS_KEY")),
+        ("WORKVAULT__BLOBS__S3_SECRET_ACCESS_KEY", var("WORKVAULT_TEST_S3_SECRET_KEY")),
+        ("WORKVAULT__BLOBS__S3_ALLOW_HTTP", "true".into()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &env);
+    photo_round_trip(&server).await;
+    assert!(!dir.path().join("workvault-data/blobs").exists(), "nothing on local disk");
+}
+
+/// Regular files below `dir` (0 if it does not exist).
+fn files_under(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.filter_map(Result::ok).map(|e| if e.path().is_dir() { files_under(&e.path()) } else { 1 }).sum()
+}
