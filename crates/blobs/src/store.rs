@@ -160,6 +160,24 @@ impl BlobStore for EncryptedBlobs {
             Err(e) => Err(map_err(e)),
         }
     }
+
+    /// Deletes temporary objects (`tmp/…`) last modified before `before`. (On S3, parts
+    /// of multipart uploads that were never completed are not objects: a bucket
+    /// lifecycle rule `AbortIncompleteMultipartUpload` removes those.)
+    async fn sweep_unfinished(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, BlobError> {
+        let mut listed = self.store.list(Some(&Path::from("tmp")));
+        let mut removed = 0;
+        while let Some(meta) = listed.next().await {
+            let meta = meta.map_err(map_err)?;
+            if meta.last_modified < before {
+                match self.store.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => removed += 1,
+                    Err(e) => return Err(map_err(e)),
+                }
+            }
+        }
+        Ok(removed)
+    }
 }
 
 /// Which sealed chunks a read opens, and which plaintext bytes of them it keeps.

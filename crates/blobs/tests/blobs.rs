@@ -245,7 +245,21 @@ async fn keys_are_made_once_and_rewrapped_without_touching_blobs(s: &Subject) {
     assert!(matches!(stale.data_key(w).await, Err(BlobError::Corrupt(_))), "the old master opens nothing");
 }
 
+async fn the_sweep_removes_only_old_unfinished_writes(s: &Subject) {
+    let done = key(9, "complete");
+    s.blobs.put(&done, body(&data(100, 1), 10), 1 << 20).await.unwrap();
+    let left = Path::from(format!("tmp/{}/photo-x.0011223344556677", ws(9)));
+    s.objects.put(&left, PutPayload::from_static(b"half an upload")).await.unwrap();
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(s.blobs.sweep_unfinished(an_hour_ago).await.unwrap(), 0, "a fresh upload may still be running");
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    assert_eq!(s.blobs.sweep_unfinished(later).await.unwrap(), 1);
+    assert!(matches!(s.objects.head(&left).await, Err(object_store::Error::NotFound { .. })));
+    assert_eq!(read(&s.blobs, &done, 100, 0..100).await.unwrap(), data(100, 1), "complete blobs stay");
+}
+
 async fn the_contract(s: Subject) {
+    the_sweep_removes_only_old_unfinished_writes(&s).await;
     round_trips_at_every_size_and_range(&s).await;
     oversized_and_broken_bodies_leave_nothing(&s).await;
     tampering_is_detected(&s).await;

@@ -96,6 +96,10 @@ pub trait BlobStore: Send + Sync {
     async fn get(&self, key: &BlobKey, size: u64, range: Range<u64>) -> Result<ByteStream, BlobError>;
     /// Deletes the blob; deleting a missing blob succeeds (purges are idempotent).
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
+    /// Removes what unfinished writes (a crash, a cut connection) left behind that was
+    /// last touched before `before`; returns how many objects went. Complete blobs are
+    /// never touched.
+    async fn sweep_unfinished(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, BlobError>;
 }
 
 /// A workspace's data key (256 bits). Never printed; wiped on drop.

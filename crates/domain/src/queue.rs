@@ -275,21 +275,83 @@ impl PruneCredentials {
 
     /// Enqueues the run for the hour after `now` (once, however many nodes ask).
     pub async fn schedule(&self, now: DateTime<Utc>) -> Result<(), crate::ports::StoreError> {
-        use crate::ports::{Conflict, StoreError};
-        let slot = now.timestamp().div_euclid(3600) + 1;
-        let run_at = DateTime::from_timestamp(slot * 3600, 0).unwrap_or(now);
-        let task = NewTask {
-            id: scheduled_id(PRUNE_KIND, slot),
-            kind: PRUNE_KIND.into(),
-            payload: "{}".into(),
-            run_at,
-            max_attempts: 3,
-            created_at: now,
-        };
-        match self.store.enqueue(&task).await {
-            Ok(()) | Err(StoreError::Conflict(Conflict::Duplicate)) => Ok(()),
-            Err(e) => Err(e),
+        schedule_hourly(&*self.store, PRUNE_KIND, now).await
+    }
+}
+
+/// Enqueues a task of `kind` for the start of the hour after `now`, with an id derived
+/// from the kind and the hour, so any number of nodes asking enqueue it once.
+pub async fn schedule_hourly(
+    queue: &dyn crate::ports::TaskQueue,
+    kind: &str,
+    now: DateTime<Utc>,
+) -> Result<(), crate::ports::StoreError> {
+    use crate::ports::{Conflict, StoreError};
+    let slot = now.timestamp().div_euclid(3600) + 1;
+    let run_at = DateTime::from_timestamp(slot * 3600, 0).unwrap_or(now);
+    let task = NewTask {
+        id: scheduled_id(kind, slot),
+        kind: kind.into(),
+        payload: "{}".into(),
+        run_at,
+        max_attempts: 3,
+        created_at: now,
+    };
+    match queue.enqueue(&task).await {
+        Ok(()) | Err(StoreError::Conflict(Conflict::Duplicate)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The kind of the hourly sweep of abandoned uploads.
+pub const SWEEP_KIND: &str = "maintenance.sweep_uploads";
+
+/// How old an unfinished upload must be before the sweep removes it.
+pub const SWEEP_AFTER: Duration = Duration::hours(1);
+
+/// Removes what interrupted uploads left in the blob store (temporary objects older
+/// than [`SWEEP_AFTER`]), then schedules the next run an hour later.
+pub struct SweepUploads {
+    queue: std::sync::Arc<dyn crate::ports::Store>,
+    blobs: std::sync::Arc<dyn crate::blob::BlobStore>,
+    clock: std::sync::Arc<dyn crate::ports::Clock>,
+}
+
+impl std::fmt::Debug for SweepUploads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SweepUploads")
+    }
+}
+
+impl SweepUploads {
+    /// The handler over a store (for its queue), the blobs and a clock.
+    pub fn new(
+        queue: std::sync::Arc<dyn crate::ports::Store>,
+        blobs: std::sync::Arc<dyn crate::blob::BlobStore>,
+        clock: std::sync::Arc<dyn crate::ports::Clock>,
+    ) -> Self {
+        Self { queue, blobs, clock }
+    }
+
+    /// Enqueues the run for the hour after `now`.
+    pub async fn schedule(&self, now: DateTime<Utc>) -> Result<(), crate::ports::StoreError> {
+        schedule_hourly(&*self.queue, SWEEP_KIND, now).await
+    }
+}
+
+#[async_trait::async_trait]
+impl TaskHandler for SweepUploads {
+    fn kind(&self) -> &'static str {
+        SWEEP_KIND
+    }
+
+    async fn run(&self, _task: &Task) -> Result<(), String> {
+        let now = self.clock.now();
+        let removed = self.blobs.sweep_unfinished(now - SWEEP_AFTER).await.map_err(|e| e.to_string())?;
+        if removed > 0 {
+            tracing::info!(removed, "removed unfinished uploads");
         }
+        self.schedule(now).await.map_err(|e| e.to_string())
     }
 }
 

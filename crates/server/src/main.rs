@@ -316,7 +316,7 @@ async fn migrate_store(v: &Validated, from: &str, to: &str, batch: u32) -> anyho
 
 /// Schedules the hourly clean-up and runs a worker on the queue until the server stops.
 async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> {
-    use workvault_domain::queue::{PruneCredentials, TaskHandler, Turn, Worker};
+    use workvault_domain::queue::{PruneCredentials, SweepUploads, TaskHandler, Turn, Worker};
     let store = instance.backend.store();
     let clock = instance.app.clock().clone();
     let prune = Arc::new(PruneCredentials::new(store.clone(), clock.clone()));
@@ -325,7 +325,12 @@ async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> 
     instance.app.rng().fill(&mut suffix);
     let name =
         format!("worker-{}-{:02x}{:02x}{:02x}{:02x}", std::process::id(), suffix[0], suffix[1], suffix[2], suffix[3]);
-    let handlers: Vec<Arc<dyn TaskHandler>> = vec![prune];
+    let mut handlers: Vec<Arc<dyn TaskHandler>> = vec![prune];
+    if let Some(blobs) = instance.app.blob_store() {
+        let sweep = Arc::new(SweepUploads::new(store.clone(), blobs.clone(), clock.clone()));
+        sweep.schedule(clock.now()).await.context("scheduling the sweep of unfinished uploads")?;
+        handlers.push(sweep);
+    }
     let sleep: workvault_domain::queue::Sleep = Arc::new(|d| Box::pin(actix_web::rt::time::sleep(d)));
     let lease = chrono::Duration::seconds(v.config.worker.lease_secs);
     let worker = Worker::new(name.clone(), store, clock, handlers, lease, sleep);

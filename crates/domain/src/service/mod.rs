@@ -113,6 +113,11 @@ impl Workvault {
         self
     }
 
+    /// The photo storage, if configured (for the sweep of unfinished uploads).
+    pub fn blob_store(&self) -> Option<&Arc<dyn BlobStore>> {
+        self.blobs.as_ref()
+    }
+
     /// The upload limits.
     pub fn limits(&self) -> Limits {
         self.limits
