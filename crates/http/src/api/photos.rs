@@ -3,6 +3,7 @@
 
 use std::pin::pin;
 
+use actix_multipart::{Field, Multipart};
 use actix_web::http::header;
 use actix_web::web::{Data, Path, Payload, Query};
 use actix_web::{HttpRequest, HttpResponse, delete, get, post};
@@ -20,7 +21,7 @@ use super::content::{Ranged, content_headers, not_modified, parse_range, streame
 use super::{Reply, created, id};
 use crate::AppState;
 use crate::dto::{List, ListQuery};
-use crate::problem::{ApiError, INVALID_QUERY, PAYLOAD_TOO_LARGE, Problem};
+use crate::problem::{ApiError, EMPTY_BODY, INVALID_BODY, INVALID_QUERY, PAYLOAD_TOO_LARGE, Problem};
 use crate::session::Caller;
 
 /// A photo's record.
@@ -80,10 +81,14 @@ pub struct UploadQuery {
     pub file_name: Option<String>,
 }
 
-/// Hands the request body over to the upload as it arrives (at most a few pieces
-/// ahead), stopping as soon as the upload stops reading.
-async fn pump(mut payload: Payload, mut tx: futures_channel::mpsc::Sender<Result<Bytes, BlobError>>) {
-    while let Some(piece) = payload.next().await {
+/// Hands a body over to the upload as it arrives (at most a few pieces ahead),
+/// stopping as soon as the upload stops reading.
+async fn pump<S, E>(mut body: S, mut tx: futures_channel::mpsc::Sender<Result<Bytes, BlobError>>)
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    while let Some(piece) = body.next().await {
         let piece = piece.map_err(|e| BlobError::Body(e.to_string()));
         let failed = piece.is_err();
         if tx.send(piece).await.is_err() || failed {
@@ -92,13 +97,41 @@ async fn pump(mut payload: Payload, mut tx: futures_channel::mpsc::Sender<Result
     }
 }
 
-/// Uploads a photo to a job: the raw image as the body (any `Content-Type`: the type
-/// is told from the bytes). Streamed: never held whole; refused past the size limit.
+/// Largest form field read (and dropped) before the file part of a multipart upload.
+const FORM_FIELD_LIMIT: usize = 64 * 1024;
+
+/// The file part of a `multipart/form-data` body: the first part with a file name (or
+/// named `file`). Parts before it are read and dropped (up to 64 KiB each).
+async fn file_part(form: &mut Multipart) -> Result<Field, ApiError> {
+    let bad = |detail: String| ApiError::new(INVALID_BODY, detail);
+    loop {
+        let Some(part) = form.next().await else {
+            return Err(ApiError::new(EMPTY_BODY, "the form has no file part"));
+        };
+        let mut part = part.map_err(|e| bad(format!("the form is not valid: {e}")))?;
+        let is_file =
+            part.content_disposition().and_then(|c| c.get_filename()).is_some() || part.name() == Some("file");
+        if is_file {
+            return Ok(part);
+        }
+        let mut read = 0;
+        while let Some(piece) = part.next().await {
+            read += piece.map_err(|e| bad(format!("the form is not valid: {e}")))?.len();
+            if read > FORM_FIELD_LIMIT {
+                return Err(bad("a form field before the file is over 64 KiB".into()));
+            }
+        }
+    }
+}
+
+/// Uploads a photo to a job: the raw image as the body (any `Content-Type` but
+/// `multipart/form-data`: the type is told from the bytes), or a form with a file part.
+/// Streamed: never held whole; refused past the size limit.
 #[utoipa::path(tag = "photos", params(("ws" = String, Path), ("job" = String, Path), UploadQuery),
-    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The image bytes (JPEG, PNG, HEIC or WebP)"),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The image bytes (JPEG, PNG, HEIC or WebP), or multipart/form-data with a file part"),
     responses(
         (status = 201, body = PhotoOut, headers(("Location" = String))),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Empty or cut-off body"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Empty or cut-off body, or a bad form"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
@@ -118,10 +151,30 @@ pub async fn upload(
     if declared.is_some_and(|n| n > limit) {
         return Ok(closing(ApiError::new(PAYLOAD_TOO_LARGE, format!("the upload must be at most {limit} bytes"))));
     }
+    let form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
     let (tx, rx) = futures_channel::mpsc::channel(4);
+    let mut file_name = query.into_inner().file_name;
+    let pumping: futures_util::future::LocalBoxFuture<'static, ()> = if form {
+        let mut form = Multipart::new(req.headers(), payload);
+        let part = file_part(&mut form).await?;
+        if file_name.is_none() {
+            file_name = part.content_disposition().and_then(|c| c.get_filename()).map(str::to_owned);
+        }
+        // The part reads through the form: keep the form alive while it streams.
+        Box::pin(async move {
+            pump(part, tx).await;
+            drop(form);
+        })
+    } else {
+        Box::pin(pump(payload, tx))
+    };
     let body: ByteStream = Box::pin(rx);
-    let upload = pin!(state.app.upload_photo(&caller.ctx, ws, job, query.file_name.as_deref(), body));
-    let photo = match select(upload, pin!(pump(payload, tx))).await {
+    let upload = pin!(state.app.upload_photo(&caller.ctx, ws, job, file_name.as_deref(), body));
+    let photo = match select(upload, pumping).await {
         // Refused before the body was read to its end (too large, wrong type, not
         // found): answer at once and close the connection, so the client stops sending.
         Either::Left((Err(e), _)) => return Ok(closing(ApiError::from(e))),

@@ -148,3 +148,56 @@ async fn bad_uploads_are_refused_and_store_nothing() {
     problem(&t.call_raw(Method::POST, &mixed, &stranger, jpeg(10)).await, 404, "not_found");
     assert_eq!(t.snapshot(&ws).await, before);
 }
+
+fn form(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(b"--XyZ\r\n");
+        let disposition = match file {
+            Some(f) => format!(
+                "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: image/jpeg\r\n\r\n"
+            ),
+            None => format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"),
+        };
+        body.extend_from_slice(disposition.as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--XyZ--\r\n");
+    body
+}
+
+#[actix_web::test]
+async fn a_browser_form_uploads_a_photo_too() {
+    let t = test_app().await;
+    let owner = t.user("owner").await;
+    let ws = t.workspace(&owner, "Forms").await;
+    let job = t.job(&ws, &owner, "Porch").await;
+    let url = format!("/api/v1/workspaces/{ws}/jobs/{job}/photos");
+    let send = |body: Vec<u8>| {
+        TestRequest::post()
+            .uri(&url)
+            .insert_header(("cookie", owner.cookie.clone()))
+            .insert_header(("content-type", "multipart/form-data; boundary=XyZ"))
+            .set_payload(body)
+    };
+    let bytes = jpeg(90_000);
+    let r = t.send(send(form(&[("note", None, b"front porch"), ("file", Some("porch.jpg"), &bytes)]))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["file_name"], "porch.jpg");
+    assert_eq!(r.body["size"], bytes.len());
+    let got = t.get(&format!("/api/v1/workspaces/{ws}/photos/{}/content", r.str("id")), &owner).await;
+    assert_eq!(got.bytes, bytes);
+
+    let before = t.snapshot(&ws).await;
+    problem(&t.send(send(form(&[("note", None, b"no file here")]))).await, 400, "empty_body");
+    problem(&t.send(send(b"this is not a form".to_vec())).await, 400, "invalid_body");
+    problem(&t.send(send(form(&[("file", Some("x.gif"), b"GIF89a....")]))).await, 415, "unsupported_image");
+    let big_field = vec![b'a'; 70 * 1024];
+    problem(
+        &t.send(send(form(&[("note", None, &big_field), ("file", Some("p.jpg"), &bytes)]))).await,
+        400,
+        "invalid_body",
+    );
+    assert_eq!(t.snapshot(&ws).await, before, "nothing stored");
+}
