@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod crypto;
+pub mod images;
 pub mod keyring;
 pub mod store;
 
@@ -12,6 +13,7 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 
+pub use images::Variants;
 pub use keyring::{MasterKey, ObjectKeyring};
 pub use store::EncryptedBlobs;
 

@@ -101,6 +101,12 @@ pub enum Error {
         /// The content's length.
         size: u64,
     },
+    /// The photo's variants are still being made.
+    #[error("this variant is still being made")]
+    VariantNotReady,
+    /// The photo is not a readable image: only its original exists.
+    #[error("this photo could not be read as an image; only the original is kept")]
+    PhotoUnprocessable,
     /// The workspace's data key was destroyed: the content can never be read again.
     #[error("this content was destroyed")]
     ContentDestroyed,

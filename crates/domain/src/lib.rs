@@ -6,6 +6,7 @@ pub mod blob;
 pub mod error;
 pub mod id;
 pub mod identity;
+pub mod images;
 pub mod instance;
 pub mod model;
 pub mod page;

@@ -10,6 +10,7 @@ use crate::audit::AuditDraft;
 use crate::id::{JobId, PhotoId, UserId, WorkspaceId};
 use crate::page::{Page, PageRequest};
 use crate::ports::{JobAccess, StoreResult};
+use crate::queue::NewTask;
 use crate::text::Name;
 
 /// The image types Workvault keeps.
@@ -75,6 +76,99 @@ impl ImageType {
     }
 }
 
+/// Where a photo's processing (reading its metadata, making its variants) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoStatus {
+    /// Uploaded; the worker has not made its variants yet.
+    Processing,
+    /// Variants made, metadata read.
+    Ready,
+    /// The bytes could not be read as an image (corrupt, or a format without a decoder
+    /// here): kept exactly as uploaded, without variants.
+    Unprocessable,
+}
+
+impl PhotoStatus {
+    /// The stable name used in the API and the stores.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PhotoStatus::Processing => "processing",
+            PhotoStatus::Ready => "ready",
+            PhotoStatus::Unprocessable => "unprocessable",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [PhotoStatus::Processing, PhotoStatus::Ready, PhotoStatus::Unprocessable].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// Which bytes of a photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// As uploaded (location and all metadata included; never shared).
+    Original,
+    /// At most 2048 px on its longest side, orientation applied, all metadata stripped.
+    Large,
+    /// At most 400 px, likewise.
+    Thumb,
+}
+
+impl Variant {
+    /// The stable name used in the API.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Variant::Original => "original",
+            Variant::Large => "large",
+            Variant::Thumb => "thumb",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Variant::Original, Variant::Large, Variant::Thumb].into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The longest side of a derived variant, in pixels.
+    pub const fn max_side(self) -> Option<u32> {
+        match self {
+            Variant::Original => None,
+            Variant::Large => Some(2048),
+            Variant::Thumb => Some(400),
+        }
+    }
+}
+
+/// What the worker learnt of a photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImageFacts {
+    /// Width once the EXIF orientation is applied.
+    pub width: u32,
+    /// Height likewise.
+    pub height: u32,
+    /// When it was taken (EXIF `DateTimeOriginal`, camera local time), if recorded.
+    pub taken_at: Option<chrono::NaiveDateTime>,
+    /// Whether the original carries a GPS location (kept only there, encrypted; never
+    /// shown by the API).
+    pub has_location: bool,
+}
+
+/// The outcome of processing, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Processed {
+    /// `Ready` or `Unprocessable`.
+    pub status: PhotoStatus,
+    /// What was read (`Ready` only).
+    pub facts: Option<ImageFacts>,
+    /// Bytes of the `large` variant (`Ready` only).
+    pub large_size: Option<u64>,
+    /// Bytes of the `thumb` variant (`Ready` only).
+    pub thumb_size: Option<u64>,
+}
+
 /// A photo of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Photo {
@@ -98,9 +192,26 @@ pub struct Photo {
     pub created_at: DateTime<Utc>,
     /// When it went to trash.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Processing.
+    pub status: PhotoStatus,
+    /// What processing read, once `Ready`.
+    pub facts: Option<ImageFacts>,
+    /// Bytes of the `large` variant, once `Ready`.
+    pub large_size: Option<u64>,
+    /// Bytes of the `thumb` variant, once `Ready`.
+    pub thumb_size: Option<u64>,
 }
 
 impl Photo {
+    /// The size of a variant's bytes, if it exists.
+    pub fn variant_size(&self, variant: Variant) -> Option<u64> {
+        match variant {
+            Variant::Original => Some(self.size),
+            Variant::Large => self.large_size,
+            Variant::Thumb => self.thumb_size,
+        }
+    }
+
     /// The SHA-256 in lowercase hex.
     pub fn sha256_hex(&self) -> String {
         hex::encode(self.sha256)
@@ -112,8 +223,13 @@ impl Photo {
 /// is not found (except by `trashed_photo`, for restore and purge).
 #[async_trait]
 pub trait PhotoStore: Send + Sync {
-    /// Stores a new photo (its blob is already complete).
-    async fn create_photo(&self, photo: &Photo, audit: AuditDraft) -> StoreResult<()>;
+    /// Stores a new photo (its blob is already complete) and enqueues its processing,
+    /// in one transaction.
+    async fn create_photo(&self, photo: &Photo, process: &NewTask, audit: AuditDraft) -> StoreResult<()>;
+    /// A photo by id, live or trashed, for the worker (no actor: never for requests).
+    async fn photo_by_id(&self, ws: WorkspaceId, photo: PhotoId) -> StoreResult<Option<Photo>>;
+    /// Records the outcome of processing; `NotFound` if the photo is gone (purged).
+    async fn finish_photo(&self, ws: WorkspaceId, photo: PhotoId, outcome: &Processed) -> StoreResult<()>;
     /// The live photo with the actor's access facts on its job; `None` if the photo is
     /// not in `ws`, trashed, or the actor is not a member there.
     async fn photo_for(

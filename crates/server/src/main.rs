@@ -16,7 +16,7 @@ use actix_web::web::Data;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use workvault_auth_oidc::OidcProvider;
-use workvault_blobs::{EncryptedBlobs, MasterKey, ObjectKeyring, open_location};
+use workvault_blobs::{EncryptedBlobs, MasterKey, ObjectKeyring, Variants, open_location};
 use workvault_domain::blob::BlobStore;
 use workvault_domain::id::WorkspaceId;
 use workvault_domain::ports::IdentityProvider;
@@ -316,6 +316,7 @@ async fn migrate_store(v: &Validated, from: &str, to: &str, batch: u32) -> anyho
 
 /// Schedules the hourly clean-up and runs a worker on the queue until the server stops.
 async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> {
+    use workvault_domain::images::ProcessPhotos;
     use workvault_domain::queue::{PruneCredentials, SweepUploads, TaskHandler, Turn, Worker};
     let store = instance.backend.store();
     let clock = instance.app.clock().clone();
@@ -330,6 +331,7 @@ async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> 
         let sweep = Arc::new(SweepUploads::new(store.clone(), blobs.clone(), clock.clone()));
         sweep.schedule(clock.now()).await.context("scheduling the sweep of unfinished uploads")?;
         handlers.push(sweep);
+        handlers.push(Arc::new(ProcessPhotos::new(store.clone(), blobs.clone(), Arc::new(Variants))));
     }
     let sleep: workvault_domain::queue::Sleep = Arc::new(|d| Box::pin(actix_web::rt::time::sleep(d)));
     let lease = chrono::Duration::seconds(v.config.worker.lease_secs);

@@ -141,6 +141,110 @@ async fn photo_round_trip(server: &Server) -> (String, String, Vec<u8>) {
     (ws, id, bytes)
 }
 
+/// A JPEG of `w` × `h` with EXIF: orientation 6 (turn a quarter), a capture time and a
+/// GPS latitude reference.
+fn camera_jpeg(w: u32, h: u32) -> Vec<u8> {
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    }));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    let jpeg = out.into_inner();
+    let mut t = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
+    let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: [u8; 4]| {
+        t.extend_from_slice(&tag.to_be_bytes());
+        t.extend_from_slice(&kind.to_be_bytes());
+        t.extend_from_slice(&count.to_be_bytes());
+        t.extend_from_slice(&value);
+    };
+    t.extend_from_slice(&3u16.to_be_bytes());
+    entry(&mut t, 0x0112, 3, 1, [0, 6, 0, 0]);
+    entry(&mut t, 0x8769, 4, 1, 50u32.to_be_bytes());
+    entry(&mut t, 0x8825, 4, 1, 88u32.to_be_bytes());
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t.extend_from_slice(&1u16.to_be_bytes());
+    entry(&mut t, 0x9003, 2, 20, 68u32.to_be_bytes());
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t.extend_from_slice(b"2025:07:14 09:30:00\0");
+    t.extend_from_slice(&1u16.to_be_bytes());
+    entry(&mut t, 0x0001, 2, 2, [b'N', 0, 0, 0]);
+    t.extend_from_slice(&0u32.to_be_bytes());
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((t.len() + 8) as u16).to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(&t);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[tokio::test]
+async fn the_worker_makes_upright_stripped_variants() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[("WORKVAULT__WORKER__POLL_SECS", "1".into())]);
+    let http = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let base = &server.base;
+    http.get(&server.link).send().await.unwrap();
+    let ws: Value = http
+        .post(format!("{base}/api/v1/workspaces"))
+        .json(&json!({"name": "Cam"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ws = ws["id"].as_str().unwrap().to_owned();
+    let job: Value = http
+        .post(format!("{base}/api/v1/workspaces/{ws}/jobs"))
+        .json(&json!({"title": "Roof"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job = job["id"].as_str().unwrap();
+    let original = camera_jpeg(2400, 1200);
+    let up: Value = http
+        .post(format!("{base}/api/v1/workspaces/{ws}/jobs/{job}/photos"))
+        .body(original.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = up["id"].as_str().unwrap().to_owned();
+    assert_eq!(up["status"], "processing");
+    let meta_url = format!("{base}/api/v1/workspaces/{ws}/photos/{id}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let meta = loop {
+        let meta: Value = http.get(&meta_url).send().await.unwrap().json().await.unwrap();
+        if meta["status"] != "processing" {
+            break meta;
+        }
+        assert!(Instant::now() < deadline, "not processed within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(meta["status"], "ready", "{meta}");
+    assert_eq!((meta["width"].as_u64(), meta["height"].as_u64()), (Some(1200), Some(2400)), "turned upright");
+    assert_eq!(meta["taken_at"], "2025-07-14T09:30:00");
+    assert!(!meta.to_string().contains("location") && !meta.to_string().contains("gps"), "{meta}");
+    for (variant, dims) in [("large", (1024, 2048)), ("thumb", (200, 400))] {
+        let res = http.get(format!("{meta_url}/content?variant={variant}")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["content-type"], "image/jpeg");
+        let bytes = res.bytes().await.unwrap();
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((img.width(), img.height()), dims, "{variant}");
+        assert!(!bytes.windows(4).any(|w| w == b"Exif"), "{variant} carries no EXIF, so no location");
+    }
+    let back = http.get(format!("{meta_url}/content")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(back.as_ref(), original.as_slice(), "the original is kept exactly");
+}
+
 #[tokio::test]
 async fn photos_are_encrypted_on_local_disk() {
     let dir = tempfile::tempdir().unwrap();

@@ -43,6 +43,7 @@ macro_rules! contract_tests {
             bad_uploads_leave_nothing,
             photos_go_to_trash_come_back_and_purge_for_good,
             photo_pages_are_stable_and_complete,
+            uploads_are_processed_by_the_worker,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_copy_reproduces_the_instance() {

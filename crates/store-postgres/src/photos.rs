@@ -10,12 +10,14 @@ use uuid::Uuid;
 use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{JobId, PhotoId, UserId, WorkspaceId};
 use workvault_domain::page::{Cursor, Page, PageRequest};
-use workvault_domain::photo::{Photo, PhotoStore};
+use workvault_domain::photo::{Photo, PhotoStore, Processed};
 use workvault_domain::ports::{JobAccess, StoreError, StoreResult};
+use workvault_domain::queue::NewTask;
 
 use crate::audit::append;
 use crate::jobs::cursor_time;
-use crate::rows::{PhotoRow, role};
+use crate::queue::enqueue_in;
+use crate::rows::{PhotoRow, ProcessedCols, role};
 use crate::schema::{grants, jobs, memberships, photos};
 use crate::{Db, PgStore, read, write_tx};
 
@@ -46,11 +48,48 @@ async fn with_access(
 
 #[async_trait]
 impl PhotoStore for PgStore {
-    async fn create_photo(&self, photo: &Photo, audit: AuditDraft) -> StoreResult<()> {
+    async fn create_photo(&self, photo: &Photo, process: &NewTask, audit: AuditDraft) -> StoreResult<()> {
         let row = PhotoRow::from_domain(photo);
         write_tx!(self, |c| {
             diesel::insert_into(photos::table).values(&row).execute(c).await?;
+            enqueue_in(c, process).await?;
             append(c, audit).await?;
+            Ok(())
+        })
+    }
+
+    async fn photo_by_id(&self, ws: WorkspaceId, photo: PhotoId) -> StoreResult<Option<Photo>> {
+        read!(self, |c| {
+            let row: Option<PhotoRow> = photos::table
+                .find(*photo.as_uuid())
+                .filter(photos::workspace_id.eq(*ws.as_uuid()))
+                .select(PhotoRow::as_select())
+                .first(c)
+                .await
+                .optional()?;
+            Ok(row.map(PhotoRow::into_domain).transpose()?)
+        })
+    }
+
+    async fn finish_photo(&self, ws: WorkspaceId, photo: PhotoId, outcome: &Processed) -> StoreResult<()> {
+        let cols = ProcessedCols::of(outcome.status, outcome.facts, outcome.large_size, outcome.thumb_size);
+        read!(self, |c| {
+            let n = diesel::update(photos::table.find(*photo.as_uuid()))
+                .filter(photos::workspace_id.eq(*ws.as_uuid()))
+                .set((
+                    photos::status.eq(&cols.status),
+                    photos::width.eq(cols.width),
+                    photos::height.eq(cols.height),
+                    photos::taken_at.eq(&cols.taken_at),
+                    photos::has_location.eq(cols.has_location),
+                    photos::large_size.eq(cols.large_size),
+                    photos::thumb_size.eq(cols.thumb_size),
+                ))
+                .execute(c)
+                .await?;
+            if n == 0 {
+                return Err(Db(StoreError::NotFound));
+            }
             Ok(())
         })
     }

@@ -173,6 +173,13 @@ diesel::table! {
         created_by -> Uuid,
         created_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        status -> Text,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
+        taken_at -> Nullable<Text>,
+        has_location -> Bool,
+        large_size -> Nullable<BigInt>,
+        thumb_size -> Nullable<BigInt>,
     }
 }
 

@@ -9,11 +9,13 @@ use diesel::sqlite::SqliteConnection;
 use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{JobId, PhotoId, UserId, WorkspaceId};
 use workvault_domain::page::{Cursor, Page, PageRequest};
-use workvault_domain::photo::{Photo, PhotoStore};
+use workvault_domain::photo::{Photo, PhotoStore, Processed};
 use workvault_domain::ports::{JobAccess, StoreError, StoreResult};
+use workvault_domain::queue::NewTask;
 
 use crate::audit::append;
-use crate::rows::{PhotoRow, micros, role};
+use crate::queue::enqueue_in;
+use crate::rows::{PhotoRow, ProcessedCols, micros, role};
 use crate::schema::{grants, jobs, memberships, photos};
 use crate::{Db, SqliteStore};
 
@@ -44,11 +46,49 @@ fn with_access(
 
 #[async_trait]
 impl PhotoStore for SqliteStore {
-    async fn create_photo(&self, photo: &Photo, audit: AuditDraft) -> StoreResult<()> {
+    async fn create_photo(&self, photo: &Photo, process: &NewTask, audit: AuditDraft) -> StoreResult<()> {
         let row = PhotoRow::from_domain(photo);
+        let task = process.clone();
         self.write(move |c| {
             diesel::insert_into(photos::table).values(&row).execute(c)?;
+            enqueue_in(c, &task)?;
             append(c, audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn photo_by_id(&self, ws: WorkspaceId, photo: PhotoId) -> StoreResult<Option<Photo>> {
+        self.run(move |c| {
+            let row: Option<PhotoRow> = photos::table
+                .find(photo.to_string())
+                .filter(photos::workspace_id.eq(ws.to_string()))
+                .select(PhotoRow::as_select())
+                .first(c)
+                .optional()?;
+            Ok(row.map(PhotoRow::into_domain).transpose()?)
+        })
+        .await
+    }
+
+    async fn finish_photo(&self, ws: WorkspaceId, photo: PhotoId, outcome: &Processed) -> StoreResult<()> {
+        let cols = ProcessedCols::of(outcome.status, outcome.facts, outcome.large_size, outcome.thumb_size);
+        self.write(move |c| {
+            let n = diesel::update(photos::table.find(photo.to_string()))
+                .filter(photos::workspace_id.eq(ws.to_string()))
+                .set((
+                    photos::status.eq(cols.status),
+                    photos::width.eq(cols.width),
+                    photos::height.eq(cols.height),
+                    photos::taken_at.eq(cols.taken_at),
+                    photos::has_location.eq(cols.has_location),
+                    photos::large_size.eq(cols.large_size),
+                    photos::thumb_size.eq(cols.thumb_size),
+                ))
+                .execute(c)?;
+            if n == 0 {
+                return Err(Db(StoreError::NotFound));
+            }
             Ok(())
         })
         .await

@@ -9,7 +9,7 @@ use workvault_domain::identity::AuthFlow;
 use workvault_domain::model::{
     Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace,
 };
-use workvault_domain::photo::{ImageType, Photo};
+use workvault_domain::photo::{ImageFacts, ImageType, Photo, PhotoStatus};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::StoreError;
 use workvault_domain::secret::{Token, TokenHash};
@@ -423,10 +423,45 @@ pub(crate) struct PhotoRow {
     pub created_by: String,
     pub created_at: i64,
     pub deleted_at: Option<i64>,
+    pub status: String,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub taken_at: Option<String>,
+    pub has_location: bool,
+    pub large_size: Option<i64>,
+    pub thumb_size: Option<i64>,
+}
+
+/// The stored form of a photo's processing outcome.
+pub(crate) struct ProcessedCols {
+    pub status: String,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub taken_at: Option<String>,
+    pub has_location: bool,
+    pub large_size: Option<i64>,
+    pub thumb_size: Option<i64>,
+}
+
+impl ProcessedCols {
+    pub fn of(status: PhotoStatus, facts: Option<ImageFacts>, large: Option<u64>, thumb: Option<u64>) -> Self {
+        let size = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let side = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+        Self {
+            status: status.as_str().to_owned(),
+            width: facts.map(|f| side(f.width)),
+            height: facts.map(|f| side(f.height)),
+            taken_at: facts.and_then(|f| f.taken_at).map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            has_location: facts.is_some_and(|f| f.has_location),
+            large_size: size(large),
+            thumb_size: size(thumb),
+        }
+    }
 }
 
 impl PhotoRow {
     pub fn from_domain(p: &Photo) -> Self {
+        let cols = ProcessedCols::of(p.status, p.facts, p.large_size, p.thumb_size);
         Self {
             id: p.id.to_string(),
             workspace_id: p.workspace_id.to_string(),
@@ -438,9 +473,35 @@ impl PhotoRow {
             created_by: p.created_by.to_string(),
             created_at: micros(p.created_at),
             deleted_at: p.deleted_at.map(micros),
+            status: cols.status,
+            width: cols.width,
+            height: cols.height,
+            taken_at: cols.taken_at,
+            has_location: cols.has_location,
+            large_size: cols.large_size,
+            thumb_size: cols.thumb_size,
         }
     }
     pub fn into_domain(self) -> Result<Photo, StoreError> {
+        let status = PhotoStatus::parse(&self.status).ok_or_else(|| corrupt("photo status", &self.status))?;
+        let dim = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok());
+        let facts = match (dim(self.width), dim(self.height)) {
+            (Some(width), Some(height)) => Some(ImageFacts {
+                width,
+                height,
+                taken_at: self
+                    .taken_at
+                    .as_deref()
+                    .map(|t| {
+                        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
+                            .map_err(|_| corrupt("taken_at", t))
+                    })
+                    .transpose()?,
+                has_location: self.has_location,
+            }),
+            _ => None,
+        };
+        let size = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
         Ok(Photo {
             id: id(&self.id)?,
             workspace_id: id(&self.workspace_id)?,
@@ -452,6 +513,10 @@ impl PhotoRow {
             created_by: id(&self.created_by)?,
             created_at: time(self.created_at)?,
             deleted_at: opt_time(self.deleted_at)?,
+            status,
+            facts,
+            large_size: size(self.large_size),
+            thumb_size: size(self.thumb_size),
         })
     }
 }

@@ -173,6 +173,13 @@ diesel::table! {
         created_by -> Text,
         created_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        status -> Text,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
+        taken_at -> Nullable<Text>,
+        has_location -> Bool,
+        large_size -> Nullable<BigInt>,
+        thumb_size -> Nullable<BigInt>,
     }
 }
 

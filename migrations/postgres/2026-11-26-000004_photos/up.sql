@@ -10,7 +10,15 @@ CREATE TABLE photos (
     file_name    text,
     created_by   uuid        NOT NULL REFERENCES users (id),
     created_at   timestamptz NOT NULL,
-    deleted_at   timestamptz
+    deleted_at   timestamptz,
+    -- Processing: variants and what was read of the image (never its location).
+    status       text        NOT NULL CHECK (status IN ('processing', 'ready', 'unprocessable')),
+    width        integer,
+    height       integer,
+    taken_at     text,
+    has_location boolean     NOT NULL DEFAULT false,
+    large_size   bigint,
+    thumb_size   bigint
 );
 CREATE INDEX photos_list ON photos (job_id, created_at, id);
 CREATE INDEX photos_workspace ON photos (workspace_id);

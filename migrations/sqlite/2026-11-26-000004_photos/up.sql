@@ -10,7 +10,15 @@ CREATE TABLE photos (
     file_name    TEXT,
     created_by   TEXT   NOT NULL REFERENCES users (id),
     created_at   BIGINT NOT NULL,
-    deleted_at   BIGINT
+    deleted_at   BIGINT,
+    -- Processing: variants and what was read of the image (never its location).
+    status       TEXT    NOT NULL CHECK (status IN ('processing', 'ready', 'unprocessable')),
+    width        INTEGER,
+    height       INTEGER,
+    taken_at     TEXT,
+    has_location BOOLEAN NOT NULL DEFAULT FALSE,
+    large_size   BIGINT,
+    thumb_size   BIGINT
 );
 CREATE INDEX photos_list ON photos (job_id, created_at, id);
 CREATE INDEX photos_workspace ON photos (workspace_id);

@@ -11,11 +11,13 @@ use serde_json::json;
 use super::{Ctx, Workvault};
 use crate::blob::{BlobError, BlobKey, ByteStream};
 use crate::error::{Error, field};
-use crate::id::{JobId, PhotoId, WorkspaceId};
+use crate::id::{JobId, PhotoId, TaskId, WorkspaceId};
+use crate::images::{PROCESS_KIND, ProcessPayload, variant_key};
 use crate::page::{Page, PageRequest};
-use crate::photo::{ImageType, Photo, SNIFF_LEN};
+use crate::photo::{ImageType, Photo, PhotoStatus, SNIFF_LEN, Variant};
 use crate::policy::{Action, ActorFacts, ResourceFacts, decide};
 use crate::ports::JobAccess;
+use crate::queue::NewTask;
 use crate::text::Name;
 
 /// What a caller wants of a photo's bytes, decided once the photo is known (its size
@@ -113,6 +115,7 @@ impl Workvault {
         let id = PhotoId::generate(&*self.clock, &*self.rng);
         let key = photo_key(ws, id);
         let written = blobs.put(&key, body, self.limits.max_upload_bytes).await.map_err(blob_error)?;
+        let now = self.now();
         let photo = Photo {
             id,
             workspace_id: ws,
@@ -122,13 +125,25 @@ impl Workvault {
             sha256: written.sha256,
             file_name,
             created_by: ctx.user,
-            created_at: self.now(),
+            created_at: now,
             deleted_at: None,
+            status: PhotoStatus::Processing,
+            facts: None,
+            large_size: None,
+            thumb_size: None,
         };
         let details =
             json!({"job_id": job, "size": photo.size, "type": image_type.as_str(), "sha256": photo.sha256_hex()});
         let audit = self.audit(ctx, ws, "photo.uploaded", ("photo", id.to_string()), details);
-        if let Err(e) = self.store.create_photo(&photo, audit).await {
+        let process = NewTask {
+            id: TaskId::generate(&*self.clock, &*self.rng),
+            kind: PROCESS_KIND.into(),
+            payload: json!(ProcessPayload { workspace_id: ws, photo_id: id }).to_string(),
+            run_at: now,
+            max_attempts: 5,
+            created_at: now,
+        };
+        if let Err(e) = self.store.create_photo(&photo, &process, audit).await {
             if let Err(cleanup) = blobs.delete(&key).await {
                 tracing::warn!(error = %cleanup, blob = %key.name, "could not delete the blob of a photo whose row failed; the sweeper will");
             }
@@ -161,17 +176,23 @@ impl Workvault {
         ctx: &Ctx,
         ws: WorkspaceId,
         id: PhotoId,
+        variant: Variant,
         want: impl FnOnce(&Photo) -> Want + Send,
     ) -> Result<PhotoContent, Error> {
         let photo = self.authorize_photo(ctx, ws, id, Action::ViewJob).await?;
-        let size = photo.size;
+        let size = match (photo.status, photo.variant_size(variant)) {
+            (_, Some(size)) => size,
+            (PhotoStatus::Processing, None) => return Err(Error::VariantNotReady),
+            (_, None) => return Err(Error::PhotoUnprocessable),
+        };
         let range = match want(&photo) {
             Want::Nothing => return Ok(PhotoContent { photo, body: None, range: 0..0 }),
             Want::Whole => 0..size,
             Want::Range(r) if r.start < r.end && r.end <= size => r,
             Want::Range(_) | Want::Unsatisfiable => return Err(Error::RangeNotSatisfiable { size }),
         };
-        let body = self.blobs()?.get(&photo_key(ws, id), size, range.clone()).await.map_err(blob_error)?;
+        let key = variant_key(ws, id, variant);
+        let body = self.blobs()?.get(&key, size, range.clone()).await.map_err(blob_error)?;
         Ok(PhotoContent { photo, body: Some(ByteStreamDebug(body)), range })
     }
 
@@ -201,7 +222,10 @@ impl Workvault {
     /// failure halfway finishes the job).
     pub async fn purge_photo(&self, ctx: &Ctx, ws: WorkspaceId, id: PhotoId) -> Result<(), Error> {
         let photo = self.authorize_trashed(ctx, ws, id, Action::DeleteJob).await?;
-        self.blobs()?.delete(&photo_key(ws, id)).await.map_err(blob_error)?;
+        let blobs = self.blobs()?;
+        for variant in [Variant::Large, Variant::Thumb, Variant::Original] {
+            blobs.delete(&variant_key(ws, id, variant)).await.map_err(blob_error)?;
+        }
         let details = json!({"job_id": photo.job_id, "sha256": photo.sha256_hex()});
         let audit = self.audit(ctx, ws, "photo.purged", ("photo", id.to_string()), details);
         Ok(self.store.purge_photo(ws, id, audit).await?)
@@ -216,5 +240,5 @@ fn check(access: JobAccess, action: Action) -> Result<(), Error> {
 
 /// The blob of a photo's original.
 pub fn photo_key(ws: WorkspaceId, id: PhotoId) -> BlobKey {
-    BlobKey { workspace: ws, name: format!("photo-{id}") }
+    variant_key(ws, id, Variant::Original)
 }

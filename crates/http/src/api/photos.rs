@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use workvault_domain::blob::{BlobError, ByteStream};
-use workvault_domain::photo::Photo;
+use workvault_domain::photo::{Photo, Variant};
 use workvault_domain::service::Want;
 
 use super::content::{Ranged, content_headers, not_modified, parse_range, streamed};
@@ -50,7 +50,18 @@ pub struct PhotoOut {
     pub created_at: DateTime<Utc>,
     /// When it went to trash (`null` when live).
     pub deleted_at: Option<DateTime<Utc>>,
-    /// Where the bytes are.
+    /// `processing` (variants being made), `ready`, or `unprocessable` (not a readable
+    /// image: only the original is kept).
+    pub status: String,
+    /// Width in pixels, orientation applied (once `ready`).
+    pub width: Option<u32>,
+    /// Height likewise.
+    pub height: Option<u32>,
+    /// When it was taken, camera local time (EXIF), if recorded. The location is never
+    /// shown.
+    pub taken_at: Option<chrono::NaiveDateTime>,
+    /// Where the original bytes are (`?variant=large` or `thumb` for the scaled copies,
+    /// once `ready`: orientation applied, all metadata stripped).
     pub content_url: String,
 }
 
@@ -69,6 +80,10 @@ impl From<Photo> for PhotoOut {
             created_by: p.created_by.to_string(),
             created_at: p.created_at,
             deleted_at: p.deleted_at,
+            status: p.status.as_str().to_owned(),
+            width: p.facts.map(|f| f.width),
+            height: p.facts.map(|f| f.height),
+            taken_at: p.facts.and_then(|f| f.taken_at),
         }
     }
 }
@@ -219,7 +234,8 @@ pub async fn show(state: Data<AppState>, caller: Caller, path: Path<(String, Str
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ContentQuery {
-    /// `original` (the default): the bytes as uploaded.
+    /// `original` (the default: the bytes as uploaded), `large` (2048 px) or `thumb`
+    /// (400 px).
     pub variant: Option<String>,
 }
 
@@ -230,7 +246,9 @@ pub struct ContentQuery {
     (status = 206, description = "The range asked for", content_type = "image/*"),
     (status = 304, description = "Not modified"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json", description = "The variant is still being made"),
     (status = 410, body = Problem, content_type = "application/problem+json", description = "The workspace's key was destroyed"),
+    (status = 422, body = Problem, content_type = "application/problem+json", description = "Not a readable image: only the original exists"),
     (status = 416, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/workspaces/{ws}/photos/{photo}/content")]
@@ -242,42 +260,51 @@ pub async fn content(
     q: Query<ContentQuery>,
 ) -> Reply {
     let (ws, id_) = (id(&path.0, "workspace")?, id(&path.1, "photo")?);
-    if q.variant.as_deref().is_some_and(|v| v != "original") {
-        return Err(ApiError::new(INVALID_QUERY, "variant must be `original`"));
-    }
+    let variant = match q.variant.as_deref() {
+        None => Variant::Original,
+        Some(v) => Variant::parse(v)
+            .ok_or_else(|| ApiError::new(INVALID_QUERY, "variant must be `original`, `large` or `thumb`"))?,
+    };
     let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let inm = req.headers().get(header::IF_NONE_MATCH).cloned();
     // Authorized, and the photo read, in one statement; what to send is decided on it.
     let got = state
         .app
-        .photo_content(&caller.ctx, ws, id_, |photo| {
+        .photo_content(&caller.ctx, ws, id_, variant, |photo| {
             let mut headers = header::HeaderMap::new();
             if let Some(v) = inm {
                 headers.insert(header::IF_NONE_MATCH, v);
             }
-            if not_modified(&headers, &etag_of(photo)) {
+            if not_modified(&headers, &etag_of(photo, variant)) {
                 return Want::Nothing;
             }
-            match parse_range(range.as_deref(), photo.size) {
+            match parse_range(range.as_deref(), photo.variant_size(variant).unwrap_or(0)) {
                 Ranged::Whole => Want::Whole,
                 Ranged::Part(r) => Want::Range(r),
                 Ranged::Unsatisfiable => Want::Unsatisfiable,
             }
         })
         .await?;
-    let etag = etag_of(&got.photo);
+    let etag = etag_of(&got.photo, variant);
+    let size = got.photo.variant_size(variant).unwrap_or(0);
+    let media_type = if variant == Variant::Original { got.photo.image_type.mime() } else { "image/jpeg" };
     match got.body {
         None => {
             let mut res = HttpResponse::NotModified();
             content_headers(&mut res, &etag);
             Ok(res.finish())
         }
-        Some(body) => Ok(streamed(&req, got.photo.image_type.mime(), &etag, got.photo.size, got.range, body.0)),
+        Some(body) => Ok(streamed(&req, media_type, &etag, size, got.range, body.0)),
     }
 }
 
-fn etag_of(photo: &Photo) -> String {
-    format!("\"{}\"", photo.sha256_hex())
+/// The original's SHA-256; a variant's tag derives from it (variants are made from it,
+/// deterministically).
+fn etag_of(photo: &Photo, variant: Variant) -> String {
+    match variant {
+        Variant::Original => format!("\"{}\"", photo.sha256_hex()),
+        other => format!("\"{}-{}\"", photo.sha256_hex(), other.as_str()),
+    }
 }
 
 /// Moves a photo to trash (restorable).

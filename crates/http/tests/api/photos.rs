@@ -79,6 +79,10 @@ async fn a_photo_goes_up_comes_down_whole_or_in_part_and_through_trash() {
     assert_eq!((cached.status, cached.bytes.len()), (304, 0));
     assert_eq!(cached.header("etag"), Some(etag.as_str()));
     problem(&t.get(&format!("{content}?variant=huge"), &owner).await, 400, "invalid_query");
+    assert_eq!(meta.body["status"], "processing");
+    let early = t.get(&format!("{content}?variant=thumb"), &owner).await;
+    problem(&early, 409, "variant_not_ready");
+    assert_eq!(early.header("retry-after"), Some("2"));
 
     // Trash, restore, trash, purge.
     assert_eq!(t.delete(&format!("/api/v1/workspaces/{ws}/photos/{id}"), &owner).await.status, 204);

@@ -8,10 +8,12 @@ use futures_util::TryStreamExt;
 use workvault_domain::Error;
 use workvault_domain::blob::{BlobError, ByteStream};
 use workvault_domain::id::{JobId, PhotoId, WorkspaceId};
+use workvault_domain::images::{Derived, ImageError, ImageProcessor, PROCESS_KIND, ProcessPhotos};
 use workvault_domain::page::PageRequest;
-use workvault_domain::photo::ImageType;
+use workvault_domain::photo::{ImageFacts, ImageType, PhotoStatus, Variant};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::Store;
+use workvault_domain::queue::TaskHandler;
 use workvault_domain::service::Want;
 use workvault_domain::{Ctx, Workvault};
 
@@ -41,7 +43,7 @@ async fn content(
     id: PhotoId,
     range: Option<std::ops::Range<u64>>,
 ) -> Vec<u8> {
-    let c = app.photo_content(who, ws, id, want(range)).await.expect("content");
+    let c = app.photo_content(who, ws, id, Variant::Original, want(range)).await.expect("content");
     let parts: Vec<Bytes> = c.body.expect("a body").0.try_collect().await.expect("stream");
     parts.concat()
 }
@@ -67,10 +69,12 @@ pub async fn photos_follow_their_job_and_stay_in_their_workspace(store: Arc<dyn 
     assert_eq!(photo.file_name.as_ref().map(|n| n.to_string()).as_deref(), Some("site.jpg"));
     assert_eq!(content(&f.app, &owner, ws, id, None).await, bytes);
     assert_eq!(content(&f.app, &owner, ws, id, Some(10..20)).await, bytes[10..20]);
-    let outside = f.app.photo_content(&owner, ws, id, want(Some(0..1005))).await;
+    let outside = f.app.photo_content(&owner, ws, id, Variant::Original, want(Some(0..1005))).await;
     assert!(matches!(outside, Err(Error::RangeNotSatisfiable { size: 1004 })));
-    let nothing =
-        f.app.photo_content(&owner, ws, id, |p| if p.size == 1004 { Want::Nothing } else { Want::Whole }).await;
+    let nothing = f
+        .app
+        .photo_content(&owner, ws, id, Variant::Original, |p| if p.size == 1004 { Want::Nothing } else { Want::Whole })
+        .await;
     assert!(nothing.expect("read").body.is_none(), "nothing wanted, nothing opened");
 
     // A Restricted member without a grant: as if nothing were there.
@@ -84,7 +88,10 @@ pub async fn photos_follow_their_job_and_stay_in_their_workspace(store: Arc<dyn 
     // Another tenant: not with its own workspace id, not with the photo's.
     assert!(matches!(f.app.photo(&outsider, ws, id).await, Err(Error::NotFound)));
     assert!(matches!(f.app.photo(&outsider, other_ws, id).await, Err(Error::NotFound)));
-    assert!(matches!(f.app.photo_content(&outsider, other_ws, id, want(None)).await, Err(Error::NotFound)));
+    assert!(matches!(
+        f.app.photo_content(&outsider, other_ws, id, Variant::Original, want(None)).await,
+        Err(Error::NotFound)
+    ));
     assert!(matches!(f.app.trash_photo(&outsider, other_ws, id).await, Err(Error::NotFound)));
     assert!(matches!(upload(&f.app, &outsider, other_ws, j, &bytes).await, Err(Error::NotFound)));
     assert_eq!(f.app.photos(&owner, ws, j, PageRequest::default()).await.expect("list").items.len(), 2);
@@ -188,4 +195,72 @@ pub async fn photo_pages_are_stable_and_complete(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(seen, ids);
+}
+
+/// A stand-in for the image processor (the real one runs on real images in
+/// `workvault-blobs`): fixed variants, or a refusal.
+#[derive(Debug)]
+struct Stub(bool);
+
+#[async_trait::async_trait]
+impl ImageProcessor for Stub {
+    async fn process(&self, original: Bytes, _kind: ImageType) -> Result<Derived, ImageError> {
+        if !self.0 {
+            return Err(ImageError::Unreadable("corrupt".into()));
+        }
+        let taken_at = chrono::NaiveDate::from_ymd_opt(2025, 7, 14).and_then(|d| d.and_hms_opt(9, 30, 0));
+        let facts = ImageFacts { width: 100, height: 50, taken_at, has_location: true };
+        Ok(Derived { facts, large: original.slice(0..8), thumb: original.slice(0..4) })
+    }
+}
+
+/// The worker processes each upload once: variants and facts on success, kept as
+/// uploaded (`unprocessable`) on failure; variants are refused until then; purge takes
+/// the variants too.
+pub async fn uploads_are_processed_by_the_worker(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let owner = f.user("owner").await;
+    let ws = f.workspace(&owner, "Processing").await;
+    let j = f.app.create_job(&owner, ws, job("Deck")).await.expect("job").id;
+    let good = upload(&f.app, &owner, ws, j, &jpeg(100)).await.expect("upload");
+    let bad = upload(&f.app, &owner, ws, j, &jpeg(100)).await.expect("upload");
+    let photo = f.app.photo(&owner, ws, good).await.expect("photo");
+    assert_eq!((photo.status, photo.facts), (PhotoStatus::Processing, None));
+    let early = f.app.photo_content(&owner, ws, good, Variant::Large, want(None)).await;
+    assert!(matches!(early, Err(Error::VariantNotReady)));
+
+    // Each upload enqueued its processing in the same transaction.
+    let mut tasks = Vec::new();
+    while let Some(t) = f.store.claim("w", f.clock_now(), chrono::Duration::minutes(5)).await.expect("claim") {
+        tasks.push(t);
+    }
+    assert_eq!(tasks.iter().filter(|t| t.kind == PROCESS_KIND).count(), 2);
+    let blobs: Arc<dyn workvault_domain::blob::BlobStore> = f.blobs.clone();
+    let works = ProcessPhotos::new(store.clone(), blobs.clone(), Arc::new(Stub(true)));
+    let fails = ProcessPhotos::new(store.clone(), blobs, Arc::new(Stub(false)));
+    for t in &tasks {
+        let handler = if t.payload.contains(&good.to_string()) { &works } else { &fails };
+        handler.run(t).await.expect("processed");
+        handler.run(t).await.expect("a rerun changes nothing");
+    }
+    let ready = f.app.photo(&owner, ws, good).await.expect("photo");
+    assert_eq!(ready.status, PhotoStatus::Ready);
+    let facts = ready.facts.expect("facts");
+    assert_eq!((facts.width, facts.height, facts.has_location), (100, 50, true));
+    assert_eq!(facts.taken_at.map(|t| t.to_string()).as_deref(), Some("2025-07-14 09:30:00"));
+    assert_eq!((ready.large_size, ready.thumb_size), (Some(8), Some(4)));
+    let large = f.app.photo_content(&owner, ws, good, Variant::Large, want(None)).await.expect("large");
+    let parts: Vec<Bytes> = large.body.expect("body").0.try_collect().await.expect("stream");
+    assert_eq!(parts.concat(), jpeg(100)[..8]);
+
+    let kept = f.app.photo(&owner, ws, bad).await.expect("photo");
+    assert_eq!((kept.status, kept.large_size), (PhotoStatus::Unprocessable, None));
+    let refused = f.app.photo_content(&owner, ws, bad, Variant::Thumb, want(None)).await;
+    assert!(matches!(refused, Err(Error::PhotoUnprocessable)));
+    assert_eq!(content(&f.app, &owner, ws, bad, None).await, jpeg(100), "the original is kept as uploaded");
+
+    assert_eq!(f.blobs.len(), 4, "two originals and two variants");
+    f.app.trash_photo(&owner, ws, good).await.expect("trash");
+    f.app.purge_photo(&owner, ws, good).await.expect("purge");
+    assert_eq!(f.blobs.len(), 1, "the purge took the variants too");
 }

@@ -1,0 +1,120 @@
+//! [`Variants`]: the `ImageProcessor` port with the `image` crate (JPEG, PNG, WebP) and
+//! `kamadak-exif`. It reads the EXIF orientation, capture time and whether a GPS
+//! location is present (never the location itself), applies the orientation, and makes
+//! the `large` (2048 px) and `thumb` (400 px) variants as fresh JPEGs: nothing of the
+//! original's metadata is copied into them. Decoding runs on the blocking pool, within
+//! limits that stop decompression bombs.
+
+use std::io::Cursor;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use image::codecs::jpeg::JpegEncoder;
+use image::imageops::FilterType;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
+use workvault_domain::images::{Derived, ImageError, ImageProcessor};
+use workvault_domain::photo::{ImageFacts, ImageType, Variant};
+
+/// Largest side decoded, in pixels (a 64-megapixel camera is 9248 px wide).
+pub const MAX_SIDE: u32 = 16_384;
+/// Most memory a decode may take.
+pub const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+/// JPEG quality of the variants.
+const QUALITY: u8 = 85;
+
+/// The image processor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Variants;
+
+#[async_trait]
+impl ImageProcessor for Variants {
+    async fn process(&self, original: Bytes, kind: ImageType) -> Result<Derived, ImageError> {
+        tokio::task::spawn_blocking(move || derive(&original, kind))
+            .await
+            .map_err(|e| ImageError::Unreadable(format!("the image worker stopped: {e}")))?
+    }
+}
+
+fn unreadable(e: impl std::fmt::Display) -> ImageError {
+    ImageError::Unreadable(e.to_string())
+}
+
+/// What EXIF says, when there is any.
+#[derive(Debug, Default)]
+struct Exif {
+    orientation: Option<u32>,
+    taken_at: Option<chrono::NaiveDateTime>,
+    has_location: bool,
+}
+
+fn read_exif(bytes: &[u8]) -> Exif {
+    let Ok(exif) = exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) else {
+        return Exif::default();
+    };
+    let orientation = exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY).and_then(|f| f.value.get_uint(0));
+    let taken_at = exif
+        .get_field(exif::Tag::DateTimeOriginal, exif::In::PRIMARY)
+        .and_then(|f| match &f.value {
+            exif::Value::Ascii(parts) => parts.first().and_then(|p| std::str::from_utf8(p).ok()).map(str::to_owned),
+            _ => None,
+        })
+        .and_then(|t| chrono::NaiveDateTime::parse_from_str(t.trim_end_matches('\0'), "%Y:%m:%d %H:%M:%S").ok());
+    let has_location = exif.fields().any(|f| f.ifd_num == exif::In::PRIMARY && f.tag.context() == exif::Context::Gps);
+    Exif { orientation, taken_at, has_location }
+}
+
+/// Decodes, orients and scales; runs on a blocking thread.
+pub fn derive(bytes: &[u8], kind: ImageType) -> Result<Derived, ImageError> {
+    let format = match kind {
+        ImageType::Jpeg => image::ImageFormat::Jpeg,
+        ImageType::Png => image::ImageFormat::Png,
+        ImageType::Webp => image::ImageFormat::WebP,
+        ImageType::Heic => return Err(unreadable("HEIC/HEIF images are kept as uploaded (no decoder in this build)")),
+    };
+    // The JPEG decoder fills a truncated file with grey; a cut-off file is not a photo.
+    let tail = &bytes[bytes.len().saturating_sub(4096)..];
+    if kind == ImageType::Jpeg && !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        return Err(unreadable("truncated JPEG (no end-of-image marker)"));
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    let exif = read_exif(bytes);
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let orientation =
+        exif.orientation.and_then(|o| u8::try_from(o).ok()).and_then(Orientation::from_exif).unwrap_or(orientation);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    img.apply_orientation(orientation);
+    let facts = ImageFacts {
+        width: img.width(),
+        height: img.height(),
+        taken_at: exif.taken_at,
+        has_location: exif.has_location,
+    };
+    let large = encode(&scaled(&img, Variant::Large))?;
+    let thumb = encode(&scaled(&img, Variant::Thumb))?;
+    Ok(Derived { facts, large, thumb })
+}
+
+/// The image fitted within the variant's longest side (never enlarged).
+fn scaled(img: &DynamicImage, variant: Variant) -> DynamicImage {
+    let max = variant.max_side().unwrap_or(u32::MAX);
+    if img.width() <= max && img.height() <= max {
+        return img.clone();
+    }
+    let filter = if variant == Variant::Thumb { FilterType::Triangle } else { FilterType::CatmullRom };
+    img.resize(max, max, filter)
+}
+
+/// A fresh baseline JPEG of the pixels alone (no EXIF, no ICC, no comments).
+fn encode(img: &DynamicImage) -> Result<Bytes, ImageError> {
+    let rgb = img.to_rgb8();
+    let mut out = Vec::with_capacity(rgb.len() / 8);
+    JpegEncoder::new_with_quality(&mut out, QUALITY).encode_image(&rgb).map_err(unreadable)?;
+    Ok(Bytes::from(out))
+}

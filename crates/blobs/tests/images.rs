@@ -1,0 +1,123 @@
+//! Photo processing on real images: EXIF orientation applied, capture time read, a GPS
+//! location noticed but never copied, variants scaled and stripped, bad images refused
+//! without a panic.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Cursor;
+
+use bytes::Bytes;
+use image::{DynamicImage, ImageFormat, RgbImage};
+use workvault_blobs::Variants;
+use workvault_domain::images::{ImageError, ImageProcessor};
+use workvault_domain::photo::ImageType;
+
+fn picture(w: u32, h: u32) -> DynamicImage {
+    DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])))
+}
+
+fn encoded(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+/// An EXIF APP1 segment (big-endian TIFF) with an orientation, a capture time and a
+/// GPS latitude reference.
+fn exif_segment(orientation: u16) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(b"MM\x00\x2a\x00\x00\x00\x08");
+    let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: [u8; 4]| {
+        t.extend_from_slice(&tag.to_be_bytes());
+        t.extend_from_slice(&kind.to_be_bytes());
+        t.extend_from_slice(&count.to_be_bytes());
+        t.extend_from_slice(&value);
+    };
+    // IFD0 at 8: orientation, Exif IFD at 50, GPS IFD at 88.
+    t.extend_from_slice(&3u16.to_be_bytes());
+    let o = orientation.to_be_bytes();
+    entry(&mut t, 0x0112, 3, 1, [o[0], o[1], 0, 0]);
+    entry(&mut t, 0x8769, 4, 1, 50u32.to_be_bytes());
+    entry(&mut t, 0x8825, 4, 1, 88u32.to_be_bytes());
+    t.extend_from_slice(&0u32.to_be_bytes());
+    // Exif IFD at 50: DateTimeOriginal, its text at 68.
+    t.extend_from_slice(&1u16.to_be_bytes());
+    entry(&mut t, 0x9003, 2, 20, 68u32.to_be_bytes());
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t.extend_from_slice(b"2025:07:14 09:30:00\0");
+    // GPS IFD at 88: GPSLatitudeRef "N".
+    t.extend_from_slice(&1u16.to_be_bytes());
+    entry(&mut t, 0x0001, 2, 2, [b'N', 0, 0, 0]);
+    t.extend_from_slice(&0u32.to_be_bytes());
+    assert_eq!(t.len(), 106);
+    let mut seg = vec![0xFF, 0xE1];
+    seg.extend_from_slice(&((t.len() + 6 + 2) as u16).to_be_bytes());
+    seg.extend_from_slice(b"Exif\0\0");
+    seg.extend_from_slice(&t);
+    seg
+}
+
+fn with_exif(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    out.extend(exif_segment(orientation));
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+fn dims(bytes: &[u8]) -> (u32, u32) {
+    let img = image::load_from_memory_with_format(bytes, ImageFormat::Jpeg).unwrap();
+    (img.width(), img.height())
+}
+
+#[tokio::test]
+async fn a_rotated_camera_photo_is_turned_upright_scaled_and_stripped() {
+    let jpeg = with_exif(&encoded(&picture(3000, 1000), ImageFormat::Jpeg), 6);
+    assert!(jpeg.windows(4).any(|w| w == b"Exif"), "the original carries EXIF");
+    let out = Variants.process(Bytes::from(jpeg), ImageType::Jpeg).await.unwrap();
+    // Orientation 6 turns it a quarter: 1000 wide, 3000 high.
+    assert_eq!((out.facts.width, out.facts.height), (1000, 3000));
+    assert_eq!(out.facts.taken_at.unwrap().to_string(), "2025-07-14 09:30:00");
+    assert!(out.facts.has_location, "the location is noticed (and kept only in the original)");
+    assert_eq!(dims(&out.large), (683, 2048));
+    assert_eq!(dims(&out.thumb), (133, 400));
+    for variant in [&out.large, &out.thumb] {
+        assert_eq!(&variant[..2], &[0xFF, 0xD8]);
+        assert!(!variant.windows(4).any(|w| w == b"Exif"), "no EXIF (so no location) in a variant");
+    }
+}
+
+#[tokio::test]
+async fn small_pngs_and_webps_are_kept_at_their_size() {
+    for (format, kind) in [(ImageFormat::Png, ImageType::Png), (ImageFormat::WebP, ImageType::Webp)] {
+        let out = Variants.process(Bytes::from(encoded(&picture(300, 200), format)), kind).await.unwrap();
+        assert_eq!((out.facts.width, out.facts.height), (300, 200));
+        assert!(!out.facts.has_location);
+        assert_eq!(out.facts.taken_at, None);
+        assert_eq!(dims(&out.large), (300, 200), "never enlarged");
+        assert_eq!(dims(&out.thumb), (300, 200));
+    }
+}
+
+#[tokio::test]
+async fn unreadable_images_are_refused_not_panicked_on() {
+    let mut garbage = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    garbage.extend((0..5000).map(|i| (i * 7 % 256) as u8));
+    let jpeg = encoded(&picture(400, 300), ImageFormat::Jpeg);
+    let truncated = jpeg[..jpeg.len() / 3].to_vec();
+    // A PNG header claiming 100,000 × 100,000 pixels (a decompression bomb).
+    let mut bomb = encoded(&picture(1, 1), ImageFormat::Png);
+    bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
+    for (name, bytes, kind) in [
+        ("garbage", garbage, ImageType::Jpeg),
+        ("truncated", truncated, ImageType::Jpeg),
+        ("bomb", bomb, ImageType::Png),
+        ("heic", heic, ImageType::Heic),
+    ] {
+        match Variants.process(Bytes::from(bytes), kind).await {
+            Err(ImageError::Unreadable(why)) => assert!(!why.is_empty(), "{name}"),
+            Ok(_) => panic!("{name} was processed"),
+        }
+    }
+}

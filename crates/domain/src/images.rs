@@ -1,0 +1,147 @@
+//! Photo processing: the [`ImageProcessor`] port (decoding, metadata, variants; the
+//! adapter is `workvault-blobs`'s) and [`ProcessPhotos`], the queue task that runs it
+//! for each upload. A photo that cannot be read as an image is kept exactly as
+//! uploaded and marked `unprocessable`; it is never an error of the request that
+//! uploaded it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::blob::{BlobError, BlobKey, BlobStore};
+use crate::id::{PhotoId, WorkspaceId};
+use crate::photo::{ImageFacts, ImageType, PhotoStatus, Processed, Variant};
+use crate::ports::Store;
+use crate::queue::{Task, TaskHandler};
+
+/// The derived images of one photo, metadata stripped, orientation applied (JPEG).
+#[derive(Debug, Clone)]
+pub struct Derived {
+    /// What was read.
+    pub facts: ImageFacts,
+    /// The `large` variant.
+    pub large: Bytes,
+    /// The `thumb` variant.
+    pub thumb: Bytes,
+}
+
+/// Why an image could not be processed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The bytes are not an image this processor reads (corrupt, truncated, a format
+    /// without a decoder, or past the decoding limits).
+    #[error("not a readable image: {0}")]
+    Unreadable(String),
+}
+
+/// Decodes an original, reads its metadata and makes its variants.
+#[async_trait]
+pub trait ImageProcessor: Send + Sync {
+    /// Processes the bytes of an original of `kind`.
+    async fn process(&self, original: Bytes, kind: ImageType) -> Result<Derived, ImageError>;
+}
+
+/// The task kind of photo processing.
+pub const PROCESS_KIND: &str = "photos.process";
+
+/// The payload of a processing task.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ProcessPayload {
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// The photo.
+    pub photo_id: PhotoId,
+}
+
+/// The blob of a variant of a photo.
+pub fn variant_key(ws: WorkspaceId, id: PhotoId, variant: Variant) -> BlobKey {
+    match variant {
+        Variant::Original => BlobKey { workspace: ws, name: format!("photo-{id}") },
+        other => BlobKey { workspace: ws, name: format!("photo-{id}.{}", other.as_str()) },
+    }
+}
+
+/// Runs [`PROCESS_KIND`] tasks: reads the original, makes the variants, records the
+/// outcome. Idempotent: a rerun writes the same variants again.
+pub struct ProcessPhotos {
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+    images: Arc<dyn ImageProcessor>,
+}
+
+impl std::fmt::Debug for ProcessPhotos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProcessPhotos")
+    }
+}
+
+fn one_piece(bytes: Bytes) -> crate::blob::ByteStream {
+    Box::pin(futures_util::stream::iter([Ok::<_, BlobError>(bytes)]))
+}
+
+impl ProcessPhotos {
+    /// The handler over its ports.
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, images: Arc<dyn ImageProcessor>) -> Self {
+        Self { store, blobs, images }
+    }
+
+    async fn process(&self, p: ProcessPayload) -> Result<(), String> {
+        let (ws, id) = (p.workspace_id, p.photo_id);
+        let Some(photo) = self.store.photo_by_id(ws, id).await.map_err(|e| e.to_string())? else {
+            return Ok(()); // purged meanwhile: nothing to do
+        };
+        if photo.status != PhotoStatus::Processing {
+            return Ok(());
+        }
+        let original = variant_key(ws, id, Variant::Original);
+        let read = match self.blobs.get(&original, photo.size, 0..photo.size).await {
+            Ok(stream) => stream.try_collect::<Vec<Bytes>>().await.map(|parts| Bytes::from(parts.concat())),
+            Err(e) => Err(e),
+        };
+        let bytes = match read {
+            Ok(b) => b,
+            // The workspace's key is gone or the photo purged: nothing will ever read it.
+            Err(BlobError::KeyDestroyed | BlobError::NotFound) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        };
+        let outcome = match self.images.process(bytes, photo.image_type).await {
+            Ok(derived) => {
+                let limit = u64::MAX;
+                let large = variant_key(ws, id, Variant::Large);
+                let thumb = variant_key(ws, id, Variant::Thumb);
+                let l = self.blobs.put(&large, one_piece(derived.large), limit).await.map_err(|e| e.to_string())?;
+                let t = self.blobs.put(&thumb, one_piece(derived.thumb), limit).await.map_err(|e| e.to_string())?;
+                Processed {
+                    status: PhotoStatus::Ready,
+                    facts: Some(derived.facts),
+                    large_size: Some(l.size),
+                    thumb_size: Some(t.size),
+                }
+            }
+            Err(ImageError::Unreadable(why)) => {
+                tracing::info!(photo = %id, reason = %why, "photo kept as uploaded: not a readable image");
+                Processed { status: PhotoStatus::Unprocessable, facts: None, large_size: None, thumb_size: None }
+            }
+        };
+        match self.store.finish_photo(ws, id, &outcome).await {
+            Ok(()) | Err(crate::ports::StoreError::NotFound) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+#[async_trait]
+impl TaskHandler for ProcessPhotos {
+    fn kind(&self) -> &'static str {
+        PROCESS_KIND
+    }
+
+    async fn run(&self, task: &Task) -> Result<(), String> {
+        let payload: ProcessPayload =
+            serde_json::from_str(&task.payload).map_err(|e| format!("bad photo task payload: {e}"))?;
+        self.process(payload).await
+    }
+}
