@@ -137,7 +137,8 @@ impl ObjectKeyring {
 
     /// Wraps every data key again with `new` (master key rotation). The blobs are not
     /// touched: their keys do not change. Returns how many keys were rewrapped. Run it
-    /// with the old master key configured, then switch to the new one.
+    /// with the old master key configured, then switch to the new one. Resumable: a key
+    /// already wrapped with `new` (a run cut off halfway) is left as it is.
     pub async fn rewrap_all(&self, new: &MasterKey) -> Result<u64, BlobError> {
         let listed: Vec<_> = self.store.list(Some(&Path::from("keys"))).try_collect().await.map_err(map_err)?;
         let mut n = 0;
@@ -151,7 +152,13 @@ impl ObjectKeyring {
                 continue;
             };
             let bytes = self.store.get(&meta.location).await.map_err(map_err)?.bytes().await.map_err(map_err)?;
-            let key = Self::unwrap(&self.master, ws, &bytes)?;
+            let key = match Self::unwrap(&self.master, ws, &bytes) {
+                Ok(key) => key,
+                Err(e) => match Self::unwrap(new, ws, &bytes) {
+                    Ok(_) => continue,
+                    Err(_) => return Err(e),
+                },
+            };
             let wrapped = self.wrap(new, ws, &key)?;
             self.store.put(&meta.location, PutPayload::from(wrapped)).await.map_err(map_err)?;
             n += 1;

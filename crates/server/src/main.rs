@@ -75,6 +75,24 @@ enum Command {
     },
     /// Check the configuration and print it.
     CheckConfig,
+    /// Key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Rotate the master key: a new one is made and every workspace key rewrapped with
+    /// it (no photo is touched). With the default key file, `master.key` is replaced;
+    /// with `blobs.master_key`, the new key is written to `--new-key-file` to be
+    /// configured next. Resumable if cut off.
+    RotateMaster {
+        /// Where to write the new key (base64); required when the key is configured.
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +218,31 @@ fn load_master_key(v: &Validated, rng: &dyn workvault_domain::ports::Rng) -> any
     MasterKey::from_slice(&bytes).context("the master key must be 32 bytes")
 }
 
+/// `workvault keys rotate-master`: the new key is saved first (so a cut-off run can
+/// resume with it), then every data key is rewrapped, then the key file is switched.
+async fn rotate_master(v: &Validated, new_key_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let rng = OsRng;
+    let configured = !v.config.blobs.master_key.0.is_empty();
+    let target = match (&new_key_file, configured) {
+        (Some(path), _) => path.clone(),
+        (None, true) => anyhow::bail!("blobs.master_key is configured: name --new-key-file to write the new key to"),
+        (None, false) => v.config.data_dir.join("master.key.new"),
+    };
+    let (new, _) = system::master_key(&target, &rng)?;
+    let new = MasterKey::from_slice(&new).context("the new master key must be 32 bytes")?;
+    let keys = open_location(&v.config.blobs.keyring_url, &v.config.data_dir.join("keyring"), &v.config.blobs.s3())
+        .context("blobs.keyring_url")?;
+    let keyring = ObjectKeyring::new(keys, load_master_key(v, &rng)?, Arc::new(OsRng));
+    let n = keyring.rewrap_all(&new).await.map_err(|e| anyhow::anyhow!("rewrapping the workspace keys: {e}"))?;
+    if !configured && new_key_file.is_none() {
+        std::fs::rename(&target, v.config.data_dir.join("master.key")).context("replacing master.key")?;
+        println!("rewrapped {n} workspace keys; master.key replaced");
+    } else {
+        println!("rewrapped {n} workspace keys; now configure the key in {} and restart", target.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The encrypted photo storage and its keyring, as configured.
 fn open_blobs(v: &Validated, rng: Arc<OsRng>) -> anyhow::Result<Arc<dyn BlobStore>> {
     let b = &v.config.blobs;
@@ -267,6 +310,7 @@ async fn run(command: Command, v: Validated) -> anyhow::Result<ExitCode> {
             }
         }
         Command::MigrateStore { from, to, batch } => migrate_store(&v, &from, &to, batch).await,
+        Command::Keys { command: KeysCommand::RotateMaster { new_key_file } } => rotate_master(&v, new_key_file).await,
         Command::CheckConfig => {
             let mut shown = v.config.clone();
             shown.store.url = config::redact_url(&shown.store.url);

@@ -32,6 +32,20 @@ impl Drop for Server {
     }
 }
 
+fn workvault(dir: &Path, env: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("WORKVAULT__") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(dir).env("WORKVAULT__LOG__LEVEL", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
 /// Starts `workvault serve` in `dir` with `env`, and reads the first-start sign-in link.
 fn serve(dir: &Path, env: &[(&str, String)]) -> Server {
     let port = free_port();
@@ -258,6 +272,36 @@ async fn photos_are_encrypted_on_local_disk() {
         assert!(!stored.windows(64).any(|w| w == sample), "plaintext at {at} found on disk");
     }
     assert!(data.join(format!("keyring/keys/{ws}.key")).exists(), "the workspace key is in the keyring");
+    let content = format!("{}/api/v1/workspaces/{ws}/photos/{id}/content", server.base);
+
+    // Master key rotation: stop, rotate, start; the photo reads back, no blob rewritten.
+    drop(server);
+    let key_before = std::fs::read(data.join("master.key")).unwrap();
+    let out = workvault(dir.path(), &[]).args(["keys", "rotate-master"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rewrapped 1 workspace keys"));
+    assert_ne!(std::fs::read(data.join("master.key")).unwrap(), key_before);
+    assert_eq!(std::fs::read(data.join(format!("blobs/ws/{ws}/photo-{id}"))).unwrap(), stored, "no blob rewritten");
+    let port = free_port();
+    let mut again = workvault(dir.path(), &[("WORKVAULT__HTTP__BIND", format!("127.0.0.1:{port}"))])
+        .arg("serve")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let link = workvault(dir.path(), &[]).args(["sign-in-link", "--email", "owner@workvault.local"]).output().unwrap();
+    let link = String::from_utf8(link.stdout).unwrap().trim().replace(":8080", &format!(":{port}"));
+    let http = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not come back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    http.get(&link).send().await.unwrap();
+    let content = content.replace(&base_of(&content), &format!("http://127.0.0.1:{port}"));
+    let got = http.get(&content).send().await.unwrap().bytes().await.unwrap();
+    let _ = again.kill();
+    let _ = again.wait();
+    assert_eq!(got.as_ref(), bytes.as_slice(), "readable with the new master key");
     assert_eq!(files_under(&data.join("blobs/tmp")), 0, "no temporary blob left (the refused upload included)");
 }
 
@@ -287,4 +331,9 @@ async fn photos_are_stored_on_a_real_s3_server() {
 fn files_under(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     entries.filter_map(Result::ok).map(|e| if e.path().is_dir() { files_under(&e.path()) } else { 1 }).sum()
+}
+
+fn base_of(url: &str) -> String {
+    let u = url::Url::parse(url).unwrap();
+    format!("{}://{}", u.scheme(), u.authority())
 }
