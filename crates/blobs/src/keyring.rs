@@ -10,8 +10,10 @@
 //! ```
 //!
 //! A first use creates the key with a conditional put, so concurrent first uses on any
-//! number of nodes agree on one key. Keys are not cached: a destroyed key stops working
-//! on every node at once.
+//! number of nodes agree on one key; reads never create one. Keys are not cached, and
+//! the tombstone is checked on every use: a destroyed key stops working on every node
+//! at once and is never remade. Rotation (`rewrap_all`) is run with the servers
+//! stopped (`workvault keys rotate-master`).
 
 use std::sync::Arc;
 
@@ -151,7 +153,14 @@ impl ObjectKeyring {
             else {
                 continue;
             };
-            let bytes = self.store.get(&meta.location).await.map_err(map_err)?.bytes().await.map_err(map_err)?;
+            if self.destroyed(ws).await? {
+                continue;
+            }
+            let bytes = match self.store.get(&meta.location).await {
+                Ok(got) => got.bytes().await.map_err(map_err)?,
+                Err(object_store::Error::NotFound { .. }) => continue, // destroyed meanwhile
+                Err(e) => return Err(map_err(e)),
+            };
             let key = match Self::unwrap(&self.master, ws, &bytes) {
                 Ok(key) => key,
                 Err(e) => match Self::unwrap(new, ws, &bytes) {
@@ -170,35 +179,51 @@ impl ObjectKeyring {
 #[async_trait]
 impl Keyring for ObjectKeyring {
     async fn data_key(&self, ws: WorkspaceId) -> Result<DataKey, BlobError> {
-        if let Some(key) = self.read(ws).await? {
-            return Ok(key);
-        }
+        // The tombstone is checked on every use: once a key is destroyed, nothing
+        // (a request racing the destruction included) brings a key back.
         if self.destroyed(ws).await? {
             return Err(BlobError::KeyDestroyed);
+        }
+        if let Some(key) = self.read(ws).await? {
+            return Ok(key);
         }
         let mut bytes = Zeroizing::new([0u8; 32]);
         self.rng.fill(bytes.as_mut());
         let key = DataKey::from_bytes(*bytes);
         let wrapped = self.wrap(&self.master, ws, &key)?;
         let options = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.store.put_opts(&key_path(ws), PutPayload::from(wrapped), options).await {
-            Ok(_) => Ok(key),
+        let key = match self.store.put_opts(&key_path(ws), PutPayload::from(wrapped), options).await {
+            Ok(_) => key,
             // Another node (or task) created it first: use theirs.
             Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                self.read(ws).await?.ok_or(BlobError::KeyDestroyed)
+                self.read(ws).await?.ok_or(BlobError::KeyDestroyed)?
             }
-            Err(e) => Err(map_err(e)),
+            Err(e) => return Err(map_err(e)),
+        };
+        // Destroyed while we were making it: take the new key away again.
+        if self.destroyed(ws).await? {
+            let _ = self.store.delete(&key_path(ws)).await;
+            return Err(BlobError::KeyDestroyed);
         }
+        Ok(key)
+    }
+
+    async fn existing_key(&self, ws: WorkspaceId) -> Result<DataKey, BlobError> {
+        if self.destroyed(ws).await? {
+            return Err(BlobError::KeyDestroyed);
+        }
+        self.read(ws).await?.ok_or_else(|| {
+            BlobError::Corrupt(format!("the keyring holds no key for workspace {ws} (is blobs.keyring_url right?)"))
+        })
     }
 
     async fn destroy(&self, ws: WorkspaceId) -> Result<(), BlobError> {
-        // The key first, so a failure halfway never leaves it readable; then the
-        // tombstone, so it is never remade.
-        match self.store.delete(&key_path(ws)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(map_err(e)),
-        }
+        // The tombstone first: from then on every use is refused and no key is made;
+        // then the key itself.
         self.store.put(&tombstone_path(ws), PutPayload::from_static(b"destroyed")).await.map_err(map_err)?;
-        Ok(())
+        match self.store.delete(&key_path(ws)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(map_err(e)),
+        }
     }
 }

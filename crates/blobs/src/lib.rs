@@ -53,16 +53,18 @@ impl std::fmt::Debug for S3Settings {
 ///   created if missing — the embedded default;
 /// - `memory://`: in memory (tests);
 /// - `s3://BUCKET[/PREFIX]`: S3 or any S3-compatible server, with `s3`;
-/// - `gs://BUCKET` and `az://CONTAINER`: Google Cloud Storage and Azure Blob
-///   Storage, configured from their usual environment variables.
+/// - `gs://BUCKET[/PREFIX]` and `az://CONTAINER[/PREFIX]`: Google Cloud Storage and
+///   Azure Blob Storage, configured from their usual environment variables.
 pub fn open_location(url: &str, default_dir: &FsPath, s3: &S3Settings) -> Result<Arc<dyn ObjectStore>, LocationError> {
     let url = url.trim();
     if url.is_empty() || url.starts_with("file://") {
         let dir = if url.is_empty() { default_dir.to_path_buf() } else { url.trim_start_matches("file://").into() };
         std::fs::create_dir_all(&dir)
             .map_err(|e| LocationError(format!("cannot create the directory {}: {e}", dir.display())))?;
+        // fsync on: a key or a blob acknowledged is on disk, as the database row is.
         let local = LocalFileSystem::new_with_prefix(&dir)
-            .map_err(|e| LocationError(format!("cannot use the directory {}: {e}", dir.display())))?;
+            .map_err(|e| LocationError(format!("cannot use the directory {}: {e}", dir.display())))?
+            .with_fsync(true);
         return Ok(Arc::new(local));
     }
     if url == "memory://" {
@@ -75,8 +77,8 @@ pub fn open_location(url: &str, default_dir: &FsPath, s3: &S3Settings) -> Result
     }
     match parsed.scheme() {
         "s3" => cloud::s3(bucket, parsed.path(), s3),
-        "gs" => cloud::gcs(bucket),
-        "az" => cloud::azure(bucket),
+        "gs" => cloud::gcs(bucket, parsed.path()),
+        "az" => cloud::azure(bucket, parsed.path()),
         other => Err(LocationError(format!(
             "storage scheme `{other}` is not known (use file://, s3://, gs://, az:// or memory://)"
         ))),
@@ -110,20 +112,20 @@ mod cloud {
         Ok(with_prefix(Arc::new(store), prefix))
     }
 
-    pub(super) fn gcs(bucket: &str) -> Result<Arc<dyn ObjectStore>, LocationError> {
+    pub(super) fn gcs(bucket: &str, prefix: &str) -> Result<Arc<dyn ObjectStore>, LocationError> {
         let store = GoogleCloudStorageBuilder::from_env()
             .with_bucket_name(bucket)
             .build()
             .map_err(|e| LocationError(format!("Google Cloud Storage: {e}")))?;
-        Ok(Arc::new(store))
+        Ok(with_prefix(Arc::new(store), prefix))
     }
 
-    pub(super) fn azure(container: &str) -> Result<Arc<dyn ObjectStore>, LocationError> {
+    pub(super) fn azure(container: &str, prefix: &str) -> Result<Arc<dyn ObjectStore>, LocationError> {
         let store = MicrosoftAzureBuilder::from_env()
             .with_container_name(container)
             .build()
             .map_err(|e| LocationError(format!("Azure Blob Storage: {e}")))?;
-        Ok(Arc::new(store))
+        Ok(with_prefix(Arc::new(store), prefix))
     }
 
     fn with_prefix(store: Arc<dyn ObjectStore>, prefix: &str) -> Arc<dyn ObjectStore> {

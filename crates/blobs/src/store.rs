@@ -141,7 +141,7 @@ impl BlobStore for EncryptedBlobs {
         if range.start > range.end || range.end > size {
             return Err(BlobError::BadRange);
         }
-        let dek = self.keyring.data_key(key.workspace).await?;
+        let dek = self.keyring.existing_key(key.workspace).await?;
         let path = blob_path(key);
         let header = self.store.get_range(&path, 0..HEADER).await.map_err(map_err)?;
         let cipher = BlobCipher::new(&dek, &BlobCipher::salt_of(&header)?, key);

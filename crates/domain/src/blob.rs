@@ -131,6 +131,9 @@ pub trait Keyring: Send + Sync {
     /// The workspace's data key, created on first use; concurrent first uses agree on
     /// one key. `KeyDestroyed` once it was destroyed (a destroyed key is never remade).
     async fn data_key(&self, ws: WorkspaceId) -> Result<DataKey, BlobError>;
+    /// The workspace's data key for reading: never creates one. `KeyDestroyed` once
+    /// destroyed; `Corrupt` when the keyring has none (a misconfigured keyring).
+    async fn existing_key(&self, ws: WorkspaceId) -> Result<DataKey, BlobError>;
     /// Destroys the workspace's data key for good (crypto-shredding). Idempotent.
     async fn destroy(&self, ws: WorkspaceId) -> Result<(), BlobError>;
 }

@@ -125,7 +125,7 @@ async fn photo_round_trip(server: &Server) -> (String, String, Vec<u8>) {
     let photo: Value = res.json().await.unwrap();
     assert_eq!(photo["sha256"], hex::encode(Sha256::digest(&bytes)));
     let id = photo["id"].as_str().unwrap().to_owned();
-    let content = format!("{base}/api/v1/workspaces/{ws}/photos/{id}/content");
+    let content = format!("{base}/api/v1/workspaces/{ws}/photos/{id}/content?variant=original");
     let got = http.get(&content).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(got.as_ref(), bytes.as_slice());
     let part = http.get(&content).header("range", "bytes=100000-200000").send().await.unwrap();
@@ -255,7 +255,7 @@ async fn the_worker_makes_upright_stripped_variants() {
         assert_eq!((img.width(), img.height()), dims, "{variant}");
         assert!(!bytes.windows(4).any(|w| w == b"Exif"), "{variant} carries no EXIF, so no location");
     }
-    let back = http.get(format!("{meta_url}/content")).send().await.unwrap().bytes().await.unwrap();
+    let back = http.get(format!("{meta_url}/content?variant=original")).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(back.as_ref(), original.as_slice(), "the original is kept exactly");
 }
 
@@ -272,7 +272,7 @@ async fn photos_are_encrypted_on_local_disk() {
         assert!(!stored.windows(64).any(|w| w == sample), "plaintext at {at} found on disk");
     }
     assert!(data.join(format!("keyring/keys/{ws}.key")).exists(), "the workspace key is in the keyring");
-    let content = format!("{}/api/v1/workspaces/{ws}/photos/{id}/content", server.base);
+    let content = format!("{}/api/v1/workspaces/{ws}/photos/{id}/content?variant=original", server.base);
 
     // Master key rotation: stop, rotate, start; the photo reads back, no blob rewritten.
     drop(server);

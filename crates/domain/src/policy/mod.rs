@@ -99,11 +99,14 @@ pub enum Action {
     ManageGrants,
     /// List and revoke another member's sessions (sign them out).
     ManageSessions,
+    /// Download a photo's original bytes, which may hold its location (everyone who
+    /// sees the job sees the stripped variants).
+    ViewOriginal,
 }
 
 impl Action {
     /// Every action, in table order.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspace,
         Action::ListMembers,
@@ -120,11 +123,15 @@ impl Action {
         Action::DeleteJob,
         Action::ManageGrants,
         Action::ManageSessions,
+        Action::ViewOriginal,
     ];
 
     /// Whether the action is about one job (and so a grant can extend it).
     pub const fn is_job_scoped(self) -> bool {
-        matches!(self, Action::ViewJob | Action::UpdateJob | Action::DeleteJob | Action::ManageGrants)
+        matches!(
+            self,
+            Action::ViewJob | Action::UpdateJob | Action::DeleteJob | Action::ManageGrants | Action::ViewOriginal
+        )
     }
 
     /// Whether the action is about another member (and so their role matters).

@@ -179,7 +179,9 @@ impl Workvault {
         variant: Variant,
         want: impl FnOnce(&Photo) -> Want + Send,
     ) -> Result<PhotoContent, Error> {
-        let photo = self.authorize_photo(ctx, ws, id, Action::ViewJob).await?;
+        // The original may hold the location: only those who may see that get it.
+        let action = if variant == Variant::Original { Action::ViewOriginal } else { Action::ViewJob };
+        let photo = self.authorize_photo(ctx, ws, id, action).await?;
         let size = match (photo.status, photo.variant_size(variant)) {
             (_, Some(size)) => size,
             (PhotoStatus::Processing, None) => return Err(Error::VariantNotReady),

@@ -60,8 +60,9 @@ pub struct PhotoOut {
     /// When it was taken, camera local time (EXIF), if recorded. The location is never
     /// shown.
     pub taken_at: Option<chrono::NaiveDateTime>,
-    /// Where the original bytes are (`?variant=large` or `thumb` for the scaled copies,
-    /// once `ready`: orientation applied, all metadata stripped).
+    /// Where the image is: the `large` variant (2048 px, orientation applied, every
+    /// metadata stripped) once `ready`; `?variant=thumb` for 400 px; `?variant=original`
+    /// for the bytes as uploaded (Owner and Admin only: they may hold the location).
     pub content_url: String,
 }
 
@@ -234,8 +235,9 @@ pub async fn show(state: Data<AppState>, caller: Caller, path: Path<(String, Str
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ContentQuery {
-    /// `original` (the default: the bytes as uploaded), `large` (2048 px) or `thumb`
-    /// (400 px).
+    /// `large` (the default: 2048 px), `thumb` (400 px), both with orientation applied
+    /// and every metadata stripped; or `original`, the bytes as uploaded (location
+    /// included: Owner and Admin only).
     pub variant: Option<String>,
 }
 
@@ -244,6 +246,7 @@ pub struct ContentQuery {
 #[utoipa::path(tag = "photos", params(("ws" = String, Path), ("photo" = String, Path), ContentQuery), responses(
     (status = 200, description = "The image", content_type = "image/*"),
     (status = 206, description = "The range asked for", content_type = "image/*"),
+    (status = 403, body = Problem, content_type = "application/problem+json", description = "The original, asked for by a Member or Restricted member"),
     (status = 304, description = "Not modified"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json", description = "The variant is still being made"),
@@ -261,7 +264,7 @@ pub async fn content(
 ) -> Reply {
     let (ws, id_) = (id(&path.0, "workspace")?, id(&path.1, "photo")?);
     let variant = match q.variant.as_deref() {
-        None => Variant::Original,
+        None => Variant::Large,
         Some(v) => Variant::parse(v)
             .ok_or_else(|| ApiError::new(INVALID_QUERY, "variant must be `original`, `large` or `thumb`"))?,
     };

@@ -113,7 +113,11 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
             route(Method::GET, api(&format!("/jobs/{job}/photos")), None, on_job),
             route(Method::GET, api(&format!("/photos/{}", w.photo)), None, on_job),
             route(Method::GET, api(&format!("/photos/{}/content", w.photo)), None, on_job),
+            route(Method::GET, api(&format!("/photos/{}/content?variant=thumb", w.photo)), None, on_job),
         ],
+        Action::ViewOriginal => {
+            vec![route(Method::GET, api(&format!("/photos/{}/content?variant=original", w.photo)), None, on_job)]
+        }
         Action::UpdateJob => vec![
             route(Method::PATCH, api(&format!("/jobs/{job}")), Some(json!({"status": "completed"})), on_job),
             upload(api(&format!("/jobs/{job}/photos")), on_job),
@@ -201,6 +205,7 @@ where
     let r = t.post(&format!("/api/v1/workspaces/{ws}/invites"), &owner, json!({"role": "member"})).await;
     let invite = r.str("id");
     let photo = t.photo(&ws, &owner, &job).await;
+    t.process(&ws, &photo).await;
     let trashed_photo = t.photo(&ws, &owner, &job).await;
     let r = t.delete(&format!("/api/v1/workspaces/{ws}/photos/{trashed_photo}"), &owner).await;
     assert_eq!(r.status, 204, "{}", r.text);
@@ -283,7 +288,7 @@ async fn every_role_action_and_workspace_case_answers_as_the_policy_decides() {
     }
     // 5 standings × (8 plain actions + 4 job actions × 2 + 3 invited roles + 9 target × new-role
     // pairs + 4 removal targets + 4 session-management targets).
-    assert_eq!(cases, 5 * (8 + 4 * 2 + 3 + 9 + 4 + 4));
+    assert_eq!(cases, 5 * (8 + 5 * 2 + 3 + 9 + 4 + 4));
     assert!(requests > cases);
 }
 

@@ -56,11 +56,13 @@ pub struct TestApp<S> {
     pub app: Workvault,
     pub clock: Arc<FixedClock>,
     pub store: Arc<SqliteStore>,
+    pub blobs: Arc<MemoryBlobs>,
 }
 
 pub async fn test_app()
 -> TestApp<impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>> {
     let store = Arc::new(SqliteStore::in_memory().expect("sqlite"));
+    let blobs = Arc::new(MemoryBlobs::default());
     let clock = Arc::new(FixedClock::default());
     let app = Workvault::new(
         store.clone() as Arc<dyn Store>,
@@ -68,12 +70,12 @@ pub async fn test_app()
         Arc::new(SeqRng::starting_at(1 << 32)),
         Lifetimes::default(),
     )
-    .with_blobs(Arc::new(MemoryBlobs::default()), Limits { max_upload_bytes: 1 << 20 });
+    .with_blobs(blobs.clone(), Limits { max_upload_bytes: 1 << 20 });
     let identity = Arc::new(LocalSignIn::new(store.clone(), clock.clone()));
     let settings = HttpSettings::for_url(Url::parse("http://127.0.0.1:8080").expect("url"));
     let state = Data::new(AppState { app: app.clone(), identity, settings });
     let service = test::init_service(workvault_http::app(state)).await;
-    TestApp { service, app, clock, store }
+    TestApp { service, app, clock, store, blobs }
 }
 
 impl<S, B> TestApp<S>
@@ -123,6 +125,25 @@ where
         let r = self.call_raw(Method::POST, &format!("/api/v1/workspaces/{ws}/jobs/{job}/photos"), by, jpeg(500)).await;
         assert_eq!(r.status, 201, "{}", r.text);
         r.str("id")
+    }
+
+    /// Does what the image worker does for a photo (the real one runs end to end):
+    /// stores its variants (`large` = the first 64 bytes, `thumb` = the first 16) and
+    /// marks it ready.
+    pub async fn process(&self, ws: &str, photo: &str) {
+        use workvault_domain::blob::BlobStore;
+        use workvault_domain::images::variant_key;
+        use workvault_domain::photo::{ImageFacts, PhotoStatus, PhotoStore, Processed, Variant};
+        let (ws, id) = (ws.parse().expect("ws id"), photo.parse().expect("photo id"));
+        let original = jpeg(500);
+        for (variant, n) in [(Variant::Large, 64), (Variant::Thumb, 16)] {
+            let body = Box::pin(futures_util::stream::iter([Ok(bytes::Bytes::copy_from_slice(&original[..n]))]));
+            self.blobs.put(&variant_key(ws, id, variant), body, u64::MAX).await.expect("variant");
+        }
+        let facts = ImageFacts { width: 40, height: 30, taken_at: None, has_location: true };
+        let done =
+            Processed { status: PhotoStatus::Ready, facts: Some(facts), large_size: Some(64), thumb_size: Some(16) };
+        self.store.finish_photo(ws, id, &done).await.expect("finish");
     }
 
     pub async fn send(&self, req: TestRequest) -> Reply {

@@ -42,7 +42,7 @@ async fn a_photo_goes_up_comes_down_whole_or_in_part_and_through_trash() {
     let meta = t.get(&format!("/api/v1/workspaces/{ws}/photos/{id}"), &owner).await;
     assert_eq!(meta.body["sha256"], up.body["sha256"]);
 
-    let content = format!("/api/v1/workspaces/{ws}/photos/{id}/content");
+    let content = format!("/api/v1/workspaces/{ws}/photos/{id}/content?variant=original");
     let whole = t.get(&content, &owner).await;
     assert_eq!(whole.status, 200);
     assert_eq!(whole.bytes, bytes);
@@ -78,9 +78,10 @@ async fn a_photo_goes_up_comes_down_whole_or_in_part_and_through_trash() {
         .await;
     assert_eq!((cached.status, cached.bytes.len()), (304, 0));
     assert_eq!(cached.header("etag"), Some(etag.as_str()));
-    problem(&t.get(&format!("{content}?variant=huge"), &owner).await, 400, "invalid_query");
+    let plain = format!("/api/v1/workspaces/{ws}/photos/{id}/content");
+    problem(&t.get(&format!("{plain}?variant=huge"), &owner).await, 400, "invalid_query");
     assert_eq!(meta.body["status"], "processing");
-    let early = t.get(&format!("{content}?variant=thumb"), &owner).await;
+    let early = t.get(&format!("{plain}?variant=thumb"), &owner).await;
     problem(&early, 409, "variant_not_ready");
     assert_eq!(early.header("retry-after"), Some("2"));
 
@@ -190,7 +191,7 @@ async fn a_browser_form_uploads_a_photo_too() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["file_name"], "porch.jpg");
     assert_eq!(r.body["size"], bytes.len());
-    let got = t.get(&format!("/api/v1/workspaces/{ws}/photos/{}/content", r.str("id")), &owner).await;
+    let got = t.get(&format!("/api/v1/workspaces/{ws}/photos/{}/content?variant=original", r.str("id")), &owner).await;
     assert_eq!(got.bytes, bytes);
 
     let before = t.snapshot(&ws).await;
@@ -204,4 +205,30 @@ async fn a_browser_form_uploads_a_photo_too() {
         "invalid_body",
     );
     assert_eq!(t.snapshot(&ws).await, before, "nothing stored");
+}
+
+#[actix_web::test]
+async fn only_owners_and_admins_get_the_original_others_the_stripped_variants() {
+    let t = test_app().await;
+    let owner = t.user("owner").await;
+    let member = t.user("member").await;
+    let ws = t.workspace(&owner, "Privacy").await;
+    t.join(&ws, &owner, &member, "member").await;
+    let job = t.job(&ws, &owner, "Fence").await;
+    let id = t.photo(&ws, &member, &job).await;
+    t.process(&ws, &id).await;
+    let content = format!("/api/v1/workspaces/{ws}/photos/{id}/content");
+    let large = t.get(&content, &member).await;
+    assert_eq!((large.status, large.bytes.as_slice()), (200, &jpeg(500)[..64]), "the default is the large variant");
+    assert_eq!(large.header("content-type"), Some("image/jpeg"));
+    assert!(large.header("etag").is_some_and(|e| e.ends_with("-large\"")));
+    let thumb = t.get(&format!("{content}?variant=thumb"), &member).await;
+    assert_eq!(thumb.bytes, &jpeg(500)[..16]);
+    // The original may hold the location: not even its uploader gets it as a Member.
+    problem(&t.get(&format!("{content}?variant=original"), &member).await, 403, "role_insufficient");
+    assert_eq!(t.get(&format!("{content}?variant=original"), &owner).await.bytes, jpeg(500));
+    let meta = t.get(&format!("/api/v1/workspaces/{ws}/photos/{id}"), &member).await;
+    assert_eq!((meta.body["status"].as_str(), meta.body["width"].as_u64()), (Some("ready"), Some(40)));
+    let text = meta.text.to_lowercase();
+    assert!(!text.contains("location") && !text.contains("gps") && !text.contains("lat"), "{text}");
 }
