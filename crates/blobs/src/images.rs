@@ -20,6 +20,8 @@ use workvault_domain::photo::{ImageFacts, ImageType, Variant};
 pub const MAX_SIDE: u32 = 16_384;
 /// Most memory a decode may take.
 pub const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+/// Most pixels decoded (100 megapixels).
+pub const MAX_PIXELS: u64 = 100_000_000;
 /// JPEG quality of the variants.
 const QUALITY: u8 = 85;
 
@@ -73,8 +75,9 @@ pub fn derive(bytes: &[u8], kind: ImageType) -> Result<Derived, ImageError> {
         ImageType::Heic => return Err(unreadable("HEIC/HEIF images are kept as uploaded (no decoder in this build)")),
     };
     // The JPEG decoder fills a truncated file with grey; a cut-off file is not a photo.
-    let tail = &bytes[bytes.len().saturating_sub(4096)..];
-    if kind == ImageType::Jpeg && !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+    // (The end marker is looked for anywhere after the scan starts: motion photos carry
+    // a video after it.)
+    if kind == ImageType::Jpeg && !jpeg_complete(bytes) {
         return Err(unreadable("truncated JPEG (no end-of-image marker)"));
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -84,6 +87,11 @@ pub fn derive(bytes: &[u8], kind: ImageType) -> Result<Derived, ImageError> {
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    // The decoded size is known from the header: refuse a bomb before allocating it.
+    let (w, h) = decoder.dimensions();
+    if u64::from(w) * u64::from(h) > MAX_PIXELS || decoder.total_bytes() > MAX_DECODE_BYTES {
+        return Err(unreadable(format!("{w} × {h} pixels is over the decoding limit")));
+    }
     let exif = read_exif(bytes);
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let orientation =
@@ -99,6 +107,12 @@ pub fn derive(bytes: &[u8], kind: ImageType) -> Result<Derived, ImageError> {
     let large = encode(&scaled(&img, Variant::Large))?;
     let thumb = encode(&scaled(&img, Variant::Thumb))?;
     Ok(Derived { facts, large, thumb })
+}
+
+/// Whether a JPEG has its end-of-image marker after its first start-of-scan.
+fn jpeg_complete(bytes: &[u8]) -> bool {
+    let Some(scan) = bytes.windows(2).position(|w| w == [0xFF, 0xDA]) else { return false };
+    bytes[scan..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// The image fitted within the variant's longest side (never enlarged).

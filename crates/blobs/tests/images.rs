@@ -104,20 +104,28 @@ async fn unreadable_images_are_refused_not_panicked_on() {
     garbage.extend((0..5000).map(|i| (i * 7 % 256) as u8));
     let jpeg = encoded(&picture(400, 300), ImageFormat::Jpeg);
     let truncated = jpeg[..jpeg.len() / 3].to_vec();
-    // A PNG header claiming 100,000 × 100,000 pixels (a decompression bomb).
+    // A valid PNG header (CRC and all) claiming 12,000 × 12,000 pixels: a decompression
+    // bomb, refused from its header before anything is allocated.
     let mut bomb = encoded(&picture(1, 1), ImageFormat::Png);
-    bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
-    bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    bomb[16..20].copy_from_slice(&12_000u32.to_be_bytes());
+    bomb[20..24].copy_from_slice(&12_000u32.to_be_bytes());
+    let crc = crc32fast::hash(&bomb[12..29]);
+    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
     let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
-    for (name, bytes, kind) in [
-        ("garbage", garbage, ImageType::Jpeg),
-        ("truncated", truncated, ImageType::Jpeg),
-        ("bomb", bomb, ImageType::Png),
-        ("heic", heic, ImageType::Heic),
+    for (name, bytes, kind, expect) in [
+        ("garbage", garbage, ImageType::Jpeg, "end-of-image"),
+        ("truncated", truncated, ImageType::Jpeg, "end-of-image"),
+        ("bomb", bomb, ImageType::Png, "decoding limit"),
+        ("heic", heic, ImageType::Heic, "HEIC"),
     ] {
         match Variants.process(Bytes::from(bytes), kind).await {
-            Err(ImageError::Unreadable(why)) => assert!(!why.is_empty(), "{name}"),
+            Err(ImageError::Unreadable(why)) => assert!(why.contains(expect), "{name}: {why}"),
             Ok(_) => panic!("{name} was processed"),
         }
     }
+    // A motion photo (a video after the image's end marker) is still a photo.
+    let mut motion = jpeg.clone();
+    motion.extend_from_slice(&[0u8; 8192]);
+    motion.extend_from_slice(b"\0\0\0\x18ftypmp42");
+    assert!(Variants.process(Bytes::from(motion), ImageType::Jpeg).await.is_ok());
 }

@@ -69,7 +69,12 @@ impl ImageType {
             // in the first 32 bytes) is a HEIF brand.
             [_, _, _, _, b'f', b't', b'y', b'p', rest @ ..] => {
                 const HEIF: [&[u8; 4]; 7] = [b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1"];
-                rest.chunks_exact(4).any(|brand| HEIF.iter().any(|h| brand == *h)).then_some(ImageType::Heic)
+                const AVIF: [&[u8; 4]; 2] = [b"avif", b"avis"];
+                let brands: Vec<&[u8]> = rest.chunks_exact(4).collect();
+                // AVIF shares the `mif1` brand; it is not HEIC.
+                let avif = brands.iter().any(|b| AVIF.iter().any(|a| *b == *a));
+                let heif = brands.iter().any(|b| HEIF.iter().any(|h| *b == *h));
+                (heif && !avif).then_some(ImageType::Heic)
             }
             _ => None,
         }
@@ -275,6 +280,7 @@ mod tests {
         assert_eq!(ImageType::sniff(b"\0\0\0\x1cftypmif1\0\0\0\0mif1heic"), Some(ImageType::Heic));
         // Not ours: a video in the same container, GIF, PDF, text, a lying prefix, empty.
         assert_eq!(ImageType::sniff(b"\0\0\0\x18ftypisom\0\0\0\0isomiso2"), None);
+        assert_eq!(ImageType::sniff(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1"), None, "AVIF is not HEIC");
         for other in [&b"GIF89a......"[..], b"%PDF-1.7", b"hello", b"\xFF\xD8", b"RIFF\0\0\0\0WAVE", b""] {
             assert_eq!(ImageType::sniff(other), None, "{other:?}");
         }
