@@ -30,6 +30,7 @@ pub struct EncryptedBlobs {
     store: Arc<dyn ObjectStore>,
     keyring: Arc<dyn Keyring>,
     rng: Arc<dyn Rng>,
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for EncryptedBlobs {
@@ -53,7 +54,14 @@ pub fn blob_path(key: &BlobKey) -> Path {
 impl EncryptedBlobs {
     /// Blobs in `store`, sealed with keys from `keyring`.
     pub fn new(store: Arc<dyn ObjectStore>, keyring: Arc<dyn Keyring>, rng: Arc<dyn Rng>) -> Self {
-        Self { store, keyring, rng }
+        Self { store, keyring, rng, local_root: None }
+    }
+
+    /// For a store on local disk, its directory: the sweep then also removes the
+    /// staging files an upload cut off by a crash leaves (`object_store` hides them).
+    pub fn with_local_root(mut self, root: std::path::PathBuf) -> Self {
+        self.local_root = Some(root);
+        self
     }
 
     /// The underlying object store (for the sweeper and tests).
@@ -103,6 +111,30 @@ impl EncryptedBlobs {
         upload.write(&last);
         Ok(Written { size, sha256: hash.finalize().into() })
     }
+}
+
+/// Deletes the files below `dir` last modified before `cutoff`; returns how many.
+fn sweep_dir(dir: &std::path::Path, cutoff: std::time::SystemTime) -> std::io::Result<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            removed += sweep_dir(&entry.path(), cutoff)?;
+        } else if meta.modified()? < cutoff {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -165,8 +197,18 @@ impl BlobStore for EncryptedBlobs {
     /// of multipart uploads that were never completed are not objects: a bucket
     /// lifecycle rule `AbortIncompleteMultipartUpload` removes those.)
     async fn sweep_unfinished(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, BlobError> {
+        let mut removed = match &self.local_root {
+            Some(root) => {
+                let tmp = root.join("tmp");
+                let cutoff = std::time::SystemTime::from(before);
+                tokio::task::spawn_blocking(move || sweep_dir(&tmp, cutoff))
+                    .await
+                    .map_err(BlobError::unavailable)?
+                    .map_err(BlobError::unavailable)?
+            }
+            None => 0,
+        };
         let mut listed = self.store.list(Some(&Path::from("tmp")));
-        let mut removed = 0;
         while let Some(meta) = listed.next().await {
             let meta = meta.map_err(map_err)?;
             if meta.last_modified < before {

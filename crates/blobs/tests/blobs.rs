@@ -53,7 +53,24 @@ fn local() -> Subject {
     let s3 = S3Settings::default();
     let objects = open_location("", &dir.path().join("blobs"), &s3).unwrap();
     let keys = open_location(&format!("file://{}", dir.path().join("keyring").display()), dir.path(), &s3).unwrap();
-    subject(objects, keys, dir)
+    let mut s = subject(objects, keys, dir);
+    let root = s._dir.path().join("blobs");
+    s.blobs = s.blobs.with_local_root(root);
+    s
+}
+
+#[tokio::test]
+async fn on_local_disk_a_crashed_uploads_staging_file_is_swept() {
+    let s = local();
+    // What `object_store` leaves when the process dies mid-upload: a hidden staging file.
+    let dir = s._dir.path().join(format!("blobs/tmp/{}", ws(9)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let staged = dir.join("photo-x.0011223344556677#1");
+    std::fs::write(&staged, b"half an upload").unwrap();
+    assert_eq!(s.blobs.sweep_unfinished(chrono::Utc::now() - chrono::Duration::hours(1)).await.unwrap(), 0);
+    assert!(staged.exists(), "a fresh one may still be written");
+    assert_eq!(s.blobs.sweep_unfinished(chrono::Utc::now() + chrono::Duration::seconds(5)).await.unwrap(), 1);
+    assert!(!staged.exists());
 }
 
 fn s3_settings() -> S3Settings {
@@ -73,6 +90,7 @@ fn s3_settings() -> S3Settings {
 
 /// A fresh prefix in the S3 test server's bucket (made by `scripts/peers/s3.sh`).
 async fn s3() -> Subject {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let s = s3_settings();
     let bucket =
         std::env::var("WORKVAULT_TEST_S3_BUCKET").unwrap_or_else(|_| panic!("WORKVAULT_TEST_S3_BUCKET is not set"));

@@ -52,7 +52,8 @@ pub enum BlobError {
     /// No blob under that key.
     #[error("blob not found")]
     NotFound,
-    /// The body went past the limit; nothing was kept, and no more was read.
+    /// The body went past the limit; nothing was kept, and reading stopped at the first
+    /// piece past it.
     #[error("the body is larger than {limit} bytes")]
     TooLarge {
         /// The limit, in bytes.

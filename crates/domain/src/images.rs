@@ -56,6 +56,48 @@ pub struct ProcessPayload {
     pub photo_id: PhotoId,
 }
 
+/// The task kind that deletes a purged photo's blobs.
+pub const PURGE_BLOBS_KIND: &str = "photos.purge_blobs";
+
+/// Deletes every blob of a photo (variants first, then the original). Idempotent.
+pub async fn delete_blobs(blobs: &dyn BlobStore, ws: WorkspaceId, id: PhotoId) -> Result<(), BlobError> {
+    for variant in [Variant::Large, Variant::Thumb, Variant::Original] {
+        blobs.delete(&variant_key(ws, id, variant)).await?;
+    }
+    Ok(())
+}
+
+/// Runs [`PURGE_BLOBS_KIND`] tasks.
+pub struct PurgeBlobs {
+    blobs: Arc<dyn BlobStore>,
+}
+
+impl std::fmt::Debug for PurgeBlobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PurgeBlobs")
+    }
+}
+
+impl PurgeBlobs {
+    /// The handler over the blob store.
+    pub fn new(blobs: Arc<dyn BlobStore>) -> Self {
+        Self { blobs }
+    }
+}
+
+#[async_trait]
+impl TaskHandler for PurgeBlobs {
+    fn kind(&self) -> &'static str {
+        PURGE_BLOBS_KIND
+    }
+
+    async fn run(&self, task: &Task) -> Result<(), String> {
+        let p: ProcessPayload =
+            serde_json::from_str(&task.payload).map_err(|e| format!("bad purge task payload: {e}"))?;
+        delete_blobs(&*self.blobs, p.workspace_id, p.photo_id).await.map_err(|e| e.to_string())
+    }
+}
+
 /// The blob of a variant of a photo.
 pub fn variant_key(ws: WorkspaceId, id: PhotoId, variant: Variant) -> BlobKey {
     match variant {
@@ -127,7 +169,11 @@ impl ProcessPhotos {
             }
         };
         match self.store.finish_photo(ws, id, &outcome).await {
-            Ok(()) | Err(crate::ports::StoreError::NotFound) => Ok(()),
+            Ok(()) => Ok(()),
+            // Purged while we worked: take back the variants we wrote.
+            Err(crate::ports::StoreError::NotFound) => {
+                delete_blobs(&*self.blobs, ws, id).await.map_err(|e| e.to_string())
+            }
             Err(e) => Err(e.to_string()),
         }
     }
@@ -142,6 +188,19 @@ impl TaskHandler for ProcessPhotos {
     async fn run(&self, task: &Task) -> Result<(), String> {
         let payload: ProcessPayload =
             serde_json::from_str(&task.payload).map_err(|e| format!("bad photo task payload: {e}"))?;
-        self.process(payload).await
+        match self.process(payload).await {
+            // The last attempt failed too: the photo is kept as uploaded rather than
+            // left `processing` for ever.
+            Err(e) if task.attempts >= task.max_attempts => {
+                tracing::warn!(error = %e, photo = %payload.photo_id, "processing failed for good; kept as uploaded");
+                let gave_up =
+                    Processed { status: PhotoStatus::Unprocessable, facts: None, large_size: None, thumb_size: None };
+                match self.store.finish_photo(payload.workspace_id, payload.photo_id, &gave_up).await {
+                    Ok(()) | Err(crate::ports::StoreError::NotFound) => Ok(()),
+                    Err(store) => Err(format!("{e}; and recording the failure: {store}")),
+                }
+            }
+            other => other,
+        }
     }
 }

@@ -262,9 +262,16 @@ pub trait PhotoStore: Send + Sync {
     ) -> StoreResult<Option<(Photo, JobAccess)>>;
     /// Brings a trashed photo back; `NotFound` if it is not in trash.
     async fn restore_photo(&self, ws: WorkspaceId, photo: PhotoId, audit: AuditDraft) -> StoreResult<()>;
-    /// Deletes a trashed photo's row for good; `NotFound` if it is not in trash. (The
-    /// caller deletes the blob first: a row never points at a missing blob.)
-    async fn purge_photo(&self, ws: WorkspaceId, photo: PhotoId, audit: AuditDraft) -> StoreResult<()>;
+    /// Deletes a trashed photo's row for good and enqueues the deletion of its blobs, in
+    /// one transaction; `NotFound` if it is not in trash. (Row first: once it is gone
+    /// nothing can restore or process the photo, and the task removes every blob.)
+    async fn purge_photo(
+        &self,
+        ws: WorkspaceId,
+        photo: PhotoId,
+        cleanup: &NewTask,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
 }
 
 #[cfg(test)]

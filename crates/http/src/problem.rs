@@ -247,6 +247,11 @@ impl From<DomainError> for ApiError {
                 tracing::error!(%cause, "stored content failed its integrity check");
                 ApiError::plain(CONTENT_CORRUPT)
             }
+            DomainError::ContentUnavailable(workvault_domain::blob::BlobError::NotFound) => {
+                // A record whose bytes are gone is lost data, not a passing outage.
+                tracing::error!("a photo's blob is missing from storage");
+                ApiError::plain(CONTENT_CORRUPT)
+            }
             DomainError::ContentUnavailable(cause) => {
                 tracing::error!(error = %cause, "blob storage failure");
                 ApiError::plain(CONTENT_UNAVAILABLE)

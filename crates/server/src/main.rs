@@ -250,7 +250,13 @@ fn open_blobs(v: &Validated, rng: Arc<OsRng>) -> anyhow::Result<Arc<dyn BlobStor
     let objects = open_location(&b.url, &v.config.data_dir.join("blobs"), &s3).context("blobs.url")?;
     let keys = open_location(&b.keyring_url, &v.config.data_dir.join("keyring"), &s3).context("blobs.keyring_url")?;
     let keyring = Arc::new(ObjectKeyring::new(keys, load_master_key(v, &*rng)?, rng.clone()));
-    Ok(Arc::new(EncryptedBlobs::new(objects, keyring, rng)))
+    let blobs = EncryptedBlobs::new(objects, keyring, rng);
+    let url = b.url.trim();
+    Ok(Arc::new(match url.strip_prefix("file://") {
+        Some(dir) => blobs.with_local_root(dir.into()),
+        None if url.is_empty() => blobs.with_local_root(v.config.data_dir.join("blobs")),
+        None => blobs,
+    }))
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -360,7 +366,7 @@ async fn migrate_store(v: &Validated, from: &str, to: &str, batch: u32) -> anyho
 
 /// Schedules the hourly clean-up and runs a worker on the queue until the server stops.
 async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> {
-    use workvault_domain::images::ProcessPhotos;
+    use workvault_domain::images::{ProcessPhotos, PurgeBlobs};
     use workvault_domain::queue::{PruneCredentials, SweepUploads, TaskHandler, Turn, Worker};
     let store = instance.backend.store();
     let clock = instance.app.clock().clone();
@@ -376,6 +382,7 @@ async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> 
         sweep.schedule(clock.now()).await.context("scheduling the sweep of unfinished uploads")?;
         handlers.push(sweep);
         handlers.push(Arc::new(ProcessPhotos::new(store.clone(), blobs.clone(), Arc::new(Variants))));
+        handlers.push(Arc::new(PurgeBlobs::new(blobs.clone())));
     }
     let sleep: workvault_domain::queue::Sleep = Arc::new(|d| Box::pin(actix_web::rt::time::sleep(d)));
     let lease = chrono::Duration::seconds(v.config.worker.lease_secs);

@@ -174,7 +174,13 @@ impl PhotoStore for PgStore {
         })
     }
 
-    async fn purge_photo(&self, ws: WorkspaceId, photo: PhotoId, audit: AuditDraft) -> StoreResult<()> {
+    async fn purge_photo(
+        &self,
+        ws: WorkspaceId,
+        photo: PhotoId,
+        cleanup: &NewTask,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
         write_tx!(self, |c| {
             let n = diesel::delete(photos::table.find(*photo.as_uuid()))
                 .filter(photos::workspace_id.eq(*ws.as_uuid()))
@@ -184,6 +190,7 @@ impl PhotoStore for PgStore {
             if n == 0 {
                 return Err(Db(StoreError::NotFound));
             }
+            enqueue_in(c, cleanup).await?;
             append(c, audit).await?;
             Ok(())
         })

@@ -171,7 +171,14 @@ impl PhotoStore for SqliteStore {
         .await
     }
 
-    async fn purge_photo(&self, ws: WorkspaceId, photo: PhotoId, audit: AuditDraft) -> StoreResult<()> {
+    async fn purge_photo(
+        &self,
+        ws: WorkspaceId,
+        photo: PhotoId,
+        cleanup: &NewTask,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
+        let task = cleanup.clone();
         self.write(move |c| {
             let n = diesel::delete(photos::table.find(photo.to_string()))
                 .filter(photos::workspace_id.eq(ws.to_string()))
@@ -180,6 +187,7 @@ impl PhotoStore for SqliteStore {
             if n == 0 {
                 return Err(Db(StoreError::NotFound));
             }
+            enqueue_in(c, &task)?;
             append(c, audit)?;
             Ok(())
         })

@@ -12,7 +12,7 @@ use super::{Ctx, Workvault};
 use crate::blob::{BlobError, BlobKey, ByteStream};
 use crate::error::{Error, field};
 use crate::id::{JobId, PhotoId, TaskId, WorkspaceId};
-use crate::images::{PROCESS_KIND, ProcessPayload, variant_key};
+use crate::images::{PROCESS_KIND, PURGE_BLOBS_KIND, ProcessPayload, delete_blobs, variant_key};
 use crate::page::{Page, PageRequest};
 use crate::photo::{ImageType, Photo, PhotoStatus, SNIFF_LEN, Variant};
 use crate::policy::{Action, ActorFacts, ResourceFacts, decide};
@@ -145,7 +145,7 @@ impl Workvault {
         };
         if let Err(e) = self.store.create_photo(&photo, &process, audit).await {
             if let Err(cleanup) = blobs.delete(&key).await {
-                tracing::warn!(error = %cleanup, blob = %key.name, "could not delete the blob of a photo whose row failed; the sweeper will");
+                tracing::warn!(error = %cleanup, blob = %key.name, "could not delete the blob of a photo whose row failed: it stays, encrypted and unreferenced");
             }
             return Err(e.into());
         }
@@ -220,17 +220,28 @@ impl Workvault {
         Ok(photo)
     }
 
-    /// Deletes a trashed photo for good: its blob first, then its row (a retry after a
-    /// failure halfway finishes the job).
+    /// Deletes a trashed photo for good: its row, with a task enqueued in the same
+    /// transaction that deletes its blobs (done here at once too; the task finishes
+    /// the job if this is cut off).
     pub async fn purge_photo(&self, ctx: &Ctx, ws: WorkspaceId, id: PhotoId) -> Result<(), Error> {
         let photo = self.authorize_trashed(ctx, ws, id, Action::DeleteJob).await?;
-        let blobs = self.blobs()?;
-        for variant in [Variant::Large, Variant::Thumb, Variant::Original] {
-            blobs.delete(&variant_key(ws, id, variant)).await.map_err(blob_error)?;
-        }
+        let blobs = self.blobs()?.clone();
+        let now = self.now();
+        let cleanup = NewTask {
+            id: TaskId::generate(&*self.clock, &*self.rng),
+            kind: PURGE_BLOBS_KIND.into(),
+            payload: json!(ProcessPayload { workspace_id: ws, photo_id: id }).to_string(),
+            run_at: now,
+            max_attempts: 10,
+            created_at: now,
+        };
         let details = json!({"job_id": photo.job_id, "sha256": photo.sha256_hex()});
         let audit = self.audit(ctx, ws, "photo.purged", ("photo", id.to_string()), details);
-        Ok(self.store.purge_photo(ws, id, audit).await?)
+        self.store.purge_photo(ws, id, &cleanup, audit).await?;
+        if let Err(e) = delete_blobs(&*blobs, ws, id).await {
+            tracing::warn!(error = %e, photo = %id, "could not delete a purged photo's blobs now; the queued task will");
+        }
+        Ok(())
     }
 }
 

@@ -115,15 +115,22 @@ where
 
 /// Largest form field read (and dropped) before the file part of a multipart upload.
 const FORM_FIELD_LIMIT: usize = 64 * 1024;
+/// Most form fields read (and dropped) before the file part.
+const FORM_FIELDS_BEFORE_FILE: usize = 16;
 
 /// The file part of a `multipart/form-data` body: the first part with a file name (or
 /// named `file`). Parts before it are read and dropped (up to 64 KiB each).
 async fn file_part(form: &mut Multipart) -> Result<Field, ApiError> {
     let bad = |detail: String| ApiError::new(INVALID_BODY, detail);
+    let mut skipped = 0;
     loop {
         let Some(part) = form.next().await else {
             return Err(ApiError::new(EMPTY_BODY, "the form has no file part"));
         };
+        skipped += 1;
+        if skipped > FORM_FIELDS_BEFORE_FILE {
+            return Err(bad(format!("more than {FORM_FIELDS_BEFORE_FILE} form fields before the file")));
+        }
         let mut part = part.map_err(|e| bad(format!("the form is not valid: {e}")))?;
         let is_file =
             part.content_disposition().and_then(|c| c.get_filename()).is_some() || part.name() == Some("file");

@@ -144,6 +144,7 @@ async fn bad_uploads_are_refused_and_store_nothing() {
         "invalid_id",
     );
     assert_eq!(t.snapshot(&ws).await, before, "nothing was stored");
+    assert!(t.blobs.is_empty(), "no blob either");
     let list = t.get(&format!("/api/v1/workspaces/{ws}/jobs/{job}/photos"), &owner).await;
     assert_eq!(list.body["items"].as_array().map(Vec::len), Some(0));
 

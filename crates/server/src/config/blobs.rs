@@ -63,8 +63,9 @@ impl BlobsConfig {
 
     /// Every problem with the section.
     pub(super) fn validate(&self, problems: &mut Vec<String>) {
-        if !(1..=10 * 1024).contains(&self.max_upload_mib) {
-            problems.push("blobs.max_upload_mib: must be between 1 and 10240".into());
+        // 5 GiB: the largest object S3 copies in one request (an upload is renamed).
+        if !(1..=5 * 1024).contains(&self.max_upload_mib) {
+            problems.push("blobs.max_upload_mib: must be between 1 and 5120".into());
         }
         for (key, url) in [("blobs.url", &self.url), ("blobs.keyring_url", &self.keyring_url)] {
             let u = url.trim();

@@ -148,6 +148,16 @@ pub async fn photos_go_to_trash_come_back_and_purge_for_good(store: Arc<dyn Stor
     assert_eq!(f.blobs.len(), 1);
     f.app.purge_photo(&owner, ws, id).await.expect("purge");
     assert!(f.blobs.is_empty(), "the blob went");
+    // The row went with a queued task that deletes the blobs (again: idempotent).
+    let mut purges = Vec::new();
+    while let Some(t) = f.store.claim("w", f.clock_now(), chrono::Duration::minutes(5)).await.expect("claim") {
+        if t.kind == workvault_domain::images::PURGE_BLOBS_KIND {
+            purges.push(t);
+        }
+    }
+    assert_eq!(purges.len(), 1);
+    let blobs: Arc<dyn workvault_domain::blob::BlobStore> = f.blobs.clone();
+    workvault_domain::images::PurgeBlobs::new(blobs).run(&purges[0]).await.expect("idempotent");
     assert!(matches!(f.app.purge_photo(&owner, ws, id).await, Err(Error::NotFound)));
     assert!(matches!(f.app.restore_photo(&owner, ws, id).await, Err(Error::NotFound)));
 
