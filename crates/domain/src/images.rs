@@ -44,6 +44,10 @@ pub trait ImageProcessor: Send + Sync {
     async fn process(&self, original: Bytes, kind: ImageType) -> Result<Derived, ImageError>;
 }
 
+/// Largest original the worker decodes (it reads the file whole); larger ones are kept
+/// as uploaded, without variants.
+pub const MAX_PROCESS_BYTES: u64 = 128 * 1024 * 1024;
+
 /// The task kind of photo processing.
 pub const PROCESS_KIND: &str = "photos.process";
 
@@ -112,6 +116,7 @@ pub struct ProcessPhotos {
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
     images: Arc<dyn ImageProcessor>,
+    max_bytes: u64,
 }
 
 impl std::fmt::Debug for ProcessPhotos {
@@ -127,7 +132,13 @@ fn one_piece(bytes: Bytes) -> crate::blob::ByteStream {
 impl ProcessPhotos {
     /// The handler over its ports.
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, images: Arc<dyn ImageProcessor>) -> Self {
-        Self { store, blobs, images }
+        Self { store, blobs, images, max_bytes: MAX_PROCESS_BYTES }
+    }
+
+    /// Another limit on the originals it decodes.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
 
     async fn process(&self, p: ProcessPayload) -> Result<(), String> {
@@ -137,6 +148,16 @@ impl ProcessPhotos {
         };
         if photo.status != PhotoStatus::Processing {
             return Ok(());
+        }
+        if photo.size > self.max_bytes {
+            // Decoding needs the whole file in memory: past this, it is kept as uploaded.
+            tracing::info!(photo = %id, size = photo.size, "photo kept as uploaded: too large to make variants of");
+            let kept =
+                Processed { status: PhotoStatus::Unprocessable, facts: None, large_size: None, thumb_size: None };
+            return match self.store.finish_photo(ws, id, &kept).await {
+                Ok(()) | Err(crate::ports::StoreError::NotFound) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            };
         }
         let original = variant_key(ws, id, Variant::Original);
         let read = match self.blobs.get(&original, photo.size, 0..photo.size).await {

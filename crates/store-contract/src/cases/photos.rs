@@ -263,14 +263,20 @@ pub async fn uploads_are_processed_by_the_worker(store: Arc<dyn Store>) {
     let parts: Vec<Bytes> = large.body.expect("body").0.try_collect().await.expect("stream");
     assert_eq!(parts.concat(), jpeg(100)[..8]);
 
+    // An original over the decoding limit is kept as uploaded, never read whole.
+    let huge = upload(&f.app, &owner, ws, j, &jpeg(100)).await.expect("upload");
+    let task = f.store.claim("w", f.clock_now(), chrono::Duration::minutes(5)).await.expect("claim").expect("queued");
+    let never = ProcessPhotos::new(store.clone(), f.blobs.clone(), Arc::new(Stub(true))).with_max_bytes(10);
+    never.run(&task).await.expect("kept");
+    assert_eq!(f.app.photo(&owner, ws, huge).await.expect("photo").status, PhotoStatus::Unprocessable);
     let kept = f.app.photo(&owner, ws, bad).await.expect("photo");
     assert_eq!((kept.status, kept.large_size), (PhotoStatus::Unprocessable, None));
     let refused = f.app.photo_content(&owner, ws, bad, Variant::Thumb, want(None)).await;
     assert!(matches!(refused, Err(Error::PhotoUnprocessable)));
     assert_eq!(content(&f.app, &owner, ws, bad, None).await, jpeg(100), "the original is kept as uploaded");
 
-    assert_eq!(f.blobs.len(), 4, "two originals and two variants");
+    assert_eq!(f.blobs.len(), 5, "three originals and two variants");
     f.app.trash_photo(&owner, ws, good).await.expect("trash");
     f.app.purge_photo(&owner, ws, good).await.expect("purge");
-    assert_eq!(f.blobs.len(), 1, "the purge took the variants too");
+    assert_eq!(f.blobs.len(), 2, "the purge took the variants too");
 }
