@@ -11,16 +11,18 @@
 //! aad     = "workvault blob v1" ‖ workspace id ‖ name
 //! ```
 //!
+//! AES-256-GCM is `ring`'s (the TLS stack's own, with the CPU's AES and carry-less
+//! multiply instructions); the STREAM nonce is laid out as RustCrypto's `StreamBE32`
+//! lays it out.
+//!
 //! Every blob has its own key (derived with a fresh salt), so the all-zero nonce
 //! prefix is never reused under one key, and a blob copied under another name or into
 //! another workspace does not decrypt. Chunk `i` of the plaintext is at ciphertext
 //! offset `HEADER + i × (CHUNK + TAG)`, so a ranged read fetches and opens only the
 //! chunks it needs.
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::stream::{NewStream, StreamBE32, StreamPrimitive};
-use aes_gcm::aead::{KeyInit, generic_array::GenericArray};
 use hkdf::Hkdf;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use sha2::Sha256;
 use workvault_domain::blob::{BlobError, BlobKey, DataKey};
 use zeroize::Zeroizing;
@@ -52,7 +54,7 @@ pub fn chunk_offset(i: u64) -> u64 {
 
 /// The cipher of one blob.
 pub struct BlobCipher {
-    stream: StreamBE32<Aes256Gcm>,
+    key: LessSafeKey,
     aad: Vec<u8>,
 }
 
@@ -60,6 +62,16 @@ impl std::fmt::Debug for BlobCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("BlobCipher([redacted])")
     }
+}
+
+/// The STREAM nonce of chunk `i`: a zero prefix (7 bytes), the 32-bit big-endian
+/// position, the last-chunk flag.
+fn nonce(i: u64, last: bool) -> Result<Nonce, BlobError> {
+    let pos = u32::try_from(i).map_err(|_| BlobError::Corrupt("chunk index out of range".into()))?;
+    let mut n = [0u8; 12];
+    n[7..11].copy_from_slice(&pos.to_be_bytes());
+    n[11] = u8::from(last);
+    Ok(Nonce::assume_unique_for_key(n))
 }
 
 impl BlobCipher {
@@ -90,25 +102,27 @@ impl BlobCipher {
         let mut okm = Zeroizing::new([0u8; 32]);
         // 32 bytes is far below HKDF-SHA256's 255 × 32 limit, so expand cannot fail.
         let _ = Hkdf::<Sha256>::new(Some(salt), dek.expose()).expand(&aad, okm.as_mut());
-        let aead = Aes256Gcm::new(GenericArray::from_slice(okm.as_ref()));
-        let nonce = GenericArray::default();
-        Self { stream: StreamBE32::from_aead(aead, &nonce), aad }
+        // A 32-byte key is what AES-256-GCM takes, so this cannot fail either.
+        let unbound = UnboundKey::new(&AES_256_GCM, okm.as_ref()).unwrap_or_else(|_| unreachable!());
+        Self { key: LessSafeKey::new(unbound), aad }
     }
 
     /// Seals plaintext chunk `i` in place (appends the tag).
     pub fn seal(&self, i: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), BlobError> {
-        let pos = u32::try_from(i).map_err(|_| BlobError::Corrupt("blob too large".into()))?;
-        self.stream
-            .encrypt_in_place(pos, last, &self.aad, buf)
+        self.key
+            .seal_in_place_append_tag(nonce(i, last)?, Aad::from(&self.aad), buf)
             .map_err(|_| BlobError::Corrupt("could not seal a chunk".into()))
     }
 
     /// Opens sealed chunk `i` in place (checks and removes the tag).
     pub fn open(&self, i: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), BlobError> {
-        let pos = u32::try_from(i).map_err(|_| BlobError::Corrupt("chunk index out of range".into()))?;
-        self.stream
-            .decrypt_in_place(pos, last, &self.aad, buf)
-            .map_err(|_| BlobError::Corrupt(format!("chunk {i} does not authenticate")))
+        let plain = self
+            .key
+            .open_in_place(nonce(i, last)?, Aad::from(&self.aad), buf)
+            .map_err(|_| BlobError::Corrupt(format!("chunk {i} does not authenticate")))?
+            .len();
+        buf.truncate(plain);
+        Ok(())
     }
 }
 

@@ -17,12 +17,11 @@
 
 use std::sync::Arc;
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{Aead, KeyInit, Payload, generic_array::GenericArray};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use workvault_domain::blob::{BlobError, DataKey, Keyring};
 use workvault_domain::id::WorkspaceId;
 use workvault_domain::ports::Rng;
@@ -49,8 +48,9 @@ impl MasterKey {
         <[u8; 32]>::try_from(bytes).ok().map(Self::from_bytes)
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(GenericArray::from_slice(self.0.as_ref()))
+    fn cipher(&self) -> LessSafeKey {
+        // A 32-byte key is what AES-256-GCM takes: this cannot fail.
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, self.0.as_ref()).unwrap_or_else(|_| unreachable!()))
     }
 }
 
@@ -94,9 +94,10 @@ impl ObjectKeyring {
     fn wrap(&self, master: &MasterKey, ws: WorkspaceId, key: &DataKey) -> Result<Vec<u8>, BlobError> {
         let mut nonce = [0u8; 12];
         self.rng.fill(&mut nonce);
-        let sealed = master
+        let mut sealed = Zeroizing::new(key.expose().to_vec());
+        master
             .cipher()
-            .encrypt(GenericArray::from_slice(&nonce), Payload { msg: key.expose(), aad: &aad(ws) })
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(ws)), &mut *sealed)
             .map_err(|_| BlobError::Corrupt("could not wrap a data key".into()))?;
         Ok([MAGIC.as_slice(), &nonce, &sealed].concat())
     }
@@ -105,14 +106,17 @@ impl ObjectKeyring {
         if wrapped.len() != WRAPPED_LEN || &wrapped[..4] != MAGIC {
             return Err(BlobError::Corrupt(format!("the data key of workspace {ws} is not a wrapped key")));
         }
-        let plain = Zeroizing::new(
-            master
-                .cipher()
-                .decrypt(GenericArray::from_slice(&wrapped[4..16]), Payload { msg: &wrapped[16..], aad: &aad(ws) })
-                .map_err(|_| {
-                    BlobError::Corrupt(format!("the data key of workspace {ws} does not open with this master key"))
-                })?,
-        );
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&wrapped[4..16]);
+        let mut plain = Zeroizing::new(wrapped[16..].to_vec());
+        let len = master
+            .cipher()
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad(ws)), &mut plain)
+            .map_err(|_| {
+                BlobError::Corrupt(format!("the data key of workspace {ws} does not open with this master key"))
+            })?
+            .len();
+        plain.truncate(len);
         let bytes = <[u8; 32]>::try_from(plain.as_slice())
             .map_err(|_| BlobError::Corrupt("a data key is not 32 bytes".into()))?;
         Ok(DataKey::from_bytes(bytes))

@@ -180,10 +180,8 @@ impl BlobStore for EncryptedBlobs {
         let total = chunks(size);
         let first = range.start / CHUNK;
         let last = if range.is_empty() { first } else { (range.end - 1) / CHUNK };
-        let sealed = chunk_offset(first)..chunk_offset(last + 1).min(sealed_len(size));
-        let options = GetOptions::new().with_range(Some(GetRange::Bounded(sealed)));
-        let stream = self.store.get_opts(&path, options).await.map_err(map_err)?.into_stream();
-        Ok(open_stream(stream.boxed(), cipher, Frames { next: first, last, total, size, range }))
+        let frames = Frames { next: first, last, total, size, range };
+        Ok(open_stream(self.store.clone(), path, cipher, frames))
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
@@ -239,23 +237,32 @@ impl Frames {
     }
 }
 
-type Sealed = futures_util::stream::BoxStream<'static, object_store::Result<Bytes>>;
+/// Sealed chunks fetched per read (about 2 MiB): few requests on object storage, few
+/// hand-offs to the blocking pool on local disk, bounded memory per download.
+const BATCH: u64 = 32;
 
-/// Re-frames the fetched bytes into sealed chunks, opens each, and yields the part
-/// of the range it holds.
-fn open_stream(inner: Sealed, cipher: BlobCipher, frames: Frames) -> ByteStream {
-    let state = (inner, BytesMut::new(), cipher, frames);
-    Box::pin(futures_util::stream::try_unfold(state, |(mut inner, mut buf, cipher, mut f)| async move {
+/// Fetches the sealed chunks in batches, opens each, and yields the part of the range
+/// it holds.
+fn open_stream(store: Arc<dyn ObjectStore>, path: Path, cipher: BlobCipher, frames: Frames) -> ByteStream {
+    let state = (store, path, Bytes::new(), cipher, frames);
+    Box::pin(futures_util::stream::try_unfold(state, |(store, path, mut buf, cipher, mut f)| async move {
         if f.next > f.last || f.range.is_empty() {
             return Ok(None);
         }
         let want = f.sealed(f.next);
-        while buf.len() < want {
-            match inner.next().await {
-                Some(Ok(bytes)) => buf.extend_from_slice(&bytes),
-                Some(Err(e)) => return Err(map_err(e)),
-                None => return Err(BlobError::Corrupt("the stored blob is shorter than its record".into())),
+        if buf.is_empty() {
+            let end = chunk_offset((f.next + BATCH).min(f.last + 1)).min(sealed_len(f.size));
+            // A bounded range past the object's end returns what there is: a stored blob
+            // shorter than its record is corrupt.
+            let start = chunk_offset(f.next);
+            let options = GetOptions::new().with_range(Some(GetRange::Bounded(start..end)));
+            buf = store.get_opts(&path, options).await.map_err(map_err)?.bytes().await.map_err(map_err)?;
+            if (buf.len() as u64) < end - start {
+                return Err(BlobError::Corrupt("the stored blob is shorter than its record".into()));
             }
+        }
+        if buf.len() < want {
+            return Err(BlobError::Corrupt("the stored blob is shorter than its record".into()));
         }
         let mut chunk = buf.split_to(want).to_vec();
         let i = f.next;
@@ -265,6 +272,6 @@ fn open_stream(inner: Sealed, cipher: BlobCipher, frames: Frames) -> ByteStream 
         let to = f.range.end.min(chunk_start + chunk.len() as u64) - chunk_start;
         f.next += 1;
         let out = Bytes::from(chunk).slice(from as usize..to as usize);
-        Ok(Some((out, (inner, buf, cipher, f))))
+        Ok(Some((out, (store, path, buf, cipher, f))))
     }))
 }
