@@ -5,6 +5,8 @@ pub mod crypto;
 pub mod images;
 pub mod keyring;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::path::Path as FsPath;
 use std::sync::Arc;

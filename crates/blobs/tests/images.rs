@@ -4,65 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Cursor;
-
 use bytes::Bytes;
-use image::{DynamicImage, ImageFormat, RgbImage};
+use image::ImageFormat;
 use workvault_blobs::Variants;
+use workvault_blobs::testing::{encoded, picture, with_exif};
 use workvault_domain::images::{ImageError, ImageProcessor};
 use workvault_domain::photo::ImageType;
-
-fn picture(w: u32, h: u32) -> DynamicImage {
-    DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])))
-}
-
-fn encoded(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, format).unwrap();
-    out.into_inner()
-}
-
-/// An EXIF APP1 segment (big-endian TIFF) with an orientation, a capture time and a
-/// GPS latitude reference.
-fn exif_segment(orientation: u16) -> Vec<u8> {
-    let mut t = Vec::new();
-    t.extend_from_slice(b"MM\x00\x2a\x00\x00\x00\x08");
-    let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: [u8; 4]| {
-        t.extend_from_slice(&tag.to_be_bytes());
-        t.extend_from_slice(&kind.to_be_bytes());
-        t.extend_from_slice(&count.to_be_bytes());
-        t.extend_from_slice(&value);
-    };
-    // IFD0 at 8: orientation, Exif IFD at 50, GPS IFD at 88.
-    t.extend_from_slice(&3u16.to_be_bytes());
-    let o = orientation.to_be_bytes();
-    entry(&mut t, 0x0112, 3, 1, [o[0], o[1], 0, 0]);
-    entry(&mut t, 0x8769, 4, 1, 50u32.to_be_bytes());
-    entry(&mut t, 0x8825, 4, 1, 88u32.to_be_bytes());
-    t.extend_from_slice(&0u32.to_be_bytes());
-    // Exif IFD at 50: DateTimeOriginal, its text at 68.
-    t.extend_from_slice(&1u16.to_be_bytes());
-    entry(&mut t, 0x9003, 2, 20, 68u32.to_be_bytes());
-    t.extend_from_slice(&0u32.to_be_bytes());
-    t.extend_from_slice(b"2025:07:14 09:30:00\0");
-    // GPS IFD at 88: GPSLatitudeRef "N".
-    t.extend_from_slice(&1u16.to_be_bytes());
-    entry(&mut t, 0x0001, 2, 2, [b'N', 0, 0, 0]);
-    t.extend_from_slice(&0u32.to_be_bytes());
-    assert_eq!(t.len(), 106);
-    let mut seg = vec![0xFF, 0xE1];
-    seg.extend_from_slice(&((t.len() + 6 + 2) as u16).to_be_bytes());
-    seg.extend_from_slice(b"Exif\0\0");
-    seg.extend_from_slice(&t);
-    seg
-}
-
-fn with_exif(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-    let mut out = jpeg[..2].to_vec();
-    out.extend(exif_segment(orientation));
-    out.extend_from_slice(&jpeg[2..]);
-    out
-}
 
 fn dims(bytes: &[u8]) -> (u32, u32) {
     let img = image::load_from_memory_with_format(bytes, ImageFormat::Jpeg).unwrap();

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use workvault_blobs::testing::camera_jpeg;
 
 const BIN: &str = env!("CARGO_BIN_EXE_workvault");
 
@@ -88,33 +89,30 @@ fn jpeg(len: usize) -> Vec<u8> {
     b
 }
 
-/// Signs in, makes a workspace and a job, uploads a photo and reads it back whole and
-/// in part; returns the workspace id, the photo id and the bytes.
-async fn photo_round_trip(server: &Server) -> (String, String, Vec<u8>) {
+/// Signs in through the first-start link and makes a workspace and a job; returns the
+/// signed-in client, the workspace id and the job id.
+async fn signed_in_with_a_job(server: &Server) -> (Client, String, String) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let base = &server.base;
     assert_eq!(http.get(&server.link).send().await.unwrap().status(), StatusCode::SEE_OTHER);
-    let ws: Value = http
-        .post(format!("{base}/api/v1/workspaces"))
-        .json(&json!({"name": "Site"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ws = ws["id"].as_str().unwrap().to_owned();
-    let job: Value = http
-        .post(format!("{base}/api/v1/workspaces/{ws}/jobs"))
-        .json(&json!({"title": "Roof"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job = job["id"].as_str().unwrap();
+    let post = |url: String, body: Value| {
+        let http = http.clone();
+        async move {
+            let created: Value = http.post(url).json(&body).send().await.unwrap().json().await.unwrap();
+            created["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let ws = post(format!("{base}/api/v1/workspaces"), json!({"name": "Site"})).await;
+    let job = post(format!("{base}/api/v1/workspaces/{ws}/jobs"), json!({"title": "Roof"})).await;
+    (http, ws, job)
+}
+
+/// Signs in, makes a workspace and a job, uploads a photo and reads it back whole and
+/// in part; returns the workspace id, the photo id and the bytes.
+async fn photo_round_trip(server: &Server) -> (String, String, Vec<u8>) {
+    let (http, ws, job) = signed_in_with_a_job(server).await;
+    let (base, job) = (&server.base, job.as_str());
 
     // 300 KiB in 7 KiB pieces, streamed (chunked, no Content-Length).
     let bytes = jpeg(300 * 1024);
@@ -155,71 +153,13 @@ async fn photo_round_trip(server: &Server) -> (String, String, Vec<u8>) {
     (ws, id, bytes)
 }
 
-/// A JPEG of `w` × `h` with EXIF: orientation 6 (turn a quarter), a capture time and a
-/// GPS latitude reference.
-fn camera_jpeg(w: u32, h: u32) -> Vec<u8> {
-    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
-    }));
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
-    let jpeg = out.into_inner();
-    let mut t = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
-    let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: [u8; 4]| {
-        t.extend_from_slice(&tag.to_be_bytes());
-        t.extend_from_slice(&kind.to_be_bytes());
-        t.extend_from_slice(&count.to_be_bytes());
-        t.extend_from_slice(&value);
-    };
-    t.extend_from_slice(&3u16.to_be_bytes());
-    entry(&mut t, 0x0112, 3, 1, [0, 6, 0, 0]);
-    entry(&mut t, 0x8769, 4, 1, 50u32.to_be_bytes());
-    entry(&mut t, 0x8825, 4, 1, 88u32.to_be_bytes());
-    t.extend_from_slice(&0u32.to_be_bytes());
-    t.extend_from_slice(&1u16.to_be_bytes());
-    entry(&mut t, 0x9003, 2, 20, 68u32.to_be_bytes());
-    t.extend_from_slice(&0u32.to_be_bytes());
-    t.extend_from_slice(b"2025:07:14 09:30:00\0");
-    t.extend_from_slice(&1u16.to_be_bytes());
-    entry(&mut t, 0x0001, 2, 2, [b'N', 0, 0, 0]);
-    t.extend_from_slice(&0u32.to_be_bytes());
-    let mut out = jpeg[..2].to_vec();
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&((t.len() + 8) as u16).to_be_bytes());
-    out.extend_from_slice(b"Exif\0\0");
-    out.extend_from_slice(&t);
-    out.extend_from_slice(&jpeg[2..]);
-    out
-}
-
 #[tokio::test]
 async fn the_worker_makes_upright_stripped_variants() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path(), &[("WORKVAULT__WORKER__POLL_SECS", "1".into())]);
-    let http = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let base = &server.base;
-    http.get(&server.link).send().await.unwrap();
-    let ws: Value = http
-        .post(format!("{base}/api/v1/workspaces"))
-        .json(&json!({"name": "Cam"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ws = ws["id"].as_str().unwrap().to_owned();
-    let job: Value = http
-        .post(format!("{base}/api/v1/workspaces/{ws}/jobs"))
-        .json(&json!({"title": "Roof"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job = job["id"].as_str().unwrap();
+    let (http, ws, job) = signed_in_with_a_job(&server).await;
+    let (base, job) = (&server.base, job.as_str());
     let original = camera_jpeg(2400, 1200);
     let up: Value = http
         .post(format!("{base}/api/v1/workspaces/{ws}/jobs/{job}/photos"))
