@@ -152,8 +152,7 @@ impl ProcessPhotos {
         if photo.size > self.max_bytes {
             // Decoding needs the whole file in memory: past this, it is kept as uploaded.
             tracing::info!(photo = %id, size = photo.size, "photo kept as uploaded: too large to make variants of");
-            let kept =
-                Processed { status: PhotoStatus::Unprocessable, facts: None, large_size: None, thumb_size: None };
+            let kept = Processed::unprocessable();
             return match self.store.finish_photo(ws, id, &kept).await {
                 Ok(()) | Err(crate::ports::StoreError::NotFound) => Ok(()),
                 Err(e) => Err(e.to_string()),
@@ -186,7 +185,7 @@ impl ProcessPhotos {
             }
             Err(ImageError::Unreadable(why)) => {
                 tracing::info!(photo = %id, reason = %why, "photo kept as uploaded: not a readable image");
-                Processed { status: PhotoStatus::Unprocessable, facts: None, large_size: None, thumb_size: None }
+                Processed::unprocessable()
             }
         };
         match self.store.finish_photo(ws, id, &outcome).await {
@@ -214,8 +213,7 @@ impl TaskHandler for ProcessPhotos {
             // left `processing` for ever.
             Err(e) if task.attempts >= task.max_attempts => {
                 tracing::warn!(error = %e, photo = %payload.photo_id, "processing failed for good; kept as uploaded");
-                let gave_up =
-                    Processed { status: PhotoStatus::Unprocessable, facts: None, large_size: None, thumb_size: None };
+                let gave_up = Processed::unprocessable();
                 match self.store.finish_photo(payload.workspace_id, payload.photo_id, &gave_up).await {
                     Ok(()) | Err(crate::ports::StoreError::NotFound) => Ok(()),
                     Err(store) => Err(format!("{e}; and recording the failure: {store}")),

@@ -174,6 +174,13 @@ pub struct Processed {
     pub thumb_size: Option<u64>,
 }
 
+impl Processed {
+    /// Kept as uploaded, without variants.
+    pub const fn unprocessable() -> Self {
+        Processed { status: PhotoStatus::Unprocessable, facts: None, large_size: None, thumb_size: None }
+    }
+}
+
 /// A photo of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Photo {

@@ -23,7 +23,7 @@ use crate::ports::{Clock, Rng, Store};
 pub use auth::{AuthorizationReply, SessionStart, SignInRedirect};
 pub use jobs::{JobChange, NewJob};
 pub use members::InviteRequest;
-pub use photos::{ByteStreamDebug, PhotoContent, Want, photo_key};
+pub use photos::{ByteStreamDebug, PhotoContent, Want};
 
 /// Lifetimes of links and sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::{Ctx, Workvault};
-use crate::blob::{BlobError, BlobKey, ByteStream};
+use crate::blob::{BlobError, ByteStream};
 use crate::error::{Error, field};
 use crate::id::{JobId, PhotoId, TaskId, WorkspaceId};
 use crate::images::{PROCESS_KIND, PURGE_BLOBS_KIND, ProcessPayload, delete_blobs, variant_key};
@@ -113,7 +113,7 @@ impl Workvault {
         }
         let image_type = ImageType::sniff(&head).ok_or(Error::UnsupportedImage)?;
         let id = PhotoId::generate(&*self.clock, &*self.rng);
-        let key = photo_key(ws, id);
+        let key = variant_key(ws, id, Variant::Original);
         let written = blobs.put(&key, body, self.limits.max_upload_bytes).await.map_err(blob_error)?;
         let now = self.now();
         let photo = Photo {
@@ -249,9 +249,4 @@ fn check(access: JobAccess, action: Action) -> Result<(), Error> {
     decide(ActorFacts { role: Some(access.role) }, action, ResourceFacts::Job { granted: access.granted })
         .into_result()
         .map_err(Error::denied)
-}
-
-/// The blob of a photo's original.
-pub fn photo_key(ws: WorkspaceId, id: PhotoId) -> BlobKey {
-    variant_key(ws, id, Variant::Original)
 }
