@@ -141,6 +141,10 @@ impl From<StoreError> for Error {
             StoreError::Conflict(Conflict::Stale) => {
                 Error::Conflict("the record changed meanwhile: read it again and retry")
             }
+            StoreError::Conflict(Conflict::ForeignPhoto) => Error::Invalid {
+                field: "items",
+                problem: "every photo must be a photo of this job, not in trash".into(),
+            },
             StoreError::Conflict(Conflict::Duplicate) => Error::Conflict("a record with this identity exists already"),
             StoreError::Conflict(Conflict::LeaseLost) => Error::Conflict("the task was taken over by another worker"),
             other => Error::Unavailable(other),

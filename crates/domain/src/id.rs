@@ -80,6 +80,8 @@ ids! {
     TaskId;
     /// Identifies a photo.
     PhotoId;
+    /// Identifies a photo report.
+    ReportId;
 }
 
 fn new_v7(clock: &dyn Clock, rng: &dyn Rng) -> Uuid {

@@ -23,6 +23,8 @@ pub enum RecordKind {
     Job,
     /// Photo records, trashed ones included (their bytes stay in the blob store).
     Photo,
+    /// Reports with their items, trashed ones included.
+    Report,
     /// Grants.
     Grant,
     /// Invites.
@@ -39,12 +41,13 @@ pub enum RecordKind {
 
 impl RecordKind {
     /// Every kind, referenced kinds first.
-    pub const ALL: [RecordKind; 11] = [
+    pub const ALL: [RecordKind; 12] = [
         RecordKind::User,
         RecordKind::Workspace,
         RecordKind::Membership,
         RecordKind::Job,
         RecordKind::Photo,
+        RecordKind::Report,
         RecordKind::Grant,
         RecordKind::Invite,
         RecordKind::Session,
@@ -61,6 +64,7 @@ impl RecordKind {
             RecordKind::Membership => "memberships",
             RecordKind::Job => "jobs",
             RecordKind::Photo => "photos",
+            RecordKind::Report => "reports",
             RecordKind::Grant => "grants",
             RecordKind::Invite => "invites",
             RecordKind::Session => "sessions",
@@ -84,6 +88,8 @@ pub enum Record {
     Job(Job, Option<DateTime<Utc>>),
     /// A photo record (trashed or not).
     Photo(crate::photo::Photo),
+    /// A report with its items (trashed or not).
+    Report(crate::report::Report),
     /// A grant.
     Grant(Grant),
     /// An invite.

@@ -14,6 +14,7 @@ pub mod photo;
 pub mod policy;
 pub mod ports;
 pub mod queue;
+pub mod report;
 pub mod secret;
 pub mod service;
 pub mod signin;

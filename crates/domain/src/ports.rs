@@ -19,6 +19,7 @@ use crate::page::{Page, PageRequest};
 pub use crate::photo::PhotoStore;
 use crate::policy::Role;
 use crate::queue::{NewTask, Task, TaskState};
+pub use crate::report::ReportStore;
 use crate::secret::TokenHash;
 use crate::text::Name;
 
@@ -52,6 +53,9 @@ pub enum Conflict {
     /// The facts a decision was made on changed before the write (a role changed
     /// meanwhile); nothing was written.
     Stale,
+    /// A report's selection names a photo that is not a live photo of the report's job
+    /// (another job's, another workspace's, trashed or purged); nothing was written.
+    ForeignPhoto,
 }
 
 /// A store's failure. A database failure is never reported as `NotFound`.
@@ -339,6 +343,7 @@ pub trait Store:
     + InviteStore
     + JobStore
     + PhotoStore
+    + ReportStore
     + AuditStore
     + IdentityStore
     + TaskQueue
@@ -353,6 +358,7 @@ impl<T> Store for T where
         + InviteStore
         + JobStore
         + PhotoStore
+        + ReportStore
         + AuditStore
         + IdentityStore
         + TaskQueue

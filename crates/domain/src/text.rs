@@ -96,6 +96,10 @@ text!(
     LongText, 10_000, true
 );
 text!(
+    /// A photo's caption in a report: up to 2,000 characters, several lines.
+    Caption, 2_000, true
+);
+text!(
     /// A postal or site address: up to 500 characters, several lines.
     Address, 500, true
 );

@@ -10,13 +10,14 @@ use workvault_domain::instance::{InstanceStore, Record, RecordKind, RecordPage};
 use workvault_domain::ports::{StoreError, StoreResult};
 
 use crate::queue::TaskRow;
+use crate::reports::{ReportRow, insert_items, items_of};
 use crate::rows::{
     AuditRow, GrantRow, InviteRow, JobRow, MembershipRow, PhotoRow, SessionRow, SignInLinkRow, UserRow, WorkspaceRow,
     corrupt,
 };
 use crate::schema::{
-    audit_events, audit_heads, grants, invites, jobs, memberships, photos, sessions, sign_in_links, tasks, users,
-    workspaces,
+    audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions, sign_in_links, tasks,
+    users, workspaces,
 };
 use crate::{Db, PgStore, read, write_tx};
 
@@ -110,6 +111,25 @@ async fn dump(
                 .await?;
             let cursor = next(&rows, limit, |r| r.id.to_string());
             (all(rows, |r| Ok(Record::Photo(r.into_domain()?)))?, cursor)
+        }
+        RecordKind::Report => {
+            let rows: Vec<ReportRow> = reports::table
+                .filter(reports::id.gt(uuid(after)?))
+                .order(reports::id)
+                .limit(n)
+                .select(ReportRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            let mut items = items_of(c, rows.iter().map(|r| r.id).collect()).await?;
+            let records = rows
+                .into_iter()
+                .map(|r| {
+                    let its = items.remove(&r.id).unwrap_or_default();
+                    r.into_domain(its).map(Record::Report)
+                })
+                .collect::<Result<_, _>>()?;
+            (records, cursor)
         }
         RecordKind::Grant => {
             let (job, user) = pair(after)?;
@@ -218,6 +238,10 @@ async fn restore_one(c: &mut AsyncPgConnection, record: &Record) -> Result<(), D
         }
         Record::Photo(p) => {
             diesel::insert_into(photos::table).values(PhotoRow::from_domain(p)).execute(c).await?;
+        }
+        Record::Report(r) => {
+            diesel::insert_into(reports::table).values(ReportRow::from_domain(r)).execute(c).await?;
+            insert_items(c, r).await?;
         }
         Record::Grant(g) => {
             diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c).await?;

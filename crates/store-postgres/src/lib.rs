@@ -7,6 +7,7 @@ mod jobs;
 mod members;
 mod photos;
 mod queue;
+mod reports;
 mod rows;
 pub mod schema;
 pub mod testdb;

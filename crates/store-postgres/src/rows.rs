@@ -36,7 +36,7 @@ pub(crate) fn digest(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
     <[u8; 32]>::try_from(bytes).map_err(|_| corrupt("digest", &bytes.len().to_string()))
 }
 
-fn text<T>(
+pub(crate) fn text<T>(
     what: &str,
     s: &str,
     parse: impl Fn(&str) -> Result<T, workvault_domain::text::TextError>,

@@ -187,3 +187,38 @@ diesel::joinable!(photos -> jobs (job_id));
 diesel::allow_tables_to_appear_in_same_query!(photos, jobs);
 diesel::allow_tables_to_appear_in_same_query!(photos, memberships);
 diesel::allow_tables_to_appear_in_same_query!(photos, grants);
+
+diesel::table! {
+    reports (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        job_id -> Uuid,
+        title -> Text,
+        notes -> Nullable<Text>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    report_items (report_id, position) {
+        report_id -> Uuid,
+        position -> Integer,
+        photo_id -> Uuid,
+        caption -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(reports -> jobs (job_id));
+diesel::joinable!(report_items -> reports (report_id));
+diesel::allow_tables_to_appear_in_same_query!(reports, jobs);
+diesel::allow_tables_to_appear_in_same_query!(reports, memberships);
+diesel::allow_tables_to_appear_in_same_query!(reports, grants);
+diesel::allow_tables_to_appear_in_same_query!(reports, photos);
+diesel::allow_tables_to_appear_in_same_query!(reports, report_items);
+diesel::allow_tables_to_appear_in_same_query!(report_items, jobs);
+diesel::allow_tables_to_appear_in_same_query!(report_items, memberships);
+diesel::allow_tables_to_appear_in_same_query!(report_items, grants);
+diesel::allow_tables_to_appear_in_same_query!(report_items, photos);

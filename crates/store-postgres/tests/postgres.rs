@@ -195,7 +195,9 @@ async fn the_diesel_schema_matches_the_migrated_database() {
         audit_heads,
         tasks,
         auth_flows,
-        photos
+        photos,
+        reports,
+        report_items
     );
     theirs.sort();
     ours.sort();

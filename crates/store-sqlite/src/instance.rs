@@ -8,13 +8,14 @@ use workvault_domain::instance::{InstanceStore, Record, RecordKind, RecordPage};
 use workvault_domain::ports::{StoreError, StoreResult};
 
 use crate::queue::TaskRow;
+use crate::reports::{ReportRow, insert_items, items_of};
 use crate::rows::{
     AuditRow, GrantRow, InviteRow, JobRow, MembershipRow, PhotoRow, SessionRow, SignInLinkRow, UserRow, WorkspaceRow,
     corrupt, micros, opt_time,
 };
 use crate::schema::{
-    audit_events, audit_heads, grants, invites, jobs, memberships, photos, sessions, sign_in_links, tasks, users,
-    workspaces,
+    audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions, sign_in_links, tasks,
+    users, workspaces,
 };
 use crate::{Db, SqliteStore};
 
@@ -92,6 +93,24 @@ fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit
                 .load(c)?;
             let cursor = next(&rows, limit, |r| r.id.clone());
             (rows.into_iter().map(|r| r.into_domain().map(Record::Photo)).collect::<Result<_, _>>()?, cursor)
+        }
+        RecordKind::Report => {
+            let rows: Vec<ReportRow> = reports::table
+                .filter(reports::id.gt(&after_id))
+                .order(reports::id)
+                .limit(n)
+                .select(ReportRow::as_select())
+                .load(c)?;
+            let cursor = next(&rows, limit, |r| r.id.clone());
+            let mut items = items_of(c, rows.iter().map(|r| r.id.clone()).collect())?;
+            let records = rows
+                .into_iter()
+                .map(|r| {
+                    let its = items.remove(&r.id).unwrap_or_default();
+                    r.into_domain(its).map(Record::Report)
+                })
+                .collect::<Result<_, _>>()?;
+            (records, cursor)
         }
         RecordKind::Grant => {
             let (job, user) = match &after {
@@ -197,6 +216,10 @@ fn restore_one(c: &mut SqliteConnection, record: &Record) -> Result<(), Db> {
         }
         Record::Photo(p) => {
             diesel::insert_into(photos::table).values(PhotoRow::from_domain(p)).execute(c)?;
+        }
+        Record::Report(r) => {
+            diesel::insert_into(reports::table).values(ReportRow::from_domain(r)).execute(c)?;
+            insert_items(c, r)?;
         }
         Record::Grant(g) => {
             diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c)?;

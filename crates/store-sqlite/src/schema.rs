@@ -187,3 +187,38 @@ diesel::joinable!(photos -> jobs (job_id));
 diesel::allow_tables_to_appear_in_same_query!(photos, jobs);
 diesel::allow_tables_to_appear_in_same_query!(photos, memberships);
 diesel::allow_tables_to_appear_in_same_query!(photos, grants);
+
+diesel::table! {
+    reports (id) {
+        id -> Text,
+        workspace_id -> Text,
+        job_id -> Text,
+        title -> Text,
+        notes -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    report_items (report_id, position) {
+        report_id -> Text,
+        position -> Integer,
+        photo_id -> Text,
+        caption -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(reports -> jobs (job_id));
+diesel::joinable!(report_items -> reports (report_id));
+diesel::allow_tables_to_appear_in_same_query!(reports, jobs);
+diesel::allow_tables_to_appear_in_same_query!(reports, memberships);
+diesel::allow_tables_to_appear_in_same_query!(reports, grants);
+diesel::allow_tables_to_appear_in_same_query!(reports, photos);
+diesel::allow_tables_to_appear_in_same_query!(reports, report_items);
+diesel::allow_tables_to_appear_in_same_query!(report_items, jobs);
+diesel::allow_tables_to_appear_in_same_query!(report_items, memberships);
+diesel::allow_tables_to_appear_in_same_query!(report_items, grants);
+diesel::allow_tables_to_appear_in_same_query!(report_items, photos);

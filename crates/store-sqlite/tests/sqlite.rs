@@ -161,7 +161,9 @@ fn the_diesel_schema_matches_the_migrated_database() {
         audit_heads,
         tasks,
         auth_flows,
-        photos
+        photos,
+        reports,
+        report_items
     );
     #[derive(QueryableByName)]
     struct Name {

@@ -7,6 +7,7 @@ mod auth;
 mod jobs;
 mod members;
 mod photos;
+mod reports;
 mod workspaces;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub use auth::{AuthorizationReply, SessionStart, SignInRedirect};
 pub use jobs::{JobChange, NewJob};
 pub use members::InviteRequest;
 pub use photos::{ByteStreamDebug, PhotoContent, Want};
+pub use reports::{ItemInput, NewReport, ReportChange, ReportView};
 
 /// Lifetimes of links and sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -75,7 +75,7 @@ async fn peek(mut body: ByteStream) -> Result<(Vec<u8>, ByteStream), BlobError> 
 }
 
 /// Maps a blob store failure to the use cases' error.
-fn blob_error(e: BlobError) -> Error {
+pub(super) fn blob_error(e: BlobError) -> Error {
     match e {
         BlobError::TooLarge { limit } => Error::PayloadTooLarge(limit),
         BlobError::Body(why) => Error::BadBody(why),
@@ -245,7 +245,7 @@ impl Workvault {
     }
 }
 
-fn check(access: JobAccess, action: Action) -> Result<(), Error> {
+pub(super) fn check(access: JobAccess, action: Action) -> Result<(), Error> {
     decide(ActorFacts { role: Some(access.role) }, action, ResourceFacts::Job { granted: access.granted })
         .into_result()
         .map_err(Error::denied)

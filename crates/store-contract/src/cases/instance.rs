@@ -9,7 +9,7 @@ use workvault_domain::page::PageRequest;
 use workvault_domain::policy::Role;
 use workvault_domain::ports::Store;
 use workvault_domain::secret::Token;
-use workvault_domain::service::InviteRequest;
+use workvault_domain::service::{InviteRequest, ItemInput, NewReport};
 use workvault_domain::text::Email;
 
 use super::*;
@@ -25,14 +25,23 @@ pub async fn populate(f: &Fixture) -> (WorkspaceId, Token) {
     let jobs: Vec<_> = futures_lite_all(f, &alice, ws).await;
     f.app.grant_job(&alice, ws, jobs[0], bob.user).await.expect("grant");
     f.app.delete_job(&alice, ws, jobs[1]).await.expect("trash");
-    // Photos, one of them in trash.
-    for n in [10, 20] {
+    // Photos, one of them in trash; reports of them, one in trash.
+    let mut photos = Vec::new();
+    for n in [10, 20, 30] {
         let bytes = Box::pin(futures_util::stream::iter([Ok(bytes::Bytes::from(jpeg(n)))]));
-        let photo = f.app.upload_photo(&carol, ws, jobs[0], Some("p.jpg"), bytes).await.expect("photo");
-        if n == 20 {
-            f.app.trash_photo(&carol, ws, photo.id).await.expect("trash photo");
-        }
+        photos.push(f.app.upload_photo(&carol, ws, jobs[0], Some("p.jpg"), bytes).await.expect("photo").id);
     }
+    let items = |ids: &[workvault_domain::id::PhotoId]| {
+        ids.iter().map(|&photo_id| ItemInput { photo_id, caption: Some(format!("at {photo_id}")) }).collect()
+    };
+    let report = NewReport { title: "Survey".into(), notes: Some("Two\nlines".into()), items: items(&photos[..2]) };
+    f.app.create_report(&carol, ws, jobs[0], report).await.expect("report");
+    let empty = NewReport { title: "Empty".into(), ..Default::default() };
+    let trashed = f.app.create_report(&carol, ws, jobs[0], empty).await.expect("report");
+    f.app.trash_report(&carol, ws, jobs[0], trashed.id).await.expect("trash report");
+    let reordered = NewReport { title: "Reversed".into(), notes: None, items: items(&[photos[2], photos[0]]) };
+    f.app.create_report(&carol, ws, jobs[0], reordered).await.expect("report");
+    f.app.trash_photo(&carol, ws, photos[1]).await.expect("trash photo");
     f.app
         .create_invite(&alice, ws, InviteRequest { email: Some("dan@example.test".into()), ..Default::default() })
         .await

@@ -8,6 +8,7 @@ mod membership;
 mod photos;
 mod queue;
 mod redirect;
+mod reports;
 
 pub use access::*;
 pub use audit::*;
@@ -17,6 +18,7 @@ pub use membership::*;
 pub use photos::*;
 pub use queue::*;
 pub use redirect::*;
+pub use reports::*;
 
 use workvault_domain::audit::ChainReport;
 use workvault_domain::secret::Token;

@@ -32,7 +32,13 @@ fn body(bytes: &[u8]) -> ByteStream {
     Box::pin(futures_util::stream::iter(pieces))
 }
 
-async fn upload(app: &Workvault, who: &Ctx, ws: WorkspaceId, job: JobId, bytes: &[u8]) -> Result<PhotoId, Error> {
+pub(crate) async fn upload(
+    app: &Workvault,
+    who: &Ctx,
+    ws: WorkspaceId,
+    job: JobId,
+    bytes: &[u8],
+) -> Result<PhotoId, Error> {
     Ok(app.upload_photo(who, ws, job, Some("site.jpg"), body(bytes)).await?.id)
 }
 
@@ -210,7 +216,7 @@ pub async fn photo_pages_are_stable_and_complete(store: Arc<dyn Store>) {
 /// A stand-in for the image processor (the real one runs on real images in
 /// `workvault-blobs`): fixed variants, or a refusal.
 #[derive(Debug)]
-struct Stub(bool);
+pub(crate) struct Stub(pub bool);
 
 #[async_trait::async_trait]
 impl ImageProcessor for Stub {

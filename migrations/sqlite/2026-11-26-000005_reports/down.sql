@@ -1,0 +1,2 @@
+DROP TABLE report_items;
+DROP TABLE reports;
