@@ -5,6 +5,7 @@ pub mod dto;
 pub mod middleware;
 pub mod pages;
 pub mod problem;
+mod report;
 pub mod session;
 pub mod signin;
 
@@ -79,7 +80,7 @@ impl std::fmt::Debug for AppState {
     info(title = "Workvault API", description = "Jobs, photos, tickets and assets, with access decided on every request."),
     tags(
         (name = "session"), (name = "workspaces"), (name = "members"), (name = "invites"),
-        (name = "jobs"), (name = "grants"), (name = "photos"), (name = "audit"), (name = "health"), (name = "pages"),
+        (name = "jobs"), (name = "grants"), (name = "photos"), (name = "reports"), (name = "audit"), (name = "health"), (name = "pages"),
     )
 )]
 struct ApiDoc;
@@ -129,6 +130,15 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .service(api::photos::trash)
                 .service(api::photos::restore)
                 .service(api::photos::purge)
+                .service(api::reports::create)
+                .service(api::reports::list)
+                .service(api::reports::show)
+                .service(api::reports::update)
+                .service(api::reports::trash)
+                .service(api::reports::restore)
+                .service(api::reports::purge)
+                .service(api::reports::html)
+                .service(api::reports::pdf)
                 .service(api::audit::list)
                 .service(api::audit::verify),
         );

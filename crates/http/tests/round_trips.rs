@@ -13,7 +13,7 @@ use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_inst
 use url::Url;
 use workvault_domain::model::Identity;
 use workvault_domain::ports::Store;
-use workvault_domain::service::{InviteRequest, NewJob};
+use workvault_domain::service::{InviteRequest, NewJob, NewReport};
 use workvault_domain::signin::LocalSignIn;
 use workvault_domain::testing::{FixedClock, SeqRng};
 use workvault_domain::text::Email;
@@ -64,12 +64,15 @@ async fn check(name: &str, store: Arc<dyn Store>) {
     let job =
         app.create_job(&owner_ctx, ws, NewJob { title: "Roof".into(), ..Default::default() }).await.expect("job").id;
     app.grant_job(&owner_ctx, ws, job, rita.user.id).await.expect("grant");
+    let new = NewReport { title: "Survey".into(), ..Default::default() };
+    let report = app.create_report(&owner_ctx, ws, job, new).await.expect("report").id;
 
     let cookie = format!("wv_session={}", rita.token.expose());
     let cases = [
         format!("/api/v1/workspaces/{ws}/jobs/{job}"),
         format!("/api/v1/workspaces/{ws}/jobs"),
         format!("/api/v1/workspaces/{ws}"),
+        format!("/api/v1/workspaces/{ws}/jobs/{job}/reports/{report}"),
     ];
     for path in &cases {
         let get = || TestRequest::get().uri(path).insert_header(("cookie", cookie.clone())).to_request();
@@ -87,12 +90,13 @@ async fn check(name: &str, store: Arc<dyn Store>) {
 
     // The use cases alone: exactly one statement for an authorized read.
     app.job(&rita_ctx, ws, job).await.expect("warm");
-    for (what, run) in [("job", 0), ("jobs", 1), ("workspace", 2)] {
+    for (what, run) in [("job", 0), ("jobs", 1), ("workspace", 2), ("report", 3)] {
         let before = STATEMENTS.load(Ordering::SeqCst);
         match run {
             0 => drop(app.job(&rita_ctx, ws, job).await.expect("job")),
             1 => drop(app.jobs(&rita_ctx, ws, Default::default()).await.expect("jobs")),
-            _ => drop(app.workspace(&rita_ctx, ws).await.expect("workspace")),
+            2 => drop(app.workspace(&rita_ctx, ws).await.expect("workspace")),
+            _ => drop(app.report(&rita_ctx, ws, job, report).await.expect("report")),
         }
         let sent = STATEMENTS.load(Ordering::SeqCst) - before;
         assert_eq!(sent, 1, "{name}: the authorized read of a {what} sent {sent} statements");

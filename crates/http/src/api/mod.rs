@@ -8,6 +8,7 @@ pub mod health;
 pub mod jobs;
 pub mod members;
 pub mod photos;
+pub mod reports;
 pub mod session;
 pub mod workspaces;
 

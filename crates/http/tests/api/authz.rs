@@ -114,6 +114,10 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
             route(Method::GET, api(&format!("/photos/{}", w.photo)), None, on_job),
             route(Method::GET, api(&format!("/photos/{}/content", w.photo)), None, on_job),
             route(Method::GET, api(&format!("/photos/{}/content?variant=thumb", w.photo)), None, on_job),
+            route(Method::GET, api(&format!("/jobs/{job}/reports")), None, on_job),
+            route(Method::GET, api(&format!("/jobs/{job}/reports/{}", w.report)), None, on_job),
+            route(Method::GET, api(&format!("/jobs/{job}/reports/{}/html", w.report)), None, on_job),
+            route(Method::GET, api(&format!("/jobs/{job}/reports/{}/pdf", w.report)), None, on_job),
         ],
         Action::ViewOriginal => {
             vec![route(Method::GET, api(&format!("/photos/{}/content?variant=original", w.photo)), None, on_job)]
@@ -123,10 +127,25 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
             upload(api(&format!("/jobs/{job}/photos")), on_job),
             route(Method::DELETE, api(&format!("/photos/{}", w.photo)), None, on_job),
             route(Method::POST, api(&format!("/photos/{}/restore", w.trashed_photo)), None, on_job),
+            route(
+                Method::POST,
+                api(&format!("/jobs/{job}/reports")),
+                Some(json!({"title": "New", "items": [{"photo_id": w.photo, "caption": "Before"}]})),
+                on_job,
+            ),
+            route(
+                Method::PATCH,
+                api(&format!("/jobs/{job}/reports/{}", w.report)),
+                Some(json!({"title": "Renamed", "items": []})),
+                on_job,
+            ),
+            route(Method::DELETE, api(&format!("/jobs/{job}/reports/{}", w.report)), None, on_job),
+            route(Method::POST, api(&format!("/jobs/{job}/reports/{}/restore", w.trashed_report)), None, on_job),
         ],
         Action::DeleteJob => vec![
             route(Method::DELETE, api(&format!("/jobs/{job}")), None, on_job),
             route(Method::POST, api(&format!("/photos/{}/purge", w.trashed_photo)), None, on_job),
+            route(Method::POST, api(&format!("/jobs/{job}/reports/{}/purge", w.trashed_report)), None, on_job),
         ],
         Action::ManageGrants => vec![
             route(Method::GET, api(&format!("/jobs/{job}/grants")), None, on_job),
@@ -145,6 +164,9 @@ struct World {
     /// A photo of the job, and one in trash.
     photo: String,
     trashed_photo: String,
+    /// A report of the job's photo, and one in trash.
+    report: String,
+    trashed_report: String,
     invite: String,
     owner: User,
     admin: User,
@@ -209,6 +231,12 @@ where
     let trashed_photo = t.photo(&ws, &owner, &job).await;
     let r = t.delete(&format!("/api/v1/workspaces/{ws}/photos/{trashed_photo}"), &owner).await;
     assert_eq!(r.status, 204, "{}", r.text);
+    let reports = format!("/api/v1/workspaces/{ws}/jobs/{job}/reports");
+    let body = json!({"title": "Survey", "notes": "Roof", "items": [{"photo_id": photo, "caption": "North side"}]});
+    let report = t.post(&reports, &owner, body).await.str("id");
+    let trashed_report = t.post(&reports, &owner, json!({"title": "Old"})).await.str("id");
+    let r = t.delete(&format!("{reports}/{trashed_report}"), &owner).await;
+    assert_eq!(r.status, 204, "{}", r.text);
     // The outsider is Owner of a workspace of their own: their role there gives nothing here.
     t.workspace(&outsider, "Elsewhere").await;
     World {
@@ -216,6 +244,8 @@ where
         job,
         photo,
         trashed_photo,
+        report,
+        trashed_report,
         invite,
         owner,
         admin,
@@ -311,6 +341,19 @@ async fn another_workspaces_ids_answer_not_found_even_for_its_owner_elsewhere() 
         (Method::DELETE, format!("/api/v1/workspaces/{b}/photos/{}", w.photo), None),
         (Method::GET, format!("/api/v1/workspaces/{b}/jobs/{}/photos", w.job), None),
         (Method::POST, format!("/api/v1/workspaces/{b}/photos/{}/purge", w.trashed_photo), None),
+        (Method::GET, format!("/api/v1/workspaces/{b}/jobs/{}/reports/{}", w.job, w.report), None),
+        (Method::GET, format!("/api/v1/workspaces/{b}/jobs/{}/reports/{}/pdf", w.job, w.report), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/workspaces/{b}/jobs/{}/reports/{}", w.job, w.report),
+            Some(json!({"title": "x"})),
+        ),
+        (Method::DELETE, format!("/api/v1/workspaces/{b}/jobs/{}/reports/{}", w.job, w.report), None),
+        (
+            Method::POST,
+            format!("/api/v1/workspaces/{b}/jobs/{}/reports", w.job),
+            Some(json!({"title": "x", "items": [{"photo_id": w.photo}]})),
+        ),
     ] {
         let before = t.snapshot(&w.ws).await;
         let r = t.call(method.clone(), &path, Some(&w.outsider), body).await;

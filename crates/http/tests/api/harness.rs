@@ -131,18 +131,24 @@ where
     /// stores its variants (`large` = the first 64 bytes, `thumb` = the first 16) and
     /// marks it ready.
     pub async fn process(&self, ws: &str, photo: &str) {
+        let original = jpeg(500);
+        self.process_with(ws, photo, &original[..64], &original[..16], (40, 30)).await;
+    }
+
+    /// Stores the given variants of a photo and marks it ready with that size.
+    pub async fn process_with(&self, ws: &str, photo: &str, large: &[u8], thumb: &[u8], (width, height): (u32, u32)) {
         use workvault_domain::blob::BlobStore;
         use workvault_domain::images::variant_key;
         use workvault_domain::photo::{ImageFacts, PhotoStatus, PhotoStore, Processed, Variant};
         let (ws, id) = (ws.parse().expect("ws id"), photo.parse().expect("photo id"));
-        let original = jpeg(500);
-        for (variant, n) in [(Variant::Large, 64), (Variant::Thumb, 16)] {
-            let body = Box::pin(futures_util::stream::iter([Ok(bytes::Bytes::copy_from_slice(&original[..n]))]));
+        for (variant, bytes) in [(Variant::Large, large), (Variant::Thumb, thumb)] {
+            let body = Box::pin(futures_util::stream::iter([Ok(bytes::Bytes::copy_from_slice(bytes))]));
             self.blobs.put(&variant_key(ws, id, variant), body, u64::MAX).await.expect("variant");
         }
-        let facts = ImageFacts { width: 40, height: 30, taken_at: None, has_location: true };
+        let facts = ImageFacts { width, height, taken_at: None, has_location: true };
+        let sizes = (Some(large.len() as u64), Some(thumb.len() as u64));
         let done =
-            Processed { status: PhotoStatus::Ready, facts: Some(facts), large_size: Some(64), thumb_size: Some(16) };
+            Processed { status: PhotoStatus::Ready, facts: Some(facts), large_size: sizes.0, thumb_size: sizes.1 };
         self.store.finish_photo(ws, id, &done).await.expect("finish");
     }
 

@@ -7,4 +7,5 @@ mod harness;
 mod openapi;
 mod photos;
 mod problems;
+mod reports;
 mod security;
