@@ -197,6 +197,26 @@ async fn the_worker_makes_upright_stripped_variants() {
     }
     let back = http.get(format!("{meta_url}/content?variant=original")).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(back.as_ref(), original.as_slice(), "the original is kept exactly");
+
+    // A report of it: the PDF embeds the worker's large variant, decrypted from disk,
+    // and a real PDF reader (poppler) reads it back.
+    let reports = format!("{base}/api/v1/workspaces/{ws}/jobs/{job}/reports");
+    let body = serde_json::json!({"title": "Survey", "items": [{"photo_id": id, "caption": "North roof"}]});
+    let made: Value = http.post(&reports).json(&body).send().await.unwrap().json().await.unwrap();
+    let pdf_url = format!("{base}{}", made["pdf_url"].as_str().unwrap());
+    let pdf = http.get(&pdf_url).send().await.unwrap();
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    let pdf = pdf.bytes().await.unwrap();
+    let large = http.get(format!("{meta_url}/content?variant=large")).send().await.unwrap().bytes().await.unwrap();
+    assert!(pdf.windows(large.len()).any(|w| w == large.as_ref()), "the large variant is embedded as stored");
+    let path = dir.path().join("report.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let images = std::process::Command::new("pdfimages").arg("-list").arg(&path).output().expect("poppler-utils");
+    let listed = String::from_utf8_lossy(&images.stdout);
+    let row: Vec<&str> = listed.lines().nth(2).unwrap_or_default().split_whitespace().collect();
+    assert_eq!((row[3], row[4], row[8]), ("1024", "2048", "jpeg"), "{listed}");
+    let text = std::process::Command::new("pdftotext").arg(&path).arg("-").output().expect("poppler-utils");
+    assert!(String::from_utf8_lossy(&text.stdout).contains("North roof"));
 }
 
 #[tokio::test]
