@@ -13,7 +13,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
-use workvault_domain::images::{Derived, ImageError, ImageProcessor};
+use workvault_domain::images::{Derived, GeoPoint, ImageError, ImageProcessor};
 use workvault_domain::photo::{ImageFacts, ImageType, Variant};
 
 /// Largest side decoded, in pixels (a 64-megapixel camera is 9248 px wide).
@@ -35,6 +35,33 @@ impl ImageProcessor for Variants {
         tokio::task::spawn_blocking(move || derive(&original, kind))
             .await
             .map_err(|e| ImageError::Unreadable(format!("the image worker stopped: {e}")))?
+    }
+
+    fn location(&self, head: &[u8]) -> Option<GeoPoint> {
+        let exif = exif::Reader::new().read_from_container(&mut Cursor::new(head)).ok()?;
+        let value = |tag| exif.get_field(tag, exif::In::PRIMARY).map(|f| &f.value);
+        let degrees = |tag| match value(tag) {
+            Some(exif::Value::Rational(v)) if v.len() >= 3 => {
+                Some(v[0].to_f64() + v[1].to_f64() / 60.0 + v[2].to_f64() / 3600.0)
+            }
+            _ => None,
+        };
+        let sign = |tag, negative: u8| match value(tag) {
+            Some(exif::Value::Ascii(v)) if v.first().and_then(|s| s.first()) == Some(&negative) => -1.0,
+            _ => 1.0,
+        };
+        let latitude = degrees(exif::Tag::GPSLatitude)? * sign(exif::Tag::GPSLatitudeRef, b'S');
+        let longitude = degrees(exif::Tag::GPSLongitude)? * sign(exif::Tag::GPSLongitudeRef, b'W');
+        if !(latitude.is_finite() && longitude.is_finite() && latitude.abs() <= 90.0 && longitude.abs() <= 180.0) {
+            return None;
+        }
+        let below = matches!(value(exif::Tag::GPSAltitudeRef), Some(exif::Value::Byte(v)) if v.first() == Some(&1));
+        let altitude = match value(exif::Tag::GPSAltitude) {
+            Some(exif::Value::Rational(v)) => v.first().map(|r| r.to_f64()).filter(|a| a.is_finite()),
+            _ => None,
+        }
+        .map(|a| if below { -a } else { a });
+        Some(GeoPoint { latitude, longitude, altitude })
     }
 }
 

@@ -20,7 +20,7 @@ pub fn encoded(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
 }
 
 /// An EXIF APP1 segment (big-endian TIFF): `orientation`, DateTimeOriginal
-/// 2025:07:14 09:30:00, and a GPS IFD with a latitude reference.
+/// 2025:07:14 09:30:00, and a GPS IFD: 12° 58' 12.34" N, 77° 35' 56" E, 920 m.
 pub fn exif_segment(orientation: u16) -> Vec<u8> {
     let mut t = Vec::new();
     t.extend_from_slice(b"MM\x00\x2a\x00\x00\x00\x08");
@@ -42,11 +42,20 @@ pub fn exif_segment(orientation: u16) -> Vec<u8> {
     entry(&mut t, 0x9003, 2, 20, 68u32.to_be_bytes());
     t.extend_from_slice(&0u32.to_be_bytes());
     t.extend_from_slice(b"2025:07:14 09:30:00\0");
-    // GPS IFD at 88: GPSLatitudeRef "N".
-    t.extend_from_slice(&1u16.to_be_bytes());
+    // GPS IFD at 88: six entries, their rationals from 166.
+    t.extend_from_slice(&6u16.to_be_bytes());
     entry(&mut t, 0x0001, 2, 2, [b'N', 0, 0, 0]);
+    entry(&mut t, 0x0002, 5, 3, 166u32.to_be_bytes());
+    entry(&mut t, 0x0003, 2, 2, [b'E', 0, 0, 0]);
+    entry(&mut t, 0x0004, 5, 3, 190u32.to_be_bytes());
+    entry(&mut t, 0x0005, 1, 1, [0, 0, 0, 0]);
+    entry(&mut t, 0x0006, 5, 1, 214u32.to_be_bytes());
     t.extend_from_slice(&0u32.to_be_bytes());
-    assert_eq!(t.len(), 106);
+    for (num, den) in [(12u32, 1u32), (58, 1), (1234, 100), (77, 1), (35, 1), (5600, 100), (920, 1)] {
+        t.extend_from_slice(&num.to_be_bytes());
+        t.extend_from_slice(&den.to_be_bytes());
+    }
+    assert_eq!(t.len(), 222);
     let mut seg = vec![0xFF, 0xE1];
     seg.extend_from_slice(&((t.len() + 6 + 2) as u16).to_be_bytes());
     seg.extend_from_slice(b"Exif\0\0");

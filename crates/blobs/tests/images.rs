@@ -33,6 +33,20 @@ async fn a_rotated_camera_photo_is_turned_upright_scaled_and_stripped() {
     }
 }
 
+#[test]
+fn the_location_is_read_from_the_original_only() {
+    let jpeg = with_exif(&encoded(&picture(300, 200), ImageFormat::Jpeg), 1);
+    let at = Variants.location(&jpeg).expect("a location");
+    assert!((at.latitude - (12.0 + 58.0 / 60.0 + 12.34 / 3600.0)).abs() < 1e-9, "{at:?}");
+    assert!((at.longitude - (77.0 + 35.0 / 60.0 + 56.0 / 3600.0)).abs() < 1e-9, "{at:?}");
+    assert_eq!(at.altitude, Some(920.0));
+    // The leading bytes are enough (the metadata comes first); a picture without any
+    // has none; garbage has none.
+    assert_eq!(Variants.location(&jpeg[..jpeg.len() / 2]), Some(at));
+    assert_eq!(Variants.location(&encoded(&picture(30, 20), ImageFormat::Jpeg)), None);
+    assert_eq!(Variants.location(b"\xFF\xD8\xFF\xE1garbage"), None);
+}
+
 #[tokio::test]
 async fn small_pngs_and_webps_are_kept_at_their_size() {
     for (format, kind) in [(ImageFormat::Png, ImageType::Png), (ImageFormat::WebP, ImageType::Webp)] {

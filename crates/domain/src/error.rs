@@ -83,6 +83,10 @@ pub enum Error {
     /// The identity provider cannot be reached; nothing was signed in.
     #[error("identity provider unavailable")]
     IdentityProviderUnavailable(String),
+    /// The workspace does not show photo locations (an Owner or Admin can turn
+    /// `show_photo_location` on).
+    #[error("this workspace does not show photo locations")]
+    LocationHidden,
     /// The upload is larger than the limit (bytes); nothing was kept.
     #[error("the upload is larger than {0} bytes")]
     PayloadTooLarge(u64),

@@ -42,6 +42,24 @@ pub enum ImageError {
 pub trait ImageProcessor: Send + Sync {
     /// Processes the bytes of an original of `kind`.
     async fn process(&self, original: Bytes, kind: ImageType) -> Result<Derived, ImageError>;
+    /// The GPS location recorded in an original's metadata, if any. `head` is the
+    /// original, or its leading bytes when it is large (metadata comes first in the
+    /// formats taken).
+    fn location(&self, head: &[u8]) -> Option<GeoPoint>;
+}
+
+/// How many leading bytes of an original are read for its location.
+pub const LOCATION_HEAD_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A place on Earth, as a camera recorded it (WGS 84, decimal degrees).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GeoPoint {
+    /// Latitude, north positive.
+    pub latitude: f64,
+    /// Longitude, east positive.
+    pub longitude: f64,
+    /// Metres above sea level, if recorded.
+    pub altitude: Option<f64>,
 }
 
 /// Largest original the worker decodes (it reads the file whole); larger ones are kept

@@ -18,6 +18,16 @@ pub struct Workspace {
     pub name: Name,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// What its Owner and Admins chose.
+    pub settings: WorkspaceSettings,
+}
+
+/// A workspace's settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkspaceSettings {
+    /// Whether Owners and Admins may read the GPS location kept in a photo's encrypted
+    /// original (off by default: the location is personal data nobody needs to see).
+    pub show_photo_location: bool,
 }
 
 /// A person known to this instance, keyed by `(issuer, subject)` of their identity

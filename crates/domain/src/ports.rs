@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 use crate::audit::{AuditDraft, AuditEvent};
 use crate::id::{InviteId, JobId, SessionId, TaskId, UserId, WorkspaceId};
 use crate::instance::InstanceStore;
-use crate::model::{Grant, Identity, Invite, Job, Member, Membership, Session, SignInLink, User, Workspace};
+use crate::model::{
+    Grant, Identity, Invite, Job, Member, Membership, Session, SignInLink, User, Workspace, WorkspaceSettings,
+};
 use crate::page::{Page, PageRequest};
 pub use crate::photo::PhotoStore;
 use crate::policy::Role;
@@ -88,8 +90,14 @@ pub trait WorkspaceStore: Send + Sync {
     async fn workspace_for(&self, actor: UserId, ws: WorkspaceId) -> StoreResult<Option<(Workspace, Role)>>;
     /// Every workspace the user belongs to, with their role, newest first.
     async fn workspaces_of(&self, user: UserId, page: PageRequest) -> StoreResult<Page<(Workspace, Role)>>;
-    /// Renames the workspace.
-    async fn rename_workspace(&self, ws: WorkspaceId, name: &Name, audit: AuditDraft) -> StoreResult<Workspace>;
+    /// Sets the workspace's name and settings.
+    async fn update_workspace(
+        &self,
+        ws: WorkspaceId,
+        name: &Name,
+        settings: WorkspaceSettings,
+        audit: AuditDraft,
+    ) -> StoreResult<Workspace>;
 }
 
 /// The roles of an actor and of a target member in one workspace, read together.
@@ -228,6 +236,8 @@ pub trait AuditStore: Send + Sync {
     /// The head of the chain (last sequence number and hash); `None` if the workspace
     /// has no chain.
     async fn audit_head(&self, ws: WorkspaceId) -> StoreResult<Option<(i64, [u8; 32])>>;
+    /// Appends an event that comes with no other change (something sensitive was read).
+    async fn record(&self, audit: AuditDraft) -> StoreResult<()>;
 }
 
 /// An audit event about a user rather than one workspace (a sign-in): the store appends

@@ -172,12 +172,28 @@ pub struct WorkspaceOut {
     pub role: RoleDto,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// What its Owner and Admins chose.
+    pub settings: SettingsOut,
+}
+
+/// A workspace's settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsOut {
+    /// Whether Owners and Admins may read the GPS location kept in a photo's original
+    /// (`GET …/photos/{photo}/location`); off by default.
+    pub show_photo_location: bool,
 }
 
 impl WorkspaceOut {
     /// From the domain pair.
     pub fn new((ws, role): (Workspace, Role)) -> Self {
-        Self { id: ws.id.to_string(), name: ws.name.to_string(), role: role.into(), created_at: ws.created_at }
+        Self {
+            id: ws.id.to_string(),
+            name: ws.name.to_string(),
+            role: role.into(),
+            created_at: ws.created_at,
+            settings: SettingsOut { show_photo_location: ws.settings.show_photo_location },
+        }
     }
 }
 
@@ -195,6 +211,16 @@ pub struct CreateWorkspace {
 pub struct UpdateWorkspace {
     /// New name, 1–200 characters.
     pub name: Option<String>,
+    /// Settings to change; absent ones stay.
+    pub settings: Option<SettingsIn>,
+}
+
+/// Settings to change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsIn {
+    /// Whether Owners and Admins may read photo locations.
+    pub show_photo_location: Option<bool>,
 }
 
 /// A member.

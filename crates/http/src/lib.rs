@@ -127,6 +127,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .service(api::photos::list)
                 .service(api::photos::show)
                 .service(api::photos::content)
+                .service(api::photos::location)
                 .service(api::photos::trash)
                 .service(api::photos::restore)
                 .service(api::photos::purge)

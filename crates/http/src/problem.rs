@@ -71,6 +71,7 @@ codes! {
     BODY_INCOMPLETE = ("body_incomplete", 400, "The request body could not be read to its end");
     RANGE_NOT_SATISFIABLE = ("range_not_satisfiable", 416, "The range is outside the content");
     VARIANT_NOT_READY = ("variant_not_ready", 409, "This variant is still being made; try again shortly");
+    LOCATION_HIDDEN = ("location_hidden", 403, "This workspace does not show photo locations");
     PHOTO_UNPROCESSABLE = ("photo_unprocessable", 422, "This photo could not be read as an image; only the original is kept");
     CONTENT_DESTROYED = ("content_destroyed", 410, "This content was destroyed and can never be read again");
     CONTENT_CORRUPT = ("content_corrupt", 500, "The stored content failed its integrity check");
@@ -243,6 +244,10 @@ impl From<DomainError> for ApiError {
             DomainError::ContentDestroyed => ApiError::plain(CONTENT_DESTROYED),
             DomainError::VariantNotReady => ApiError::plain(VARIANT_NOT_READY).with_header("retry-after", "2".into()),
             DomainError::PhotoUnprocessable => ApiError::plain(PHOTO_UNPROCESSABLE),
+            DomainError::LocationHidden => ApiError::new(
+                LOCATION_HIDDEN,
+                "an Owner or Admin can turn on the workspace setting `show_photo_location`",
+            ),
             DomainError::ContentUnavailable(workvault_domain::blob::BlobError::Corrupt(cause)) => {
                 tracing::error!(%cause, "stored content failed its integrity check");
                 ApiError::plain(CONTENT_CORRUPT)

@@ -201,8 +201,9 @@ async fn open(v: &Validated) -> anyhow::Result<Instance> {
     let rng = Arc::new(OsRng);
     let blobs = open_blobs(v, rng.clone())?;
     let limits = Limits { max_upload_bytes: v.config.blobs.max_upload_mib * 1024 * 1024 };
-    let app =
-        Workvault::new(backend.store(), Arc::new(SystemClock), rng, v.config.lifetimes()).with_blobs(blobs, limits);
+    let app = Workvault::new(backend.store(), Arc::new(SystemClock), rng, v.config.lifetimes())
+        .with_blobs(blobs, limits)
+        .with_images(Arc::new(Variants));
     Ok(Instance { backend, app })
 }
 

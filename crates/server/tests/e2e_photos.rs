@@ -211,12 +211,26 @@ async fn the_worker_makes_upright_stripped_variants() {
     assert!(pdf.windows(large.len()).any(|w| w == large.as_ref()), "the large variant is embedded as stored");
     let path = dir.path().join("report.pdf");
     std::fs::write(&path, &pdf).unwrap();
-    let images = std::process::Command::new("pdfimages").arg("-list").arg(&path).output().expect("poppler-utils");
+    let images = Command::new("pdfimages").arg("-list").arg(&path).output().expect("poppler-utils");
     let listed = String::from_utf8_lossy(&images.stdout);
     let row: Vec<&str> = listed.lines().nth(2).unwrap_or_default().split_whitespace().collect();
     assert_eq!((row[3], row[4], row[8]), ("1024", "2048", "jpeg"), "{listed}");
-    let text = std::process::Command::new("pdftotext").arg(&path).arg("-").output().expect("poppler-utils");
+    let text = Command::new("pdftotext").arg(&path).arg("-").output().expect("poppler-utils");
     assert!(String::from_utf8_lossy(&text.stdout).contains("North roof"));
+
+    // The location stays in the original: hidden until the workspace shows it, then read
+    // from the decrypted original's EXIF.
+    let location_url = format!("{meta_url}/location");
+    let hidden = http.get(&location_url).send().await.unwrap();
+    assert_eq!(hidden.status(), StatusCode::FORBIDDEN);
+    let on = serde_json::json!({"settings": {"show_photo_location": true}});
+    let res = http.patch(format!("{base}/api/v1/workspaces/{ws}")).json(&on).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let shown: Value = http.get(&location_url).send().await.unwrap().json().await.unwrap();
+    let latitude = shown["location"]["latitude"].as_f64().unwrap();
+    let longitude = shown["location"]["longitude"].as_f64().unwrap();
+    assert!((latitude - 12.970094).abs() < 1e-5 && (longitude - 77.598888).abs() < 1e-5, "{shown}");
+    assert_eq!(shown["location"]["altitude"], 920.0);
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use workvault_domain::ports::{AuditStore, StoreResult};
 
 use crate::rows::{AuditRow, digest};
 use crate::schema::{audit_events, audit_heads};
-use crate::{Db, PgStore, read};
+use crate::{Db, PgStore, read, write_tx};
 
 /// Appends `draft` to its workspace's chain, inside the caller's transaction. The head
 /// row is locked (`FOR UPDATE`), so concurrent appends to one chain queue up behind
@@ -81,5 +81,9 @@ impl AuditStore for PgStore {
                 .optional()?;
             Ok(head.map(|(seq, hash)| digest(&hash).map(|h| (seq, h))).transpose()?)
         })
+    }
+
+    async fn record(&self, audit: AuditDraft) -> StoreResult<()> {
+        write_tx!(self, |c| append(c, audit).await.map(drop))
     }
 }

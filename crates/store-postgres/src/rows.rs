@@ -8,7 +8,7 @@ use workvault_domain::audit::{AuditActor, AuditEvent};
 use workvault_domain::id::{AuditEventId, InviteId, JobId, PhotoId, RequestId, SessionId, UserId, WorkspaceId};
 use workvault_domain::identity::AuthFlow;
 use workvault_domain::model::{
-    Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace,
+    Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace, WorkspaceSettings,
 };
 use workvault_domain::photo::{ImageFacts, ImageType, Photo, PhotoStatus};
 use workvault_domain::policy::Role;
@@ -50,17 +50,24 @@ pub(crate) struct WorkspaceRow {
     pub id: Uuid,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    pub show_photo_location: bool,
 }
 
 impl WorkspaceRow {
     pub fn from_domain(w: &Workspace) -> Self {
-        Self { id: *w.id.as_uuid(), name: w.name.to_string(), created_at: w.created_at }
+        Self {
+            id: *w.id.as_uuid(),
+            name: w.name.to_string(),
+            created_at: w.created_at,
+            show_photo_location: w.settings.show_photo_location,
+        }
     }
     pub fn into_domain(self) -> Result<Workspace, StoreError> {
         Ok(Workspace {
             id: WorkspaceId::from_uuid(self.id),
             name: text("name", &self.name, Name::parse)?,
             created_at: self.created_at,
+            settings: WorkspaceSettings { show_photo_location: self.show_photo_location },
         })
     }
 }

@@ -16,6 +16,7 @@ diesel::table! {
         id -> Uuid,
         name -> Text,
         created_at -> Timestamptz,
+        show_photo_location -> Bool,
     }
 }
 

@@ -86,4 +86,8 @@ impl AuditStore for SqliteStore {
         })
         .await
     }
+
+    async fn record(&self, audit: AuditDraft) -> StoreResult<()> {
+        self.write(move |c| append(c, audit).map(drop)).await
+    }
 }

@@ -7,7 +7,7 @@ use workvault_domain::audit::{AuditActor, AuditEvent};
 use workvault_domain::id::{AuditEventId, InviteId, JobId, RequestId, SessionId, UserId, WorkspaceId};
 use workvault_domain::identity::AuthFlow;
 use workvault_domain::model::{
-    Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace,
+    Grant, Invite, Job, JobStatus, Member, Membership, Session, SignInLink, User, Workspace, WorkspaceSettings,
 };
 use workvault_domain::photo::{ImageFacts, ImageType, Photo, PhotoStatus};
 use workvault_domain::policy::Role;
@@ -65,17 +65,24 @@ pub(crate) struct WorkspaceRow {
     pub id: String,
     pub name: String,
     pub created_at: i64,
+    pub show_photo_location: bool,
 }
 
 impl WorkspaceRow {
     pub fn from_domain(w: &Workspace) -> Self {
-        Self { id: w.id.to_string(), name: w.name.to_string(), created_at: micros(w.created_at) }
+        Self {
+            id: w.id.to_string(),
+            name: w.name.to_string(),
+            created_at: micros(w.created_at),
+            show_photo_location: w.settings.show_photo_location,
+        }
     }
     pub fn into_domain(self) -> Result<Workspace, StoreError> {
         Ok(Workspace {
             id: id(&self.id)?,
             name: text("name", &self.name, Name::parse)?,
             created_at: time(self.created_at)?,
+            settings: WorkspaceSettings { show_photo_location: self.show_photo_location },
         })
     }
 }

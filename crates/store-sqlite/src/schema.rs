@@ -16,6 +16,7 @@ diesel::table! {
         id -> Text,
         name -> Text,
         created_at -> BigInt,
+        show_photo_location -> Bool,
     }
 }
 

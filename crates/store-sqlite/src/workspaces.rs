@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{UserId, WorkspaceId};
-use workvault_domain::model::{Membership, Workspace};
+use workvault_domain::model::{Membership, Workspace, WorkspaceSettings};
 use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::{Health, StoreError, StoreResult, WorkspaceStore};
@@ -66,11 +66,17 @@ impl WorkspaceStore for SqliteStore {
         .await
     }
 
-    async fn rename_workspace(&self, ws: WorkspaceId, name: &Name, audit: AuditDraft) -> StoreResult<Workspace> {
+    async fn update_workspace(
+        &self,
+        ws: WorkspaceId,
+        name: &Name,
+        settings: WorkspaceSettings,
+        audit: AuditDraft,
+    ) -> StoreResult<Workspace> {
         let name = name.to_string();
         self.write(move |c| {
             let row: WorkspaceRow = diesel::update(workspaces::table.find(ws.to_string()))
-                .set(workspaces::name.eq(name))
+                .set((workspaces::name.eq(name), workspaces::show_photo_location.eq(settings.show_photo_location)))
                 .returning(WorkspaceRow::as_returning())
                 .get_result(c)?;
             append(c, audit)?;

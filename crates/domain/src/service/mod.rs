@@ -19,6 +19,7 @@ use crate::audit::{AuditActor, AuditDraft};
 use crate::blob::BlobStore;
 use crate::error::Error;
 use crate::id::{RequestId, UserId, WorkspaceId};
+use crate::images::ImageProcessor;
 use crate::ports::{Clock, Rng, Store};
 
 pub use auth::{AuthorizationReply, SessionStart, SignInRedirect};
@@ -26,6 +27,7 @@ pub use jobs::{JobChange, NewJob};
 pub use members::InviteRequest;
 pub use photos::{ByteStreamDebug, PhotoContent, Want};
 pub use reports::{ItemInput, NewReport, ReportChange, ReportView};
+pub use workspaces::WorkspaceChange;
 
 /// Lifetimes of links and sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +89,14 @@ pub struct Workvault {
     rng: Arc<dyn Rng>,
     lifetimes: Lifetimes,
     blobs: Option<Arc<dyn BlobStore>>,
+    images: Option<Arc<dyn ImageProcessor>>,
     limits: Limits,
+}
+
+impl std::fmt::Debug for dyn ImageProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn ImageProcessor")
+    }
 }
 
 impl std::fmt::Debug for dyn BlobStore {
@@ -105,13 +114,19 @@ impl std::fmt::Debug for dyn Store {
 impl Workvault {
     /// Wires the use cases to their ports.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Arc<dyn Rng>, lifetimes: Lifetimes) -> Self {
-        Self { store, clock, rng, lifetimes, blobs: None, limits: Limits::default() }
+        Self { store, clock, rng, lifetimes, blobs: None, images: None, limits: Limits::default() }
     }
 
     /// Adds the photo storage and the upload limits.
     pub fn with_blobs(mut self, blobs: Arc<dyn BlobStore>, limits: Limits) -> Self {
         self.blobs = Some(blobs);
         self.limits = limits;
+        self
+    }
+
+    /// Adds the image reader (for a photo's location, when a workspace shows it).
+    pub fn with_images(mut self, images: Arc<dyn ImageProcessor>) -> Self {
+        self.images = Some(images);
         self
     }
 

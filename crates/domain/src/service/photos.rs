@@ -5,14 +5,16 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
 
 use super::{Ctx, Workvault};
 use crate::blob::{BlobError, ByteStream};
 use crate::error::{Error, field};
 use crate::id::{JobId, PhotoId, TaskId, WorkspaceId};
-use crate::images::{PROCESS_KIND, PURGE_BLOBS_KIND, ProcessPayload, delete_blobs, variant_key};
+use crate::images::{
+    GeoPoint, LOCATION_HEAD_BYTES, PROCESS_KIND, PURGE_BLOBS_KIND, ProcessPayload, delete_blobs, variant_key,
+};
 use crate::page::{Page, PageRequest};
 use crate::photo::{ImageType, Photo, PhotoStatus, SNIFF_LEN, Variant};
 use crate::policy::{Action, ActorFacts, ResourceFacts, decide};
@@ -196,6 +198,31 @@ impl Workvault {
         let key = variant_key(ws, id, variant);
         let body = self.blobs()?.get(&key, size, range.clone()).await.map_err(blob_error)?;
         Ok(PhotoContent { photo, body: Some(ByteStreamDebug(body)), range })
+    }
+
+    /// The GPS location recorded in a photo's original, for an Owner or Admin of a
+    /// workspace that shows locations (`show_photo_location`); `None` when the photo
+    /// has none. Read from the encrypted original each time (never stored elsewhere)
+    /// and audited, since it is personal data.
+    pub async fn photo_location(&self, ctx: &Ctx, ws: WorkspaceId, id: PhotoId) -> Result<Option<GeoPoint>, Error> {
+        let photo = self.authorize_photo(ctx, ws, id, Action::ViewOriginal).await?;
+        let (workspace, _) = self.store.workspace_for(ctx.user, ws).await?.ok_or(Error::NotFound)?;
+        if !workspace.settings.show_photo_location {
+            return Err(Error::LocationHidden);
+        }
+        if !photo.facts.is_some_and(|f| f.has_location) {
+            return Ok(None);
+        }
+        let images = self.images.as_ref().ok_or(Error::PhotoUnprocessable)?;
+        let len = photo.size.min(LOCATION_HEAD_BYTES);
+        let key = variant_key(ws, id, Variant::Original);
+        let body = self.blobs()?.get(&key, photo.size, 0..len).await.map_err(blob_error)?;
+        let parts: Vec<Bytes> = body.try_collect().await.map_err(blob_error)?;
+        let location = images.location(&parts.concat());
+        let audit =
+            self.audit(ctx, ws, "photo.location_viewed", ("photo", id.to_string()), json!({"job_id": photo.job_id}));
+        self.store.record(audit).await?;
+        Ok(location)
     }
 
     /// Moves a photo to trash (restorable).

@@ -5,17 +5,31 @@ use crate::audit::AuditEvent;
 use crate::audit::ChainReport;
 use crate::error::{Error, field};
 use crate::id::WorkspaceId;
-use crate::model::{Membership, Workspace};
+use crate::model::{Membership, Workspace, WorkspaceSettings};
 use crate::page::{Page, PageRequest};
 use crate::policy::{Action, ActorFacts, ResourceFacts, Role, decide};
 use crate::text::Name;
+
+/// A change to a workspace; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceChange {
+    /// New name.
+    pub name: Option<String>,
+    /// Whether Owners and Admins may read photo locations.
+    pub show_photo_location: Option<bool>,
+}
 
 impl Workvault {
     /// Creates a workspace; the caller becomes its one Owner.
     pub async fn create_workspace(&self, ctx: &Ctx, name: &str) -> Result<(Workspace, Role), Error> {
         let name = Name::parse(name).map_err(field("name"))?;
         let now = self.now();
-        let ws = Workspace { id: WorkspaceId::generate(&*self.clock, &*self.rng), name, created_at: now };
+        let ws = Workspace {
+            id: WorkspaceId::generate(&*self.clock, &*self.rng),
+            name,
+            created_at: now,
+            settings: WorkspaceSettings::default(),
+        };
         let owner = Membership { workspace_id: ws.id, user_id: ctx.user, role: Role::Owner, created_at: now };
         let audit =
             self.audit(ctx, ws.id, "workspace.created", ("workspace", ws.id.to_string()), json!({"name": ws.name}));
@@ -46,26 +60,33 @@ impl Workvault {
         self.authorize_workspace(ctx, ws, Action::ViewWorkspace).await
     }
 
-    /// Changes a workspace (its name, for now); `None` changes nothing but still needs the right.
+    /// Changes a workspace's name and settings; nothing to change still needs the right.
     pub async fn update_workspace(
         &self,
         ctx: &Ctx,
         ws: WorkspaceId,
-        name: Option<&str>,
+        change: WorkspaceChange,
     ) -> Result<(Workspace, Role), Error> {
-        let name = name.map(Name::parse).transpose().map_err(field("name"))?;
+        let name = change.name.as_deref().map(Name::parse).transpose().map_err(field("name"))?;
         let (current, role) = self.authorize_workspace(ctx, ws, Action::UpdateWorkspace).await?;
-        let Some(name) = name.filter(|n| *n != current.name) else {
+        let mut settings = current.settings;
+        if let Some(show) = change.show_photo_location {
+            settings.show_photo_location = show;
+        }
+        let name = name.unwrap_or_else(|| current.name.clone());
+        if name == current.name && settings == current.settings {
             return Ok((current, role));
-        };
-        let audit = self.audit(
-            ctx,
-            ws,
-            "workspace.renamed",
-            ("workspace", ws.to_string()),
-            json!({"from": current.name, "to": name}),
-        );
-        Ok((self.store.rename_workspace(ws, &name, audit).await?, role))
+        }
+        let mut details = serde_json::Map::new();
+        if name != current.name {
+            details.insert("name".into(), json!({"from": current.name, "to": name}));
+        }
+        if settings != current.settings {
+            details.insert("show_photo_location".into(), json!(settings.show_photo_location));
+        }
+        let action = if settings == current.settings { "workspace.renamed" } else { "workspace.updated" };
+        let audit = self.audit(ctx, ws, action, ("workspace", ws.to_string()), details.into());
+        Ok((self.store.update_workspace(ws, &name, settings, audit).await?, role))
     }
 
     /// A page of the audit log, newest first.

@@ -58,7 +58,8 @@ pub struct PhotoOut {
     /// Height likewise.
     pub height: Option<u32>,
     /// When it was taken, camera local time (EXIF), if recorded. The location is never
-    /// shown.
+    /// part of the record: it stays in the encrypted original, and Owners and Admins of
+    /// a workspace that shows locations read it at `…/photos/{photo}/location`.
     pub taken_at: Option<chrono::NaiveDateTime>,
     /// Where the image is: the `large` variant (2048 px, orientation applied, every
     /// metadata stripped) once `ready`; `?variant=thumb` for 400 px; `?variant=original`
@@ -315,6 +316,40 @@ fn etag_of(photo: &Photo, variant: Variant) -> String {
         Variant::Original => format!("\"{}\"", photo.sha256_hex()),
         other => format!("\"{}-{}\"", photo.sha256_hex(), other.as_str()),
     }
+}
+
+/// A place as recorded by the camera (WGS 84, decimal degrees).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlaceOut {
+    /// Latitude, north positive.
+    pub latitude: f64,
+    /// Longitude, east positive.
+    pub longitude: f64,
+    /// Metres above sea level, if recorded.
+    pub altitude: Option<f64>,
+}
+
+/// A photo's location.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationOut {
+    /// Where it was taken; `null` when the original records no location.
+    pub location: Option<PlaceOut>,
+}
+
+/// The GPS location recorded in a photo's original (Owner, Admin; only when the
+/// workspace setting `show_photo_location` is on). Read from the encrypted original
+/// each time and audited (`photo.location_viewed`).
+#[utoipa::path(tag = "photos", params(("ws" = String, Path), ("photo" = String, Path)), responses(
+    (status = 200, body = LocationOut),
+    (status = 403, body = Problem, content_type = "application/problem+json", description = "A Member or Restricted member, or `location_hidden` when the workspace does not show locations"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/workspaces/{ws}/photos/{photo}/location")]
+pub async fn location(state: Data<AppState>, caller: Caller, path: Path<(String, String)>) -> Reply {
+    let (ws, photo) = (id(&path.0, "workspace")?, id(&path.1, "photo")?);
+    let found = state.app.photo_location(&caller.ctx, ws, photo).await?;
+    let location = found.map(|p| PlaceOut { latitude: p.latitude, longitude: p.longitude, altitude: p.altitude });
+    Ok(HttpResponse::Ok().json(LocationOut { location }))
 }
 
 /// Moves a photo to trash (restorable).

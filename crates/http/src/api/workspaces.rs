@@ -3,6 +3,8 @@
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpResponse, get, patch, post};
 
+use workvault_domain::service::WorkspaceChange;
+
 use super::{Reply, created, id};
 use crate::AppState;
 use crate::dto::{CreateWorkspace, List, ListQuery, UpdateWorkspace, WorkspaceOut};
@@ -39,7 +41,7 @@ pub async fn show(state: Data<AppState>, caller: Caller, path: Path<String>) -> 
     Ok(HttpResponse::Ok().json(WorkspaceOut::new(state.app.workspace(&caller.ctx, ws).await?)))
 }
 
-/// Renames a workspace (Owner, Admin).
+/// Renames a workspace or changes its settings (Owner, Admin).
 #[utoipa::path(tag = "workspaces", params(("ws" = String, Path, description = "Workspace id")), request_body = UpdateWorkspace, responses(
     (status = 200, body = WorkspaceOut),
     (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -48,6 +50,8 @@ pub async fn show(state: Data<AppState>, caller: Caller, path: Path<String>) -> 
 #[patch("/workspaces/{ws}")]
 pub async fn update(state: Data<AppState>, caller: Caller, path: Path<String>, body: Json<UpdateWorkspace>) -> Reply {
     let ws = id(&path, "workspace")?;
-    let out = state.app.update_workspace(&caller.ctx, ws, body.name.as_deref()).await?;
+    let b = body.into_inner();
+    let change = WorkspaceChange { name: b.name, show_photo_location: b.settings.and_then(|s| s.show_photo_location) };
+    let out = state.app.update_workspace(&caller.ctx, ws, change).await?;
     Ok(HttpResponse::Ok().json(WorkspaceOut::new(out)))
 }

@@ -120,7 +120,10 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
             route(Method::GET, api(&format!("/jobs/{job}/reports/{}/pdf", w.report)), None, on_job),
         ],
         Action::ViewOriginal => {
-            vec![route(Method::GET, api(&format!("/photos/{}/content?variant=original", w.photo)), None, on_job)]
+            vec![
+                route(Method::GET, api(&format!("/photos/{}/content?variant=original", w.photo)), None, on_job),
+                route(Method::GET, api(&format!("/photos/{}/location", w.photo)), None, on_job),
+            ]
         }
         Action::UpdateJob => vec![
             route(Method::PATCH, api(&format!("/jobs/{job}")), Some(json!({"status": "completed"})), on_job),
@@ -228,6 +231,10 @@ where
     let invite = r.str("id");
     let photo = t.photo(&ws, &owner, &job).await;
     t.process(&ws, &photo).await;
+    // Locations shown, so that only the role decides who reads one.
+    let settings = json!({"settings": {"show_photo_location": true}});
+    let r = t.call(Method::PATCH, &format!("/api/v1/workspaces/{ws}"), Some(&owner), Some(settings)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let trashed_photo = t.photo(&ws, &owner, &job).await;
     let r = t.delete(&format!("/api/v1/workspaces/{ws}/photos/{trashed_photo}"), &owner).await;
     assert_eq!(r.status, 204, "{}", r.text);

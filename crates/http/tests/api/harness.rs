@@ -9,8 +9,10 @@ use actix_web::test::{self, TestRequest};
 use actix_web::web::Data;
 use serde_json::Value;
 use url::Url;
+use workvault_domain::images::{Derived, GeoPoint, ImageError, ImageProcessor};
 use workvault_domain::instance::{InstanceStore, Record, RecordKind};
 use workvault_domain::model::Identity;
+use workvault_domain::photo::ImageType;
 use workvault_domain::ports::Store;
 use workvault_domain::signin::LocalSignIn;
 use workvault_domain::testing::{FixedClock, MemoryBlobs, SeqRng};
@@ -59,6 +61,24 @@ pub struct TestApp<S> {
     pub blobs: Arc<MemoryBlobs>,
 }
 
+/// An image reader that finds the same place in every original (the real one reads
+/// EXIF in `workvault-blobs` and end to end).
+#[derive(Debug)]
+pub struct FixedPlace;
+
+pub const PLACE: GeoPoint = GeoPoint { latitude: 48.8584, longitude: 2.2945, altitude: Some(35.0) };
+
+#[async_trait::async_trait]
+impl ImageProcessor for FixedPlace {
+    async fn process(&self, _: bytes::Bytes, _: ImageType) -> Result<Derived, ImageError> {
+        Err(ImageError::Unreadable("not used over HTTP".into()))
+    }
+
+    fn location(&self, head: &[u8]) -> Option<GeoPoint> {
+        head.starts_with(&[0xFF, 0xD8]).then_some(PLACE)
+    }
+}
+
 pub async fn test_app()
 -> TestApp<impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>> {
     let store = Arc::new(SqliteStore::in_memory().expect("sqlite"));
@@ -70,7 +90,8 @@ pub async fn test_app()
         Arc::new(SeqRng::starting_at(1 << 32)),
         Lifetimes::default(),
     )
-    .with_blobs(blobs.clone(), Limits { max_upload_bytes: 1 << 20 });
+    .with_blobs(blobs.clone(), Limits { max_upload_bytes: 1 << 20 })
+    .with_images(Arc::new(FixedPlace));
     let identity = Arc::new(LocalSignIn::new(store.clone(), clock.clone()));
     let settings = HttpSettings::for_url(Url::parse("http://127.0.0.1:8080").expect("url"));
     let state = Data::new(AppState { app: app.clone(), identity, settings });

@@ -233,3 +233,54 @@ async fn only_owners_and_admins_get_the_original_others_the_stripped_variants() 
     let text = meta.text.to_lowercase();
     assert!(!text.contains("location") && !text.contains("gps") && !text.contains("lat"), "{text}");
 }
+
+#[actix_web::test]
+async fn a_photo_location_is_shown_only_to_owners_and_admins_of_a_workspace_that_allows_it() {
+    let t = test_app().await;
+    let (owner, admin, member) = (t.user("owner").await, t.user("admin").await, t.user("member").await);
+    let ws = t.workspace(&owner, "Places").await;
+    t.join(&ws, &owner, &admin, "admin").await;
+    t.join(&ws, &owner, &member, "member").await;
+    let job = t.job(&ws, &owner, "Roof").await;
+    let photo = t.photo(&ws, &owner, &job).await;
+    let url = format!("/api/v1/workspaces/{ws}/photos/{photo}/location");
+    // Not processed yet: nothing known of a location.
+    let settings = |on: bool| Some(serde_json::json!({"settings": {"show_photo_location": on}}));
+    let before = t.snapshot(&ws).await;
+    problem(&t.get(&url, &owner).await, 403, "location_hidden");
+    assert_eq!(t.snapshot(&ws).await, before, "a refused read records nothing");
+    let r = t.call(Method::PATCH, &format!("/api/v1/workspaces/{ws}"), Some(&admin), settings(true)).await;
+    assert_eq!(
+        (r.status, r.body["settings"]["show_photo_location"].clone()),
+        (200, serde_json::json!(true)),
+        "{}",
+        r.text
+    );
+    assert_eq!(t.get(&url, &owner).await.body["location"], serde_json::Value::Null, "processing: none known yet");
+    t.process(&ws, &photo).await;
+    for who in [&owner, &admin] {
+        let r = t.get(&url, who).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["location"]["latitude"], 48.8584);
+        assert_eq!(r.body["location"]["longitude"], 2.2945);
+        assert_eq!(r.body["location"]["altitude"], 35.0);
+    }
+    problem(&t.get(&url, &member).await, 403, "role_insufficient");
+    let photo_json = t.get(&format!("/api/v1/workspaces/{ws}/photos/{photo}"), &owner).await.text;
+    assert!(!photo_json.contains("48.8584") && !photo_json.contains("location\""), "never in the record: {photo_json}");
+    let audit = t.get(&format!("/api/v1/workspaces/{ws}/audit"), &owner).await;
+    let viewed =
+        audit.body["items"].as_array().map(|a| a.iter().filter(|e| e["action"] == "photo.location_viewed").count());
+    assert_eq!(viewed, Some(2), "each read audited");
+    // A member cannot change the setting; off again hides it.
+    problem(
+        &t.call(Method::PATCH, &format!("/api/v1/workspaces/{ws}"), Some(&member), settings(false)).await,
+        403,
+        "role_insufficient",
+    );
+    assert_eq!(
+        t.call(Method::PATCH, &format!("/api/v1/workspaces/{ws}"), Some(&owner), settings(false)).await.status,
+        200
+    );
+    problem(&t.get(&url, &admin).await, 403, "location_hidden");
+}

@@ -182,7 +182,7 @@ pub async fn failed_use_cases_leave_no_row_and_no_audit_event(store: Arc<dyn Sto
     // Validation, policy and invariant refusals.
     assert!(matches!(f.app.create_job(&alice, ws, job("   ")).await, Err(Error::Invalid { field: "title", .. })));
     assert!(matches!(f.app.create_job(&alice, ws, job(&"x".repeat(201))).await, Err(Error::Invalid { .. })));
-    assert!(matches!(f.app.update_workspace(&bob, ws, Some("Mine now")).await, Err(Error::Forbidden(_))));
+    assert!(matches!(f.app.update_workspace(&bob, ws, rename("Mine now")).await, Err(Error::Forbidden(_))));
     assert!(matches!(f.app.change_role(&alice, ws, alice.user, Role::Member).await, Err(Error::OwnerProtected)));
     assert!(matches!(f.app.remove_member(&alice, ws, alice.user).await, Err(Error::OwnerProtected)));
     assert!(matches!(f.app.transfer_ownership(&alice, ws, carol.user).await, Err(Error::NotFound)));

@@ -38,7 +38,7 @@ pub async fn every_mutation_is_audited_in_a_verifiable_chain(store: Arc<dyn Stor
     let (alice, bob) = (f.user("alice").await, f.user("bob").await);
     let ws = f.workspace(&alice, "Audited").await;
     let mut expect = vec!["workspace.created"];
-    f.app.update_workspace(&alice, ws, Some("Audited Ltd")).await.expect("rename");
+    f.app.update_workspace(&alice, ws, rename("Audited Ltd")).await.expect("rename");
     expect.push("workspace.renamed");
     let (invite, token) = f
         .app

@@ -26,6 +26,10 @@ use workvault_domain::service::NewJob;
 
 use crate::Fixture;
 
+fn rename(name: &str) -> workvault_domain::service::WorkspaceChange {
+    workvault_domain::service::WorkspaceChange { name: Some(name.into()), ..Default::default() }
+}
+
 fn job(title: &str) -> NewJob {
     NewJob { title: title.into(), ..Default::default() }
 }

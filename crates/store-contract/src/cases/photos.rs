@@ -228,6 +228,12 @@ impl ImageProcessor for Stub {
         let facts = ImageFacts { width: 100, height: 50, taken_at, has_location: true };
         Ok(Derived { facts, large: original.slice(0..8), thumb: original.slice(0..4) })
     }
+
+    fn location(&self, head: &[u8]) -> Option<workvault_domain::images::GeoPoint> {
+        // The stand-in's "location": the first two bytes after the magic, as degrees.
+        let (lat, lon) = (*head.get(4)?, *head.get(5)?);
+        Some(workvault_domain::images::GeoPoint { latitude: f64::from(lat), longitude: f64::from(lon), altitude: None })
+    }
 }
 
 /// The worker processes each upload once: variants and facts on success, kept as
@@ -285,4 +291,37 @@ pub async fn uploads_are_processed_by_the_worker(store: Arc<dyn Store>) {
     f.app.trash_photo(&owner, ws, good).await.expect("trash");
     f.app.purge_photo(&owner, ws, good).await.expect("purge");
     assert_eq!(f.blobs.len(), 2, "the purge took the variants too");
+}
+
+/// A photo's location is read from its original only for Owners and Admins of a
+/// workspace that shows locations; each read is audited; the setting is kept.
+pub async fn photo_locations_follow_the_workspace_setting(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let app = f.app.clone().with_images(Arc::new(Stub(true)));
+    let (owner, admin, member) = (f.user("owner").await, f.user("admin").await, f.user("member").await);
+    let ws = f.workspace(&owner, "Places").await;
+    f.join(&owner, ws, &admin, Role::Admin).await;
+    f.join(&owner, ws, &member, Role::Member).await;
+    let j = app.create_job(&owner, ws, job("Roof")).await.expect("job").id;
+    let id = upload(&app, &owner, ws, j, &jpeg(100)).await.expect("upload");
+    let blobs: Arc<dyn workvault_domain::blob::BlobStore> = f.blobs.clone();
+    let task = f.store.claim("w", f.clock_now(), chrono::Duration::minutes(5)).await.expect("claim").expect("queued");
+    ProcessPhotos::new(store.clone(), blobs, Arc::new(Stub(true))).run(&task).await.expect("processed");
+
+    assert!(matches!(app.photo_location(&owner, ws, id).await, Err(Error::LocationHidden)));
+    let on = workvault_domain::service::WorkspaceChange { show_photo_location: Some(true), ..Default::default() };
+    let (changed, _) = app.update_workspace(&admin, ws, on).await.expect("admin turns it on");
+    assert!(changed.settings.show_photo_location);
+    assert!(app.workspace(&member, ws).await.expect("read").0.settings.show_photo_location, "stored");
+    let before = f.audit_len(ws).await;
+    for who in [&owner, &admin] {
+        let place = app.photo_location(who, ws, id).await.expect("shown").expect("recorded");
+        // The stand-in reads bytes 4 and 5 of the original: 0 and 1.
+        assert_eq!((place.latitude, place.longitude), (0.0, 1.0));
+    }
+    assert_eq!(f.audit_len(ws).await, before + 2, "each read audited");
+    assert!(matches!(app.photo_location(&member, ws, id).await, Err(Error::Forbidden(_))));
+    let chain = f.store.audit_chain(ws, 0, 1000).await.expect("chain");
+    assert!(chain.iter().any(|e| e.action == "workspace.updated"));
+    assert_eq!(chain.iter().filter(|e| e.action == "photo.location_viewed").count(), 2);
 }

@@ -1,0 +1,1 @@
+ALTER TABLE workspaces DROP COLUMN show_photo_location;
