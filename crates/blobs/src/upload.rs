@@ -69,7 +69,7 @@ impl Drop for Leftover {
     }
 }
 
-/// An upload under way: the threads that hash and seal, and the sender that feeds them.
+/// An upload under way: the threads that hash and seal, and the senders that feed them.
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     hashing: JoinHandle<[u8; 32]>,
@@ -99,8 +99,8 @@ impl Pipeline {
 
     /// Reads the body to its end and feeds it to the threads, refusing it at the first
     /// piece past `limit` (nothing after it is read); returns its size, or `None` when
-    /// the sealing side stopped taking it (its own result says why).
-    /// The senders are dropped when it returns, which tells the threads to stop.
+    /// the sealing side stopped taking it (its own result says why). The senders are
+    /// dropped when it returns, which tells the threads to stop.
     async fn feed(
         mut body: ByteStream,
         limit: u64,
