@@ -109,9 +109,21 @@ impl BlobCipher {
 
     /// Seals plaintext chunk `i` in place (appends the tag).
     pub fn seal(&self, i: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), BlobError> {
-        self.key
-            .seal_in_place_append_tag(nonce(i, last)?, Aad::from(&self.aad), buf)
-            .map_err(|_| BlobError::Corrupt("could not seal a chunk".into()))
+        let tag = self.seal_in_place(i, last, buf)?;
+        buf.extend_from_slice(&tag);
+        Ok(())
+    }
+
+    /// Seals plaintext chunk `i` in place, in a slice of a larger buffer; returns the
+    /// tag, which goes right after it.
+    pub fn seal_in_place(&self, i: u64, last: bool, chunk: &mut [u8]) -> Result<[u8; TAG as usize], BlobError> {
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(nonce(i, last)?, Aad::from(&self.aad), chunk)
+            .map_err(|_| BlobError::Corrupt("could not seal a chunk".into()))?;
+        let mut out = [0u8; TAG as usize];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
     }
 
     /// Opens sealed chunk `i` in place (checks and removes the tag).

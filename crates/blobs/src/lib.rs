@@ -7,6 +7,7 @@ pub mod keyring;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod upload;
 
 use std::path::Path as FsPath;
 use std::sync::Arc;

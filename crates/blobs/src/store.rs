@@ -1,27 +1,28 @@
 //! [`EncryptedBlobs`]: the `BlobStore` port over any `object_store` backend, sealing
 //! every blob with its workspace's data key (format in [`crate::crypto`]).
 //!
-//! A write streams: the body is hashed (SHA-256 of the plaintext), counted against the
-//! limit, sealed chunk by chunk and sent as a multipart upload under a temporary name;
-//! only a complete blob is renamed to its key. A read streams too: the header gives the
-//! salt, then only the sealed chunks covering the range are fetched and opened.
+//! A write streams: the body is counted against the limit, hashed (SHA-256 of the
+//! plaintext) and sealed chunk by chunk on two threads (the private `upload` module), and
+//! written under a temporary name: a staging file on local disk (synced before it is
+//! renamed), a multipart upload elsewhere; only a complete blob is renamed to its key.
+//! A read streams too: the header gives the salt, then only the sealed chunks covering
+//! the range are fetched and opened.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
-use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 use workvault_domain::blob::{BlobError, BlobKey, BlobStore, ByteStream, Keyring, Written};
 use workvault_domain::ports::Rng;
 
 use crate::crypto::{BlobCipher, CHUNK, HEADER, TAG, chunk_offset, chunks, sealed_len};
+use crate::upload::{PART, Pipeline, Target};
 
-/// Size of each multipart part (S3's minimum is 5 MiB).
-const PART: usize = 8 * 1024 * 1024;
 /// Parts in flight at once per upload: memory per upload stays near `PART × (this + 1)`.
 const PARTS_IN_FLIGHT: usize = 2;
 
@@ -57,8 +58,10 @@ impl EncryptedBlobs {
         Self { store, keyring, rng, local_root: None }
     }
 
-    /// For a store on local disk, its directory: the sweep then also removes the
-    /// staging files an upload cut off by a crash leaves (`object_store` hides them).
+    /// For a store on local disk, its directory: uploads then write their staging file
+    /// there themselves (`tmp/…`, in whole parts, flushed as it grows), and the sweep
+    /// also removes the staging files an upload cut off by a crash leaves
+    /// (`object_store` hides its own).
     pub fn with_local_root(mut self, root: std::path::PathBuf) -> Self {
         self.local_root = Some(root);
         self
@@ -75,41 +78,43 @@ impl EncryptedBlobs {
         Path::from(format!("tmp/{}/{}.{}", key.workspace, key.name, hex(&r)))
     }
 
-    /// Seals the body into `upload`; returns what was written.
-    async fn seal_into(
+    /// Writes a blob as a multipart upload under `temp`, then renames it to `path`.
+    async fn put_multipart(
         &self,
-        cipher: &BlobCipher,
+        cipher: BlobCipher,
         header: [u8; HEADER as usize],
-        mut body: ByteStream,
+        body: ByteStream,
         limit: u64,
-        upload: &mut WriteMultipart,
+        temp: &Path,
+        path: &Path,
     ) -> Result<Written, BlobError> {
-        upload.write(&header);
-        let mut hash = Sha256::new();
-        let mut size = 0u64;
-        let mut pending = BytesMut::with_capacity(CHUNK as usize * 2);
-        let mut index = 0u64;
-        while let Some(piece) = body.next().await {
-            let piece = piece?;
-            size += piece.len() as u64;
-            if size > limit {
-                return Err(BlobError::TooLarge { limit });
-            }
-            hash.update(&piece);
-            pending.extend_from_slice(&piece);
-            // Keep the last chunk back until the body ends: it carries the last flag.
-            while pending.len() as u64 > CHUNK {
-                let mut chunk = pending.split_to(CHUNK as usize).to_vec();
-                cipher.seal(index, false, &mut chunk)?;
-                index += 1;
-                upload.write(&chunk);
+        let upload = self.store.put_multipart(temp).await.map_err(map_err)?;
+        let mut upload = WriteMultipart::new_with_chunk_size(upload, PART);
+        // One sealed part waits here while the upload has its parts in flight.
+        let (parts, mut sealed_parts) = mpsc::channel::<Bytes>(1);
+        let pipeline = Pipeline::start(cipher, header, Target::Parts(parts));
+        let write = async {
+            while let Some(part) = sealed_parts.recv().await {
+                upload.put(part);
                 upload.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(map_err)?;
             }
+            Ok(())
+        };
+        let sealed = match pipeline.run(body, limit, write).await {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                if let Err(abort) = upload.abort().await {
+                    tracing::warn!(error = %abort, "could not abort a failed upload; the sweeper will remove it");
+                }
+                return Err(e);
+            }
+        };
+        upload.finish().await.map_err(map_err)?;
+        if let Err(e) = self.store.rename(temp, path).await {
+            let _ = self.store.delete(temp).await;
+            return Err(map_err(e));
         }
-        let mut last = pending.to_vec();
-        cipher.seal(index, true, &mut last)?;
-        upload.write(&last);
-        Ok(Written { size, sha256: hash.finalize().into() })
+        Ok(Written { size: sealed.size, sha256: sealed.sha256 })
     }
 }
 
@@ -148,25 +153,21 @@ impl BlobStore for EncryptedBlobs {
         let mut salt = [0u8; 16];
         self.rng.fill(&mut salt);
         let cipher = BlobCipher::new(&dek, &salt, key);
+        let header = BlobCipher::header(&salt);
         let temp = self.temp_path(key);
-        let upload = self.store.put_multipart(&temp).await.map_err(map_err)?;
-        let mut upload = WriteMultipart::new_with_chunk_size(upload, PART);
-        let written = match self.seal_into(&cipher, BlobCipher::header(&salt), body, limit, &mut upload).await {
-            Ok(w) => w,
-            Err(e) => {
-                if let Err(abort) = upload.abort().await {
-                    tracing::warn!(error = %abort, "could not abort a failed upload; the sweeper will remove it");
-                }
-                return Err(e);
-            }
-        };
-        upload.finish().await.map_err(map_err)?;
         let path = blob_path(key);
-        if let Err(e) = self.store.rename(&temp, &path).await {
-            let _ = self.store.delete(&temp).await;
-            return Err(map_err(e));
+        let Some(root) = &self.local_root else {
+            return self.put_multipart(cipher, header, body, limit, &temp, &path).await;
+        };
+        // On local disk the sealing thread writes the staging file itself, under the
+        // name the store knows it by.
+        let pipeline = Pipeline::start(cipher, header, Target::File(root.join(temp.as_ref())));
+        let sealed = pipeline.run(body, limit, async { Ok(()) }).await?;
+        self.store.rename(&temp, &path).await.map_err(map_err)?;
+        if let Some(staged) = sealed.staged {
+            staged.keep();
         }
-        Ok(written)
+        Ok(Written { size: sealed.size, sha256: sealed.sha256 })
     }
 
     async fn get(&self, key: &BlobKey, size: u64, range: Range<u64>) -> Result<ByteStream, BlobError> {

@@ -162,6 +162,22 @@ async fn round_trips_at_every_size_and_range(s: &Subject) {
     assert!(!stored.windows(64).any(|w| w.iter().all(|b| *b == b'A')), "stored bytes are encrypted");
 }
 
+/// Over two 8 MiB parts: on local disk the staging file is written and flushed part by
+/// part, elsewhere the multipart upload has several parts.
+async fn a_blob_of_several_parts_round_trips(s: &Subject) {
+    let plain = data(17 << 20, 3);
+    let n = plain.len() as u64;
+    let k = key(1, "several-parts");
+    let written = s.blobs.put(&k, body(&plain, 64 * 1024 + 7), 32 << 20).await.unwrap();
+    assert_eq!(written.size, n);
+    assert_eq!(written.sha256, <[u8; 32]>::from(Sha256::digest(&plain)));
+    assert_eq!(read(&s.blobs, &k, n, 0..n).await.unwrap(), plain);
+    let across = (8 << 20) - 1000..(8 << 20) + CHUNK + 1000;
+    assert_eq!(read(&s.blobs, &k, n, across.clone()).await.unwrap(), plain[across.start as usize..across.end as usize]);
+    let leftovers: Vec<_> = s.objects.list(Some(&Path::from("tmp"))).try_collect().await.unwrap();
+    assert!(leftovers.is_empty(), "no temporary object left: {leftovers:?}");
+}
+
 async fn oversized_and_broken_bodies_leave_nothing(s: &Subject) {
     let pulled = Arc::new(AtomicUsize::new(0));
     let counter = pulled.clone();
@@ -280,6 +296,7 @@ async fn the_sweep_removes_only_old_unfinished_writes(s: &Subject) {
 async fn the_contract(s: Subject) {
     the_sweep_removes_only_old_unfinished_writes(&s).await;
     round_trips_at_every_size_and_range(&s).await;
+    a_blob_of_several_parts_round_trips(&s).await;
     oversized_and_broken_bodies_leave_nothing(&s).await;
     tampering_is_detected(&s).await;
     destroying_a_key_shreds_the_workspace(&s).await;
