@@ -120,6 +120,50 @@ impl TaskHandler for PurgeBlobs {
     }
 }
 
+/// The task kind that reaps the blob of an upload whose row was never written.
+pub const REAP_UPLOAD_KIND: &str = "photos.reap_upload";
+
+/// How long after an upload starts its reaping task runs: longer than any upload takes.
+pub const REAP_UPLOAD_AFTER_HOURS: i64 = 6;
+
+/// Runs [`REAP_UPLOAD_KIND`] tasks: enqueued before an upload's bytes are written, it
+/// finds the photo's row (nothing to do) or deletes whatever blob the upload left. So a
+/// crash between the blob's completion and the row's insert leaves no orphan, as a
+/// crash before it leaves only a temporary object (swept).
+pub struct ReapUploads {
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+}
+
+impl std::fmt::Debug for ReapUploads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReapUploads")
+    }
+}
+
+impl ReapUploads {
+    /// The handler over the store and the blob store.
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
+        Self { store, blobs }
+    }
+}
+
+#[async_trait]
+impl TaskHandler for ReapUploads {
+    fn kind(&self) -> &'static str {
+        REAP_UPLOAD_KIND
+    }
+
+    async fn run(&self, task: &Task) -> Result<(), String> {
+        let p: ProcessPayload =
+            serde_json::from_str(&task.payload).map_err(|e| format!("bad reap task payload: {e}"))?;
+        if self.store.photo_by_id(p.workspace_id, p.photo_id).await.map_err(|e| e.to_string())?.is_some() {
+            return Ok(());
+        }
+        delete_blobs(&*self.blobs, p.workspace_id, p.photo_id).await.map_err(|e| e.to_string())
+    }
+}
+
 /// The blob of a variant of a photo.
 pub fn variant_key(ws: WorkspaceId, id: PhotoId, variant: Variant) -> BlobKey {
     match variant {

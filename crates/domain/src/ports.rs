@@ -337,6 +337,8 @@ pub trait TaskQueue: Send + Sync {
     ) -> StoreResult<TaskState>;
     /// A task by id.
     async fn task(&self, task: TaskId) -> StoreResult<Option<Task>>;
+    /// Withdraws a task that has not started (`ready`); a running or finished one stays.
+    async fn cancel(&self, task: TaskId) -> StoreResult<()>;
 }
 
 /// Reachability, for `/readyz`.

@@ -367,7 +367,7 @@ async fn migrate_store(v: &Validated, from: &str, to: &str, batch: u32) -> anyho
 
 /// Schedules the hourly clean-up and runs a worker on the queue until the server stops.
 async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> {
-    use workvault_domain::images::{ProcessPhotos, PurgeBlobs};
+    use workvault_domain::images::{ProcessPhotos, PurgeBlobs, ReapUploads};
     use workvault_domain::queue::{PruneCredentials, SweepUploads, TaskHandler, Turn, Worker};
     let store = instance.backend.store();
     let clock = instance.app.clock().clone();
@@ -384,6 +384,7 @@ async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> 
         handlers.push(sweep);
         handlers.push(Arc::new(ProcessPhotos::new(store.clone(), blobs.clone(), Arc::new(Variants))));
         handlers.push(Arc::new(PurgeBlobs::new(blobs.clone())));
+        handlers.push(Arc::new(ReapUploads::new(store.clone(), blobs.clone())));
     }
     let sleep: workvault_domain::queue::Sleep = Arc::new(|d| Box::pin(actix_web::rt::time::sleep(d)));
     let lease = chrono::Duration::seconds(v.config.worker.lease_secs);

@@ -45,6 +45,7 @@ macro_rules! contract_tests {
             photo_pages_are_stable_and_complete,
             uploads_are_processed_by_the_worker,
             photo_locations_follow_the_workspace_setting,
+            an_upload_cut_off_before_its_row_leaves_no_orphan_blob,
             reports_follow_their_job_and_hold_only_its_photos,
             reports_are_edited_whole_and_show_only_live_photos,
             reports_go_to_trash_come_back_and_purge_for_good,

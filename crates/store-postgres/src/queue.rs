@@ -113,6 +113,14 @@ impl TaskQueue for PgStore {
         read!(self, |c| enqueue_in(c, &task).await)
     }
 
+    async fn cancel(&self, task: TaskId) -> StoreResult<()> {
+        read!(self, |c| {
+            let ready = tasks::table.find(*task.as_uuid()).filter(tasks::state.eq(TaskState::Ready.as_str()));
+            diesel::delete(ready).execute(c).await?;
+            Ok(())
+        })
+    }
+
     async fn claim(&self, worker: &str, now: DateTime<Utc>, lease: chrono::Duration) -> StoreResult<Option<Task>> {
         let worker = worker.to_owned();
         read!(self, |c| {

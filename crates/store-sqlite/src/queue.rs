@@ -97,6 +97,15 @@ impl TaskQueue for SqliteStore {
         self.write(move |c| enqueue_in(c, &task)).await
     }
 
+    async fn cancel(&self, task: TaskId) -> StoreResult<()> {
+        self.write(move |c| {
+            let ready = tasks::table.find(task.to_string()).filter(tasks::state.eq(TaskState::Ready.as_str()));
+            diesel::delete(ready).execute(c)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn claim(&self, worker: &str, now: DateTime<Utc>, lease: chrono::Duration) -> StoreResult<Option<Task>> {
         let (worker, now, until) = (worker.to_owned(), micros(now), micros(now + lease));
         self.write(move |c| {

@@ -13,7 +13,8 @@ use crate::blob::{BlobError, ByteStream};
 use crate::error::{Error, field};
 use crate::id::{JobId, PhotoId, TaskId, WorkspaceId};
 use crate::images::{
-    GeoPoint, LOCATION_HEAD_BYTES, PROCESS_KIND, PURGE_BLOBS_KIND, ProcessPayload, delete_blobs, variant_key,
+    GeoPoint, LOCATION_HEAD_BYTES, PROCESS_KIND, PURGE_BLOBS_KIND, ProcessPayload, REAP_UPLOAD_AFTER_HOURS,
+    REAP_UPLOAD_KIND, delete_blobs, variant_key,
 };
 use crate::page::{Page, PageRequest};
 use crate::photo::{ImageType, Photo, PhotoStatus, SNIFF_LEN, Variant};
@@ -116,7 +117,25 @@ impl Workvault {
         let image_type = ImageType::sniff(&head).ok_or(Error::UnsupportedImage)?;
         let id = PhotoId::generate(&*self.clock, &*self.rng);
         let key = variant_key(ws, id, Variant::Original);
-        let written = blobs.put(&key, body, self.limits.max_upload_bytes).await.map_err(blob_error)?;
+        // First the reaper, so that no crash from here on leaves an unreferenced blob.
+        let started = self.now();
+        let reap = NewTask {
+            id: TaskId::generate(&*self.clock, &*self.rng),
+            kind: REAP_UPLOAD_KIND.into(),
+            payload: json!(ProcessPayload { workspace_id: ws, photo_id: id }).to_string(),
+            run_at: started + chrono::Duration::hours(REAP_UPLOAD_AFTER_HOURS),
+            max_attempts: 10,
+            created_at: started,
+        };
+        self.store.enqueue(&reap).await?;
+        let written = match blobs.put(&key, body, self.limits.max_upload_bytes).await {
+            Ok(written) => written,
+            Err(e) => {
+                // The blob store left nothing behind: no reaping to do.
+                self.cancel_reap(reap.id).await;
+                return Err(blob_error(e));
+            }
+        };
         let now = self.now();
         let photo = Photo {
             id,
@@ -147,11 +166,22 @@ impl Workvault {
         };
         if let Err(e) = self.store.create_photo(&photo, &process, audit).await {
             if let Err(cleanup) = blobs.delete(&key).await {
-                tracing::warn!(error = %cleanup, blob = %key.name, "could not delete the blob of a photo whose row failed: it stays, encrypted and unreferenced");
+                tracing::warn!(error = %cleanup, blob = %key.name, "could not delete the blob of a photo whose row failed: the queued reaper will");
+                return Err(e.into());
             }
+            self.cancel_reap(reap.id).await;
             return Err(e.into());
         }
+        self.cancel_reap(reap.id).await;
         Ok(photo)
+    }
+
+    /// Withdraws an upload's reaper once its outcome is settled (a failure to is
+    /// harmless: the reaper finds the row, or nothing, and does nothing).
+    async fn cancel_reap(&self, task: TaskId) {
+        if let Err(e) = self.store.cancel(task).await {
+            tracing::debug!(error = %e, %task, "an upload's reaper stays queued");
+        }
     }
 
     /// One photo's record.

@@ -325,3 +325,50 @@ pub async fn photo_locations_follow_the_workspace_setting(store: Arc<dyn Store>)
     assert!(chain.iter().any(|e| e.action == "workspace.updated"));
     assert_eq!(chain.iter().filter(|e| e.action == "photo.location_viewed").count(), 2);
 }
+
+/// An upload queues its reaper before its bytes are written and withdraws it once the
+/// outcome is settled; a crash between the blob and the row leaves the reaper, which
+/// deletes the orphan blob (and leaves a photo that has its row alone).
+pub async fn an_upload_cut_off_before_its_row_leaves_no_orphan_blob(store: Arc<dyn Store>) {
+    use workvault_domain::blob::BlobStore;
+    use workvault_domain::images::{REAP_UPLOAD_AFTER_HOURS, REAP_UPLOAD_KIND, ReapUploads};
+    let f = Fixture::new(store.clone());
+    let owner = f.user("owner").await;
+    let ws = f.workspace(&owner, "Reaping").await;
+    let j = f.app.create_job(&owner, ws, job("Roof")).await.expect("job").id;
+    let kept = upload(&f.app, &owner, ws, j, &jpeg(100)).await.expect("upload");
+    assert!(upload(&f.app, &owner, ws, j, &jpeg(2 << 20)).await.is_err(), "over the limit");
+    let later = f.clock_now() + chrono::Duration::hours(REAP_UPLOAD_AFTER_HOURS + 1);
+    let mut queued = Vec::new();
+    while let Some(t) = f.store.claim("w", later, chrono::Duration::minutes(5)).await.expect("claim") {
+        queued.push(t.kind);
+    }
+    assert!(!queued.iter().any(|k| k == REAP_UPLOAD_KIND), "settled uploads withdraw their reaper: {queued:?}");
+
+    // A crash after the blob was complete and before its row: the blob and the reaper stay.
+    let orphan = PhotoId::from_uuid(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001));
+    let blobs: Arc<dyn BlobStore> = f.blobs.clone();
+    let bytes = Box::pin(futures_util::stream::iter([Ok(Bytes::from(jpeg(10)))]));
+    let key = workvault_domain::images::variant_key(ws, orphan, Variant::Original);
+    blobs.put(&key, bytes, 1 << 20).await.expect("blob");
+    let reaper = |photo: PhotoId| workvault_domain::queue::NewTask {
+        id: workvault_domain::id::TaskId::from_uuid(uuid::Uuid::from_u128(photo.as_uuid().as_u128() ^ 1)),
+        kind: REAP_UPLOAD_KIND.into(),
+        payload: serde_json::json!({"workspace_id": ws, "photo_id": photo}).to_string(),
+        run_at: f.clock_now(),
+        max_attempts: 3,
+        created_at: f.clock_now(),
+    };
+    f.store.enqueue(&reaper(orphan)).await.expect("reaper");
+    f.store.enqueue(&reaper(kept)).await.expect("reaper of a photo that has its row");
+    let handler = ReapUploads::new(store.clone(), blobs.clone());
+    let before = f.blobs.len();
+    while let Some(t) = f.store.claim("w", later, chrono::Duration::minutes(5)).await.expect("claim") {
+        handler.run(&t).await.expect("reaped");
+        handler.run(&t).await.expect("a rerun changes nothing");
+    }
+    assert_eq!(f.blobs.len(), before - 1, "the orphan, and only it, is gone");
+    assert!(f.app.photo(&owner, ws, kept).await.is_ok());
+    let read = f.app.photo_content(&owner, ws, kept, Variant::Original, want(None)).await;
+    assert!(read.is_ok(), "the kept photo's bytes stay");
+}
