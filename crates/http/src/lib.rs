@@ -27,6 +27,42 @@ use crate::problem::{ApiError, METHOD_NOT_ALLOWED, ROUTE_NOT_FOUND};
 /// Largest JSON body the API reads.
 pub const JSON_LIMIT: usize = 64 * 1024;
 
+/// A count of the uploads in flight on this node, against a limit. Each upload holds
+/// a few sealed parts in memory (about 17 MiB on local disk), so the limit bounds
+/// what uploads can take of the node's memory. (Capacity, not permission: nothing
+/// about who may do what is kept in memory.)
+#[derive(Debug, Clone)]
+pub struct UploadSlots {
+    limit: usize,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// One upload's slot, given back when dropped.
+#[derive(Debug)]
+pub struct UploadSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl UploadSlots {
+    /// At most `limit` uploads at once (at least one).
+    pub fn new(limit: usize) -> Self {
+        Self { limit: limit.max(1), in_flight: Arc::default() }
+    }
+
+    /// A slot, if one is free.
+    pub fn take(&self) -> Option<UploadSlot> {
+        use std::sync::atomic::Ordering;
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.limit).then_some(n + 1))
+            .ok()
+            .map(|_| UploadSlot(self.in_flight.clone()))
+    }
+}
+
 /// What the HTTP layer needs to know of its deployment.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -36,14 +72,16 @@ pub struct HttpSettings {
     pub secure_cookies: bool,
     /// Whether to send `Strict-Transport-Security`.
     pub hsts: bool,
+    /// Photo uploads this node takes at once; more answer 503 with `Retry-After`.
+    pub upload_slots: UploadSlots,
 }
 
 impl HttpSettings {
     /// Settings for a public URL: `Secure` cookies and HSTS unless it is plain HTTP
-    /// (which the server's config allows on loopback only).
+    /// (which the server's config allows on loopback only); 32 concurrent uploads.
     pub fn for_url(public_url: Url) -> Self {
         let https = public_url.scheme() == "https";
-        Self { public_url, secure_cookies: https, hsts: https }
+        Self { public_url, secure_cookies: https, hsts: https, upload_slots: UploadSlots::new(32) }
     }
 
     /// The `Origin` browsers send for pages of this server.

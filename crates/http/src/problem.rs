@@ -71,6 +71,7 @@ codes! {
     BODY_INCOMPLETE = ("body_incomplete", 400, "The request body could not be read to its end");
     RANGE_NOT_SATISFIABLE = ("range_not_satisfiable", 416, "The range is outside the content");
     VARIANT_NOT_READY = ("variant_not_ready", 409, "This variant is still being made; try again shortly");
+    UPLOADS_BUSY = ("uploads_busy", 503, "This server is taking as many uploads as it can; retry shortly");
     LOCATION_HIDDEN = ("location_hidden", 403, "This workspace does not show photo locations");
     PHOTO_UNPROCESSABLE = ("photo_unprocessable", 422, "This photo could not be read as an image; only the original is kept");
     CONTENT_DESTROYED = ("content_destroyed", 410, "This content was destroyed and can never be read again");

@@ -23,7 +23,7 @@ use workvault_domain::ports::IdentityProvider;
 use workvault_domain::ports::Store;
 use workvault_domain::signin::LocalSignIn;
 use workvault_domain::{Limits, Workvault};
-use workvault_http::{AppState, HttpSettings};
+use workvault_http::{AppState, HttpSettings, UploadSlots};
 use workvault_store_postgres::{PgConfig, PgStore};
 use workvault_store_sqlite::SqliteStore;
 
@@ -424,7 +424,10 @@ async fn serve(v: Validated) -> anyhow::Result<ExitCode> {
     let state = Data::new(AppState {
         app: instance.app.clone(),
         identity,
-        settings: HttpSettings::for_url(v.public_url.clone()),
+        settings: HttpSettings {
+            upload_slots: UploadSlots::new(v.config.blobs.max_concurrent_uploads),
+            ..HttpSettings::for_url(v.public_url.clone())
+        },
     });
     let mut server = HttpServer::new(move || workvault_http::app(state.clone()))
         .bind(v.bind)

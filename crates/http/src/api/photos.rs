@@ -21,7 +21,7 @@ use super::content::{Ranged, content_headers, not_modified, parse_range, streame
 use super::{Reply, created, id};
 use crate::AppState;
 use crate::dto::{List, ListQuery};
-use crate::problem::{ApiError, EMPTY_BODY, INVALID_BODY, INVALID_QUERY, PAYLOAD_TOO_LARGE, Problem};
+use crate::problem::{ApiError, EMPTY_BODY, INVALID_BODY, INVALID_QUERY, PAYLOAD_TOO_LARGE, Problem, UPLOADS_BUSY};
 use crate::session::Caller;
 
 /// A photo's record.
@@ -158,6 +158,7 @@ async fn file_part(form: &mut Multipart) -> Result<Field, ApiError> {
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Empty or cut-off body, or a bad form"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "`uploads_busy`: as many uploads as this server takes are in progress (`Retry-After`)"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
     ))]
 #[post("/workspaces/{ws}/jobs/{job}/photos")]
@@ -170,6 +171,10 @@ pub async fn upload(
     payload: Payload,
 ) -> Reply {
     let (ws, job) = (id(&path.0, "workspace")?, id(&path.1, "job")?);
+    let Some(_slot) = state.settings.upload_slots.take() else {
+        let busy = ApiError::new(UPLOADS_BUSY, "too many uploads in progress on this server; retry in a few seconds");
+        return Ok(closing(busy.with_header("retry-after", "5".into())));
+    };
     let limit = state.app.limits().max_upload_bytes;
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {

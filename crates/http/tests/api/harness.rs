@@ -81,6 +81,14 @@ impl ImageProcessor for FixedPlace {
 
 pub async fn test_app()
 -> TestApp<impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>> {
+    test_app_with(HttpSettings::for_url(Url::parse("http://127.0.0.1:8080").expect("url"))).await
+}
+
+/// The app with these deployment settings.
+pub async fn test_app_with(
+    settings: HttpSettings,
+) -> TestApp<impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>>
+{
     let store = Arc::new(SqliteStore::in_memory().expect("sqlite"));
     let blobs = Arc::new(MemoryBlobs::default());
     let clock = Arc::new(FixedClock::default());
@@ -93,7 +101,6 @@ pub async fn test_app()
     .with_blobs(blobs.clone(), Limits { max_upload_bytes: 1 << 20 })
     .with_images(Arc::new(FixedPlace));
     let identity = Arc::new(LocalSignIn::new(store.clone(), clock.clone()));
-    let settings = HttpSettings::for_url(Url::parse("http://127.0.0.1:8080").expect("url"));
     let state = Data::new(AppState { app: app.clone(), identity, settings });
     let service = test::init_service(workvault_http::app(state)).await;
     TestApp { service, app, clock, store, blobs }

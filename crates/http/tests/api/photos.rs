@@ -284,3 +284,28 @@ async fn a_photo_location_is_shown_only_to_owners_and_admins_of_a_workspace_that
     );
     problem(&t.get(&url, &admin).await, 403, "location_hidden");
 }
+
+#[actix_web::test]
+async fn uploads_beyond_the_node_limit_are_turned_away_until_a_slot_frees() {
+    use workvault_http::{HttpSettings, UploadSlots};
+    let slots = UploadSlots::new(1);
+    let settings = HttpSettings {
+        upload_slots: slots.clone(),
+        ..HttpSettings::for_url(url::Url::parse("http://127.0.0.1:8080").expect("url"))
+    };
+    let t = crate::harness::test_app_with(settings).await;
+    let owner = t.user("owner").await;
+    let ws = t.workspace(&owner, "Busy").await;
+    let job = t.job(&ws, &owner, "Roof").await;
+    let url = format!("/api/v1/workspaces/{ws}/jobs/{job}/photos");
+    let held = slots.take().expect("the one slot");
+    assert!(slots.take().is_none());
+    let before = t.snapshot(&ws).await;
+    let r = t.call_raw(Method::POST, &url, &owner, jpeg(100)).await;
+    problem(&r, 503, "uploads_busy");
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_eq!(t.snapshot(&ws).await, before, "nothing stored");
+    drop(held);
+    assert_eq!(t.call_raw(Method::POST, &url, &owner, jpeg(100)).await.status, 201);
+    assert!(slots.take().is_some(), "the upload gave its slot back");
+}

@@ -18,6 +18,9 @@ pub struct BlobsConfig {
     pub keyring_url: String,
     /// Largest photo upload, in MiB.
     pub max_upload_mib: u64,
+    /// Photo uploads one node takes at once (each holds up to about 17 MiB of sealed
+    /// parts in memory); more are answered 503 `uploads_busy` with `Retry-After`.
+    pub max_concurrent_uploads: usize,
     /// The master key (base64 of 32 bytes). Empty: the file `<data_dir>/master.key`,
     /// made on first start.
     pub master_key: SecretString,
@@ -39,6 +42,7 @@ impl Default for BlobsConfig {
             url: String::new(),
             keyring_url: String::new(),
             max_upload_mib: 50,
+            max_concurrent_uploads: 32,
             master_key: SecretString::default(),
             s3_endpoint: String::new(),
             s3_region: "us-east-1".into(),
@@ -66,6 +70,9 @@ impl BlobsConfig {
         // 5 GiB: the largest object S3 copies in one request (an upload is renamed).
         if !(1..=5 * 1024).contains(&self.max_upload_mib) {
             problems.push("blobs.max_upload_mib: must be between 1 and 5120".into());
+        }
+        if !(1..=1024).contains(&self.max_concurrent_uploads) {
+            problems.push("blobs.max_concurrent_uploads: must be between 1 and 1024".into());
         }
         for (key, url) in [("blobs.url", &self.url), ("blobs.keyring_url", &self.keyring_url)] {
             let u = url.trim();
