@@ -82,6 +82,10 @@ ids! {
     PhotoId;
     /// Identifies a photo report.
     ReportId;
+    /// Identifies a share link.
+    ShareLinkId;
+    /// Identifies one recorded view of a share link.
+    ShareViewId;
 }
 
 fn new_v7(clock: &dyn Clock, rng: &dyn Rng) -> Uuid {

@@ -25,6 +25,10 @@ pub enum RecordKind {
     Photo,
     /// Reports with their items, trashed ones included.
     Report,
+    /// Share links, revoked and expired ones included.
+    ShareLink,
+    /// Recorded views of share links.
+    ShareView,
     /// Grants.
     Grant,
     /// Invites.
@@ -41,13 +45,15 @@ pub enum RecordKind {
 
 impl RecordKind {
     /// Every kind, referenced kinds first.
-    pub const ALL: [RecordKind; 12] = [
+    pub const ALL: [RecordKind; 14] = [
         RecordKind::User,
         RecordKind::Workspace,
         RecordKind::Membership,
         RecordKind::Job,
         RecordKind::Photo,
         RecordKind::Report,
+        RecordKind::ShareLink,
+        RecordKind::ShareView,
         RecordKind::Grant,
         RecordKind::Invite,
         RecordKind::Session,
@@ -65,6 +71,8 @@ impl RecordKind {
             RecordKind::Job => "jobs",
             RecordKind::Photo => "photos",
             RecordKind::Report => "reports",
+            RecordKind::ShareLink => "share links",
+            RecordKind::ShareView => "share link views",
             RecordKind::Grant => "grants",
             RecordKind::Invite => "invites",
             RecordKind::Session => "sessions",
@@ -90,6 +98,10 @@ pub enum Record {
     Photo(crate::photo::Photo),
     /// A report with its items (trashed or not).
     Report(crate::report::Report),
+    /// A share link.
+    ShareLink(crate::share::ShareLink),
+    /// A view of a share link.
+    ShareView(crate::share::ShareView),
     /// A grant.
     Grant(Grant),
     /// An invite.

@@ -17,6 +17,7 @@ pub mod queue;
 pub mod report;
 pub mod secret;
 pub mod service;
+pub mod share;
 pub mod signin;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -23,6 +23,7 @@ use crate::policy::Role;
 use crate::queue::{NewTask, Task, TaskState};
 pub use crate::report::ReportStore;
 use crate::secret::TokenHash;
+pub use crate::share::ShareStore;
 use crate::text::Name;
 
 /// The time source. The domain never reads the system clock itself.
@@ -356,6 +357,7 @@ pub trait Store:
     + JobStore
     + PhotoStore
     + ReportStore
+    + ShareStore
     + AuditStore
     + IdentityStore
     + TaskQueue
@@ -371,6 +373,7 @@ impl<T> Store for T where
         + JobStore
         + PhotoStore
         + ReportStore
+        + ShareStore
         + AuditStore
         + IdentityStore
         + TaskQueue

@@ -16,9 +16,10 @@ use crate::rows::{
     corrupt,
 };
 use crate::schema::{
-    audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions, sign_in_links, tasks,
-    users, workspaces,
+    audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions, share_links, share_views,
+    sign_in_links, tasks, users, workspaces,
 };
+use crate::share::{LinkRow, ViewRow};
 use crate::{Db, PgStore, read, write_tx};
 
 fn next<T>(rows: &[T], limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
@@ -131,6 +132,28 @@ async fn dump(
                 .collect::<Result<_, _>>()?;
             (records, cursor)
         }
+        RecordKind::ShareLink => {
+            let rows: Vec<LinkRow> = share_links::table
+                .filter(share_links::id.gt(uuid(after)?))
+                .order(share_links::id)
+                .limit(n)
+                .select(LinkRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| Ok(Record::ShareLink(r.into_domain()?)))?, cursor)
+        }
+        RecordKind::ShareView => {
+            let rows: Vec<ViewRow> = share_views::table
+                .filter(share_views::id.gt(uuid(after)?))
+                .order(share_views::id)
+                .limit(n)
+                .select(ViewRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| Ok(Record::ShareView(r.into_domain()?)))?, cursor)
+        }
         RecordKind::Grant => {
             let (job, user) = pair(after)?;
             let rows: Vec<GrantRow> = grants::table
@@ -242,6 +265,12 @@ async fn restore_one(c: &mut AsyncPgConnection, record: &Record) -> Result<(), D
         Record::Report(r) => {
             diesel::insert_into(reports::table).values(ReportRow::from_domain(r)).execute(c).await?;
             insert_items(c, r).await?;
+        }
+        Record::ShareLink(l) => {
+            diesel::insert_into(share_links::table).values(LinkRow::from_domain(l)).execute(c).await?;
+        }
+        Record::ShareView(v) => {
+            diesel::insert_into(share_views::table).values(ViewRow::from_domain(v)).execute(c).await?;
         }
         Record::Grant(g) => {
             diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c).await?;

@@ -223,3 +223,45 @@ diesel::allow_tables_to_appear_in_same_query!(report_items, jobs);
 diesel::allow_tables_to_appear_in_same_query!(report_items, memberships);
 diesel::allow_tables_to_appear_in_same_query!(report_items, grants);
 diesel::allow_tables_to_appear_in_same_query!(report_items, photos);
+
+diesel::table! {
+    share_links (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        job_id -> Uuid,
+        target_kind -> Text,
+        report_id -> Nullable<Uuid>,
+        photo_id -> Nullable<Uuid>,
+        token_hash -> Bytea,
+        password_hash -> Nullable<Text>,
+        allow_download -> Bool,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    share_views (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        link_id -> Uuid,
+        at -> Timestamptz,
+        viewed -> Text,
+        network -> Text,
+        browser -> Text,
+    }
+}
+
+diesel::table! {
+    rate_limits (key, window_start) {
+        key -> Text,
+        window_start -> Timestamptz,
+        count -> Integer,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(share_links, jobs);
+diesel::allow_tables_to_appear_in_same_query!(share_links, memberships);
+diesel::allow_tables_to_appear_in_same_query!(share_links, grants);

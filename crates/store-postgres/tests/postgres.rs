@@ -197,7 +197,10 @@ async fn the_diesel_schema_matches_the_migrated_database() {
         auth_flows,
         photos,
         reports,
-        report_items
+        report_items,
+        share_links,
+        share_views,
+        rate_limits
     );
     theirs.sort();
     ours.sort();

@@ -14,9 +14,10 @@ use crate::rows::{
     corrupt, micros, opt_time,
 };
 use crate::schema::{
-    audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions, sign_in_links, tasks,
-    users, workspaces,
+    audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions, share_links, share_views,
+    sign_in_links, tasks, users, workspaces,
 };
+use crate::share::{LinkRow, ViewRow};
 use crate::{Db, SqliteStore};
 
 /// The cursor after the last record of a full page, or `None` at the end.
@@ -111,6 +112,26 @@ fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit
                 })
                 .collect::<Result<_, _>>()?;
             (records, cursor)
+        }
+        RecordKind::ShareLink => {
+            let rows: Vec<LinkRow> = share_links::table
+                .filter(share_links::id.gt(&after_id))
+                .order(share_links::id)
+                .limit(n)
+                .select(LinkRow::as_select())
+                .load(c)?;
+            let cursor = next(&rows, limit, |r| r.id.clone());
+            (rows.into_iter().map(|r| r.into_domain().map(Record::ShareLink)).collect::<Result<_, _>>()?, cursor)
+        }
+        RecordKind::ShareView => {
+            let rows: Vec<ViewRow> = share_views::table
+                .filter(share_views::id.gt(&after_id))
+                .order(share_views::id)
+                .limit(n)
+                .select(ViewRow::as_select())
+                .load(c)?;
+            let cursor = next(&rows, limit, |r| r.id.clone());
+            (rows.into_iter().map(|r| r.into_domain().map(Record::ShareView)).collect::<Result<_, _>>()?, cursor)
         }
         RecordKind::Grant => {
             let (job, user) = match &after {
@@ -220,6 +241,12 @@ fn restore_one(c: &mut SqliteConnection, record: &Record) -> Result<(), Db> {
         Record::Report(r) => {
             diesel::insert_into(reports::table).values(ReportRow::from_domain(r)).execute(c)?;
             insert_items(c, r)?;
+        }
+        Record::ShareLink(l) => {
+            diesel::insert_into(share_links::table).values(LinkRow::from_domain(l)).execute(c)?;
+        }
+        Record::ShareView(v) => {
+            diesel::insert_into(share_views::table).values(ViewRow::from_domain(v)).execute(c)?;
         }
         Record::Grant(g) => {
             diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c)?;

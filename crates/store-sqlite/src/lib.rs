@@ -10,6 +10,7 @@ mod queue;
 mod reports;
 mod rows;
 pub mod schema;
+mod share;
 mod workspaces;
 
 use std::path::Path;

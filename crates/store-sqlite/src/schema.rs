@@ -223,3 +223,45 @@ diesel::allow_tables_to_appear_in_same_query!(report_items, jobs);
 diesel::allow_tables_to_appear_in_same_query!(report_items, memberships);
 diesel::allow_tables_to_appear_in_same_query!(report_items, grants);
 diesel::allow_tables_to_appear_in_same_query!(report_items, photos);
+
+diesel::table! {
+    share_links (id) {
+        id -> Text,
+        workspace_id -> Text,
+        job_id -> Text,
+        target_kind -> Text,
+        report_id -> Nullable<Text>,
+        photo_id -> Nullable<Text>,
+        token_hash -> Binary,
+        password_hash -> Nullable<Text>,
+        allow_download -> Bool,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        created_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    share_views (id) {
+        id -> Text,
+        workspace_id -> Text,
+        link_id -> Text,
+        at -> BigInt,
+        viewed -> Text,
+        network -> Text,
+        browser -> Text,
+    }
+}
+
+diesel::table! {
+    rate_limits (key, window_start) {
+        key -> Text,
+        window_start -> BigInt,
+        count -> Integer,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(share_links, jobs);
+diesel::allow_tables_to_appear_in_same_query!(share_links, memberships);
+diesel::allow_tables_to_appear_in_same_query!(share_links, grants);

@@ -102,11 +102,14 @@ pub enum Action {
     /// Download a photo's original bytes, which may hold its location (everyone who
     /// sees the job sees the stripped variants).
     ViewOriginal,
+    /// Share a job's report, photo or gallery through a public read-only link; list,
+    /// revoke and see the views of the job's links.
+    ShareJob,
 }
 
 impl Action {
     /// Every action, in table order.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspace,
         Action::ListMembers,
@@ -124,13 +127,19 @@ impl Action {
         Action::ManageGrants,
         Action::ManageSessions,
         Action::ViewOriginal,
+        Action::ShareJob,
     ];
 
     /// Whether the action is about one job (and so a grant can extend it).
     pub const fn is_job_scoped(self) -> bool {
         matches!(
             self,
-            Action::ViewJob | Action::UpdateJob | Action::DeleteJob | Action::ManageGrants | Action::ViewOriginal
+            Action::ViewJob
+                | Action::UpdateJob
+                | Action::DeleteJob
+                | Action::ManageGrants
+                | Action::ViewOriginal
+                | Action::ShareJob
         )
     }
 
@@ -162,12 +171,12 @@ pub const fn rule(role: Role, action: Action) -> Rule {
             _ => Allow,
         },
         Role::Member => match action {
-            ViewWorkspace | ListMembers | CreateJob | ListJobs | ViewJob | UpdateJob => Allow,
+            ViewWorkspace | ListMembers | CreateJob | ListJobs | ViewJob | UpdateJob | ShareJob => Allow,
             _ => Deny,
         },
         Role::Restricted => match action {
             ViewWorkspace | ListJobs => Allow,
-            ViewJob | UpdateJob => IfGranted,
+            ViewJob | UpdateJob | ShareJob => IfGranted,
             _ => Deny,
         },
     }

@@ -23,6 +23,7 @@ delete_job          A A - -
 manage_grants       A A - -
 manage_sessions     A A - -
 view_original       A A - -
+share_job           A A A G
 ";
 
 fn action_name(action: Action) -> String {
@@ -114,7 +115,7 @@ fn table_matches_the_written_spec_cell_by_cell() {
             cells += 1;
         }
     }
-    assert_eq!(cells, 4 * 17);
+    assert_eq!(cells, 4 * 18);
     assert_eq!(SPEC.lines().filter(|l| !l.trim().is_empty()).count(), Action::ALL.len());
 }
 
@@ -130,8 +131,8 @@ fn every_role_action_and_resource_case_decides_as_specified() {
             }
         }
     }
-    // 5 standings × (8 workspace-level + 5 job-scoped × 2 + invite 5 + 3 × 20 member cases)
-    assert_eq!(cases, 5 * (8 + 5 * 2 + 5 + 3 * 20));
+    // 5 standings × (8 workspace-level + 6 job-scoped × 2 + invite 5 + 3 × 20 member cases)
+    assert_eq!(cases, 5 * (8 + 6 * 2 + 5 + 3 * 20));
 }
 
 #[test]

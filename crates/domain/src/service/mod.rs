@@ -8,6 +8,7 @@ mod jobs;
 mod members;
 mod photos;
 mod reports;
+mod share;
 mod workspaces;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use jobs::{JobChange, NewJob};
 pub use members::InviteRequest;
 pub use photos::{ByteStreamDebug, PhotoContent, Want};
 pub use reports::{ItemInput, NewReport, ReportChange, ReportView};
+pub use share::{NewShareLink, ShareRefusal, ShareRequest, SharedPage};
 pub use workspaces::WorkspaceChange;
 
 /// Lifetimes of links and sessions.
@@ -44,6 +46,12 @@ pub struct Lifetimes {
     pub session_idle: Duration,
     /// How long a redirect sign-in may take, from `/auth/login` to the callback.
     pub sign_in_flow: Duration,
+    /// A share link's lifetime when its maker names none.
+    pub share_link_default: Duration,
+    /// The longest lifetime a share link may have.
+    pub share_link_max: Duration,
+    /// How long a share link's recorded views are kept.
+    pub share_view_retention: Duration,
 }
 
 impl Default for Lifetimes {
@@ -55,6 +63,9 @@ impl Default for Lifetimes {
             session_absolute: Duration::days(30),
             session_idle: Duration::days(7),
             sign_in_flow: Duration::minutes(10),
+            share_link_default: Duration::days(30),
+            share_link_max: Duration::days(365),
+            share_view_retention: Duration::days(180),
         }
     }
 }

@@ -62,6 +62,11 @@ pub struct ReportView {
 }
 
 impl ReportView {
+    /// A view of what a caller was authorized to read (here or through a share link).
+    pub(super) fn new(report: Report, entries: Vec<ReportEntry>) -> Self {
+        Self { report, entries }
+    }
+
     /// The report.
     pub fn report(&self) -> &Report {
         &self.report

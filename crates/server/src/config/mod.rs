@@ -339,6 +339,7 @@ impl Config {
             session_absolute: secs(s.absolute_secs),
             session_idle: secs(s.idle_secs),
             sign_in_flow: secs(s.sign_in_flow_secs),
+            ..Default::default()
         }
     }
 }

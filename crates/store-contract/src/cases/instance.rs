@@ -9,7 +9,8 @@ use workvault_domain::page::PageRequest;
 use workvault_domain::policy::Role;
 use workvault_domain::ports::Store;
 use workvault_domain::secret::Token;
-use workvault_domain::service::{InviteRequest, ItemInput, NewReport};
+use workvault_domain::service::{InviteRequest, ItemInput, NewReport, NewShareLink, ShareRequest};
+use workvault_domain::share::Viewed;
 use workvault_domain::text::Email;
 
 use super::*;
@@ -35,7 +36,15 @@ pub async fn populate(f: &Fixture) -> (WorkspaceId, Token) {
         ids.iter().map(|&photo_id| ItemInput { photo_id, caption: Some(format!("at {photo_id}")) }).collect()
     };
     let report = NewReport { title: "Survey".into(), notes: Some("Two\nlines".into()), items: items(&photos[..2]) };
-    f.app.create_report(&carol, ws, jobs[0], report).await.expect("report");
+    let survey = f.app.create_report(&carol, ws, jobs[0], report).await.expect("report");
+    let link = NewShareLink {
+        target: ShareRequest::Report { job: jobs[0], report: survey.id },
+        expires_at: None,
+        password: Some("correct horse".into()),
+        allow_download: true,
+    };
+    let (link, _) = f.app.create_share_link(&carol, ws, link).await.expect("share link");
+    f.app.record_share_view(&link, Viewed::Page, "192.0.2.0/24", "Firefox").await;
     let empty = NewReport { title: "Empty".into(), ..Default::default() };
     let trashed = f.app.create_report(&carol, ws, jobs[0], empty).await.expect("report");
     f.app.trash_report(&carol, ws, jobs[0], trashed.id).await.expect("trash report");

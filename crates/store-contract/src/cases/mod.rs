@@ -9,6 +9,7 @@ mod photos;
 mod queue;
 mod redirect;
 mod reports;
+mod share;
 
 pub use access::*;
 pub use audit::*;
@@ -19,6 +20,7 @@ pub use photos::*;
 pub use queue::*;
 pub use redirect::*;
 pub use reports::*;
+pub use share::*;
 
 use workvault_domain::audit::ChainReport;
 use workvault_domain::secret::Token;

@@ -1,0 +1,333 @@
+//! Share link use cases. Making, listing and revoking a job's links, and reading their
+//! views, is `ShareJob` on the job (a Restricted member only for granted jobs). The
+//! public side takes no actor: the token is the permission, checked on every request
+//! (never cached), and what it shows is read fresh each time.
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Argon2, PasswordHash};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::reports::ReportView;
+use super::{Ctx, Workvault};
+use crate::audit::{AuditActor, AuditDraft};
+use crate::error::Error;
+use crate::id::{JobId, PhotoId, ReportId, ShareLinkId, ShareViewId, WorkspaceId};
+use crate::page::{Page, PageRequest};
+use crate::policy::{Action, ActorFacts, Decision, ResourceFacts, decide};
+use crate::ports::Rng;
+use crate::report::{Report, ReportEntry, ReportItem};
+use crate::secret::Token;
+use crate::share::{ShareLink, ShareTarget, ShareView, Shared, Viewed};
+
+/// Wrong passwords allowed per link and network in [`ATTEMPT_WINDOW_MINUTES`].
+pub const ATTEMPTS_PER_NETWORK: u32 = 5;
+/// Wrong passwords allowed per link, from anywhere, in the same window.
+pub const ATTEMPTS_PER_LINK: u32 = 50;
+/// The rate-limit window for password attempts.
+pub const ATTEMPT_WINDOW_MINUTES: i64 = 15;
+
+/// What a link should show, as asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareRequest {
+    /// A report of a job.
+    Report {
+        /// The job.
+        job: JobId,
+        /// The report.
+        report: ReportId,
+    },
+    /// One photo.
+    Photo(PhotoId),
+    /// A job's gallery.
+    Job(JobId),
+}
+
+/// A new link.
+#[derive(Debug, Clone)]
+pub struct NewShareLink {
+    /// What it shows.
+    pub target: ShareRequest,
+    /// When it stops working; the default lifetime when `None`.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// A password viewers must give (8 to 200 characters).
+    pub password: Option<String>,
+    /// Whether viewers may download.
+    pub allow_download: bool,
+}
+
+/// Why a public link shows nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareRefusal {
+    /// Unknown, malformed or revoked: one answer for all, so tokens cannot be probed.
+    Invalid,
+    /// Past its expiry.
+    Expired,
+    /// What it showed is gone (trashed or purged since).
+    Gone,
+    /// A password is needed (or the one given is wrong).
+    PasswordNeeded {
+        /// Whether a wrong one was just given.
+        wrong: bool,
+    },
+    /// Too many wrong passwords: retry after this many seconds.
+    TooManyAttempts {
+        /// Seconds until the window ends.
+        retry_after: i64,
+    },
+}
+
+/// A link that may be shown, and what it shows, as a report view (a photo or a gallery
+/// is shown as a report of its photos: one rendering for all three).
+#[derive(Debug, Clone)]
+pub struct SharedPage {
+    /// The link.
+    pub link: ShareLink,
+    /// What it shows.
+    pub view: ReportView,
+}
+
+/// The unlock proof of a password link: a digest only the server can compute (of the
+/// stored password hash, the link and its token hash), given to the browser once the
+/// password is right, so no unlock state is kept anywhere.
+fn unlock_proof(link: &ShareLink, phc: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"workvault share unlock v1\0");
+    h.update(phc.as_bytes());
+    h.update([0]);
+    h.update(link.id.as_uuid().as_bytes());
+    h.update(link.token_hash.as_bytes());
+    hex::encode(h.finalize())
+}
+
+impl Workvault {
+    async fn authorize_link(&self, ctx: &Ctx, ws: WorkspaceId, id: ShareLinkId) -> Result<ShareLink, Error> {
+        let (link, access) = self.store.link_for(ctx.user, ws, id).await?.ok_or(Error::NotFound)?;
+        super::photos::check(access, Action::ShareJob)?;
+        Ok(link)
+    }
+
+    /// Makes a share link; the token is returned once and kept only as its hash.
+    pub async fn create_share_link(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        new: NewShareLink,
+    ) -> Result<(ShareLink, Token), Error> {
+        let now = self.now();
+        let expires_at = new.expires_at.unwrap_or(now + self.lifetimes.share_link_default);
+        if expires_at <= now {
+            return Err(Error::invalid("expires_at", "must be in the future"));
+        }
+        if expires_at > now + self.lifetimes.share_link_max {
+            let days = self.lifetimes.share_link_max.num_days();
+            return Err(Error::invalid("expires_at", format!("must be at most {days} days ahead")));
+        }
+        let password = new.password.as_deref().map(|p| hash_password(p, &*self.rng)).transpose()?;
+        let (job, target) = match new.target {
+            ShareRequest::Report { job, report } => {
+                self.authorize_job(ctx, ws, job, Action::ShareJob).await?;
+                (job, ShareTarget::Report(report))
+            }
+            ShareRequest::Photo(photo) => {
+                let (p, access) = self.store.photo_for(ctx.user, ws, photo).await?.ok_or(Error::NotFound)?;
+                super::photos::check(access, Action::ShareJob)?;
+                (p.job_id, ShareTarget::Photo(photo))
+            }
+            ShareRequest::Job(job) => {
+                self.authorize_job(ctx, ws, job, Action::ShareJob).await?;
+                (job, ShareTarget::Job)
+            }
+        };
+        let token = Token::generate(&*self.rng);
+        let link = ShareLink {
+            id: ShareLinkId::generate(&*self.clock, &*self.rng),
+            workspace_id: ws,
+            job_id: job,
+            target,
+            token_hash: token.hash(),
+            password_hash: password,
+            allow_download: new.allow_download,
+            expires_at,
+            revoked_at: None,
+            created_by: ctx.user,
+            created_at: now,
+        };
+        let details = json!({
+            "job_id": job, "target": target.kind(), "expires_at": expires_at,
+            "password": link.password_hash.is_some(), "allow_download": link.allow_download,
+        });
+        let audit = self.audit(ctx, ws, "share_link.created", ("share_link", link.id.to_string()), details);
+        self.store.create_link(&link, audit).await?;
+        Ok((link, token))
+    }
+
+    /// The links the actor may manage, newest first.
+    pub async fn share_links(&self, ctx: &Ctx, ws: WorkspaceId, page: PageRequest) -> Result<Page<ShareLink>, Error> {
+        let (role, links) = self.store.links_for(ctx.user, ws, page).await?.ok_or(Error::NotFound)?;
+        let actor = ActorFacts { role: Some(role) };
+        let shows = |granted| decide(actor, Action::ShareJob, ResourceFacts::Job { granted }) == Decision::Allow;
+        let Page { items, next } = links;
+        Ok(Page { items: items.into_iter().filter(|(_, g)| shows(*g)).map(|(l, _)| l).collect(), next })
+    }
+
+    /// Revokes a link at once.
+    pub async fn revoke_share_link(&self, ctx: &Ctx, ws: WorkspaceId, id: ShareLinkId) -> Result<(), Error> {
+        let link = self.authorize_link(ctx, ws, id).await?;
+        let audit =
+            self.audit(ctx, ws, "share_link.revoked", ("share_link", id.to_string()), json!({"job_id": link.job_id}));
+        Ok(self.store.revoke_link(ws, id, self.now(), audit).await?)
+    }
+
+    /// A page of a link's recorded views, newest first.
+    pub async fn share_views(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        id: ShareLinkId,
+        page: PageRequest,
+    ) -> Result<Page<ShareView>, Error> {
+        self.authorize_link(ctx, ws, id).await?;
+        Ok(self.store.views_of(ws, id, page).await?)
+    }
+
+    /// The link behind a presented token, if it may be shown at all (the password
+    /// aside): unknown, malformed and revoked all answer [`ShareRefusal::Invalid`].
+    pub async fn open_share(&self, token: &str) -> Result<ShareLink, ShareRefusal> {
+        let token = Token::parse(token).ok_or(ShareRefusal::Invalid)?;
+        let link = match self.store.link_by_token(&token.hash()).await {
+            Ok(Some(link)) => link,
+            Ok(None) => return Err(ShareRefusal::Invalid),
+            Err(e) => {
+                tracing::warn!(error = %e, "a share link could not be read");
+                return Err(ShareRefusal::Gone);
+            }
+        };
+        if link.revoked_at.is_some() {
+            return Err(ShareRefusal::Invalid);
+        }
+        if self.now() >= link.expires_at {
+            return Err(ShareRefusal::Expired);
+        }
+        Ok(link)
+    }
+
+    /// Whether the browser's unlock proof (if any) opens this link.
+    pub fn unlocked(&self, link: &ShareLink, proof: Option<&str>) -> bool {
+        match (&link.password_hash, proof) {
+            (None, _) => true,
+            (Some(phc), Some(proof)) => unlock_proof(link, phc).as_bytes().ct_eq(proof.as_bytes()).into(),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Checks a password for a link, within the rate limits (counted in the store, per
+    /// link and network and per link); returns the unlock proof to give the browser.
+    pub async fn unlock_share(&self, link: &ShareLink, password: &str, network: &str) -> Result<String, ShareRefusal> {
+        let Some(phc) = &link.password_hash else { return Ok(String::new()) };
+        let now = self.now();
+        let window_len = Duration::minutes(ATTEMPT_WINDOW_MINUTES);
+        let window_secs = window_len.num_seconds();
+        let start =
+            DateTime::from_timestamp(now.timestamp() - now.timestamp().rem_euclid(window_secs), 0).unwrap_or(now);
+        let retry_after = (start + window_len - now).num_seconds().max(1);
+        for (key, max) in [
+            (format!("share:{}:{network}", link.id), ATTEMPTS_PER_NETWORK),
+            (format!("share:{}", link.id), ATTEMPTS_PER_LINK),
+        ] {
+            match self.store.count_attempt(&key, start).await {
+                Ok(n) if n > max => return Err(ShareRefusal::TooManyAttempts { retry_after }),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "password attempts could not be counted; refused");
+                    return Err(ShareRefusal::TooManyAttempts { retry_after });
+                }
+            }
+        }
+        let parsed = PasswordHash::new(phc).map_err(|_| ShareRefusal::Invalid)?;
+        if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
+            return Err(ShareRefusal::PasswordNeeded { wrong: true });
+        }
+        Ok(unlock_proof(link, phc))
+    }
+
+    /// What an open (and unlocked) link shows, read fresh.
+    pub async fn shared_page(&self, link: ShareLink) -> Result<SharedPage, ShareRefusal> {
+        let shared = match self.store.shared(&link).await {
+            Ok(Some(shared)) => shared,
+            Ok(None) => return Err(ShareRefusal::Gone),
+            Err(e) => {
+                tracing::warn!(error = %e, "what a share link shows could not be read");
+                return Err(ShareRefusal::Gone);
+            }
+        };
+        let view = match shared {
+            Shared::Report(report, entries) => ReportView::new(report, entries),
+            Shared::Photos(job, photos) => {
+                let report = Report {
+                    id: ReportId::from_uuid(*link.id.as_uuid()),
+                    workspace_id: link.workspace_id,
+                    job_id: job.id,
+                    title: job.title.clone(),
+                    notes: None,
+                    items: photos.iter().map(|p| ReportItem { photo_id: p.id, caption: None }).collect(),
+                    created_by: link.created_by,
+                    created_at: link.created_at,
+                    updated_at: photos.iter().map(|p| p.created_at).max().unwrap_or(link.created_at),
+                    deleted_at: None,
+                };
+                let entries = photos.into_iter().map(|photo| ReportEntry { photo, caption: None }).collect();
+                ReportView::new(report, entries)
+            }
+        };
+        if matches!(link.target, ShareTarget::Photo(_)) && view.showable().next().is_none() {
+            return Err(ShareRefusal::Gone);
+        }
+        Ok(SharedPage { link, view })
+    }
+
+    /// Records a view of a link: only the time, what, the truncated network and the
+    /// browser family; audited as `share_link.viewed`.
+    pub async fn record_share_view(&self, link: &ShareLink, viewed: Viewed, network: &str, browser: &str) {
+        let now = self.now();
+        let view = ShareView {
+            id: ShareViewId::generate(&*self.clock, &*self.rng),
+            workspace_id: link.workspace_id,
+            link_id: link.id,
+            at: now,
+            viewed,
+            network: network.to_owned(),
+            browser: browser.to_owned(),
+        };
+        let audit = AuditDraft {
+            workspace_id: link.workspace_id,
+            at: now,
+            actor: AuditActor::Anonymous,
+            action: "share_link.viewed".into(),
+            target_kind: "share_link".into(),
+            target_id: link.id.to_string(),
+            details: json!({"viewed": viewed.as_str(), "network": network, "browser": browser}),
+            request_id: None,
+        };
+        if let Err(e) = self.store.record_view(&view, audit).await {
+            tracing::warn!(error = %e, link = %link.id, "a share link view could not be recorded");
+        }
+    }
+}
+
+/// Hashes a link password with argon2id (the crate's defaults: 19 MiB, 2 passes).
+fn hash_password(password: &str, rng: &dyn Rng) -> Result<String, Error> {
+    let n = password.chars().count();
+    if !(8..=200).contains(&n) {
+        return Err(Error::invalid("password", "must be 8 to 200 characters"));
+    }
+    let mut salt = [0u8; 16];
+    rng.fill(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::invalid("password", e))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::invalid("password", e))
+}

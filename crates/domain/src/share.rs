@@ -1,0 +1,171 @@
+//! Share links: read-only, expiring, revocable public links to a report, a photo or a
+//! job's gallery, optionally behind a password, every view recorded. The token is shown
+//! once and kept only as its SHA-256; a link shows stripped variants only.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditDraft;
+use crate::id::{JobId, PhotoId, ReportId, ShareLinkId, ShareViewId, UserId, WorkspaceId};
+use crate::model::Job;
+use crate::page::{Page, PageRequest};
+use crate::photo::Photo;
+use crate::policy::Role;
+use crate::ports::{JobAccess, StoreResult};
+use crate::report::{Report, ReportEntry};
+use crate::secret::TokenHash;
+
+/// The most photos a job gallery link shows (newest first).
+pub const GALLERY_LIMIT: u32 = 200;
+
+/// What a link shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShareTarget {
+    /// A report of the link's job.
+    Report(ReportId),
+    /// One photo of the link's job.
+    Photo(PhotoId),
+    /// The job's gallery: its live photos.
+    Job,
+}
+
+impl ShareTarget {
+    /// The stable name of the kind (`report`, `photo`, `job`).
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            ShareTarget::Report(_) => "report",
+            ShareTarget::Photo(_) => "photo",
+            ShareTarget::Job => "job",
+        }
+    }
+}
+
+/// A share link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareLink {
+    /// Its id (not the token).
+    pub id: ShareLinkId,
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// The job whose content it shows.
+    pub job_id: JobId,
+    /// What it shows.
+    pub target: ShareTarget,
+    /// SHA-256 of the token.
+    pub token_hash: TokenHash,
+    /// The password's argon2id hash (PHC string), if one is set.
+    pub password_hash: Option<String>,
+    /// Whether the page offers a download (the report's PDF, the photo's `large`
+    /// variant, the gallery as a PDF).
+    pub allow_download: bool,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Who made it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What was viewed through a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Viewed {
+    /// The page.
+    Page,
+    /// The download.
+    Download,
+}
+
+impl Viewed {
+    /// The stable name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Viewed::Page => "page",
+            Viewed::Download => "download",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Viewed::Page, Viewed::Download].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// One recorded view: no more than this is kept (data minimisation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareView {
+    /// Its id.
+    pub id: ShareViewId,
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// The link.
+    pub link_id: ShareLinkId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub viewed: Viewed,
+    /// The viewer's network, truncated (an IPv4 /24 or an IPv6 /48), never the address.
+    pub network: String,
+    /// The browser family (`Chrome`, `Firefox`, `Safari`, `Edge`, `other`…), never the
+    /// whole user agent.
+    pub browser: String,
+}
+
+/// What a link's page shows, read without an actor (the link is the permission).
+#[derive(Debug, Clone)]
+pub enum Shared {
+    /// A report with its entries in order.
+    Report(Report, Vec<ReportEntry>),
+    /// The job and the photos shown (one, for a photo link; the gallery for a job).
+    Photos(Job, Vec<Photo>),
+}
+
+/// Share links and their views. Contract: a link is created only for a live target of
+/// a live job of its workspace (`NotFound` otherwise); reads of what a link shows see
+/// only live content; views are appended with their audit event in one transaction.
+#[async_trait]
+pub trait ShareStore: Send + Sync {
+    /// Stores a new link, if its target is live (`NotFound` otherwise).
+    async fn create_link(&self, link: &ShareLink, audit: AuditDraft) -> StoreResult<()>;
+    /// A link with the actor's access facts on its job, in one statement.
+    async fn link_for(
+        &self,
+        actor: UserId,
+        ws: WorkspaceId,
+        link: ShareLinkId,
+    ) -> StoreResult<Option<(ShareLink, JobAccess)>>;
+    /// The actor's role and a page of the workspace's links (newest first), each with
+    /// whether the actor holds a grant on its job; `None` for a non-member. Links of
+    /// trashed jobs are left out.
+    async fn links_for(
+        &self,
+        actor: UserId,
+        ws: WorkspaceId,
+        page: PageRequest,
+    ) -> StoreResult<Option<(Role, Page<(ShareLink, bool)>)>>;
+    /// Revokes a live link; `NotFound` if there is none (or it was revoked).
+    async fn revoke_link(
+        &self,
+        ws: WorkspaceId,
+        link: ShareLinkId,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
+    /// The link with this token hash, whatever its state (the caller tells them apart).
+    async fn link_by_token(&self, token: &TokenHash) -> StoreResult<Option<ShareLink>>;
+    /// What the link shows, if its job and target are live.
+    async fn shared(&self, link: &ShareLink) -> StoreResult<Option<Shared>>;
+    /// Records a view with its audit event.
+    async fn record_view(&self, view: &ShareView, audit: AuditDraft) -> StoreResult<()>;
+    /// A page of a link's views, newest first.
+    async fn views_of(&self, ws: WorkspaceId, link: ShareLinkId, page: PageRequest) -> StoreResult<Page<ShareView>>;
+    /// Deletes every view older than `before`.
+    async fn prune_views(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Counts one attempt under `key` in the window starting at `window`; returns the
+    /// attempts counted in that window, this one included (fixed-window rate limits,
+    /// kept in the database so every node sees the same count).
+    async fn count_attempt(&self, key: &str, window: DateTime<Utc>) -> StoreResult<u32>;
+}

@@ -1,0 +1,143 @@
+//! Share links: made only for live content of a job the maker may share, shown while
+//! live, unrevoked and unexpired, gone with their content; views recorded and pruned;
+//! password attempts limited through the store.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use workvault_domain::Error;
+use workvault_domain::id::{JobId, PhotoId};
+use workvault_domain::page::PageRequest;
+use workvault_domain::policy::Role;
+use workvault_domain::ports::Store;
+use workvault_domain::service::{NewReport, NewShareLink, ShareRefusal, ShareRequest};
+use workvault_domain::share::{ShareTarget, Viewed};
+
+use super::job;
+use super::photos::{jpeg, upload};
+use crate::Fixture;
+
+fn link(target: ShareRequest) -> NewShareLink {
+    NewShareLink { target, expires_at: None, password: None, allow_download: false }
+}
+
+/// Who may share follows the job; links show live content only, and only while live.
+pub async fn share_links_follow_their_job_and_show_only_live_content(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let (owner, member, restricted, outsider) =
+        (f.user("owner").await, f.user("member").await, f.user("restricted").await, f.user("outsider").await);
+    let ws = f.workspace(&owner, "Sharing").await;
+    let other_ws = f.workspace(&outsider, "Elsewhere").await;
+    f.join(&owner, ws, &member, Role::Member).await;
+    f.join(&owner, ws, &restricted, Role::Restricted).await;
+    let (j, k): (JobId, JobId) = (
+        f.app.create_job(&owner, ws, job("Roof")).await.expect("job").id,
+        f.app.create_job(&owner, ws, job("Deck")).await.expect("job").id,
+    );
+    let p: PhotoId = upload(&f.app, &owner, ws, j, &jpeg(50)).await.expect("photo");
+    let report = NewReport { title: "Survey".into(), ..Default::default() };
+    let r = f.app.create_report(&owner, ws, j, report).await.expect("report").id;
+
+    // Made by a member for each kind of target; the token opens it.
+    let (by_report, token) = f
+        .app
+        .create_share_link(&member, ws, link(ShareRequest::Report { job: j, report: r }))
+        .await
+        .expect("report link");
+    assert_eq!(by_report.target, ShareTarget::Report(r));
+    assert_eq!(by_report.expires_at, f.clock_now() + Duration::days(30), "the default lifetime");
+    let opened = f.app.open_share(token.expose()).await.expect("opens");
+    assert_eq!(opened.id, by_report.id);
+    assert_eq!(f.app.shared_page(opened).await.expect("shows").view.report().id, r);
+    let (_, photo_token) =
+        f.app.create_share_link(&member, ws, link(ShareRequest::Photo(p))).await.expect("photo link");
+    let (_, job_token) = f.app.create_share_link(&member, ws, link(ShareRequest::Job(j))).await.expect("job link");
+    let gallery = f.app.shared_page(f.app.open_share(job_token.expose()).await.expect("opens")).await.expect("shows");
+    assert_eq!(gallery.view.entries().len(), 1);
+    assert_eq!(gallery.view.report().title.to_string(), "Roof", "a gallery is titled by its job");
+
+    // Not for what the maker may not share, not across jobs or workspaces.
+    let refused = f.app.create_share_link(&restricted, ws, link(ShareRequest::Job(j))).await;
+    assert!(matches!(refused, Err(Error::NotFound)), "ungranted restricted member: {refused:?}");
+    let refused = f.app.create_share_link(&outsider, ws, link(ShareRequest::Job(j))).await;
+    assert!(matches!(refused, Err(Error::NotFound)));
+    let refused = f.app.create_share_link(&owner, ws, link(ShareRequest::Report { job: k, report: r })).await;
+    assert!(matches!(refused, Err(Error::NotFound)), "a report of another job");
+    let refused = f.app.create_share_link(&owner, other_ws, link(ShareRequest::Job(j))).await;
+    assert!(matches!(refused, Err(Error::NotFound)));
+    let past = NewShareLink { expires_at: Some(f.clock_now() - Duration::seconds(1)), ..link(ShareRequest::Job(j)) };
+    assert!(matches!(f.app.create_share_link(&owner, ws, past).await, Err(Error::Invalid { field: "expires_at", .. })));
+    let far = NewShareLink { expires_at: Some(f.clock_now() + Duration::days(366)), ..link(ShareRequest::Job(j)) };
+    assert!(matches!(f.app.create_share_link(&owner, ws, far).await, Err(Error::Invalid { field: "expires_at", .. })));
+    let short = NewShareLink { password: Some("short".into()), ..link(ShareRequest::Job(j)) };
+    assert!(matches!(f.app.create_share_link(&owner, ws, short).await, Err(Error::Invalid { field: "password", .. })));
+    f.app.grant_job(&owner, ws, j, restricted.user).await.expect("grant");
+    f.app.create_share_link(&restricted, ws, link(ShareRequest::Job(j))).await.expect("granted restricted member");
+
+    // Lists: everything for members; granted jobs only for a restricted member.
+    f.app.create_share_link(&owner, ws, link(ShareRequest::Job(k))).await.expect("deck link");
+    assert_eq!(f.app.share_links(&member, ws, PageRequest::default()).await.expect("list").items.len(), 5);
+    let theirs = f.app.share_links(&restricted, ws, PageRequest::default()).await.expect("list");
+    assert!(theirs.items.iter().all(|l| l.job_id == j) && theirs.items.len() == 4);
+
+    // Views are recorded with the link, listed newest first, pruned by age.
+    f.app.record_share_view(&by_report, Viewed::Page, "192.0.2.0/24", "Firefox").await;
+    f.clock.advance(Duration::seconds(1));
+    f.app.record_share_view(&by_report, Viewed::Download, "2001:db8:1::/48", "Chrome").await;
+    let views = f.app.share_views(&owner, ws, by_report.id, PageRequest::default()).await.expect("views");
+    let seen: Vec<(Viewed, &str, &str)> =
+        views.items.iter().map(|v| (v.viewed, v.network.as_str(), v.browser.as_str())).collect();
+    assert_eq!(seen, [(Viewed::Download, "2001:db8:1::/48", "Chrome"), (Viewed::Page, "192.0.2.0/24", "Firefox")]);
+    assert!(matches!(
+        f.app.share_views(&outsider, ws, by_report.id, PageRequest::default()).await,
+        Err(Error::NotFound)
+    ));
+    assert_eq!(f.store.prune_views(f.clock_now()).await.expect("prune"), 1, "only the older view");
+
+    // Trashed content is gone; revoked links are invalid, expired ones expired.
+    f.app.trash_photo(&owner, ws, p).await.expect("trash");
+    let photo_link = f.app.open_share(photo_token.expose()).await.expect("still a link");
+    assert!(matches!(f.app.shared_page(photo_link).await, Err(ShareRefusal::Gone)));
+    assert!(
+        f.app.shared_page(f.app.open_share(job_token.expose()).await.expect("open")).await.is_ok(),
+        "empty gallery"
+    );
+    f.app.revoke_share_link(&member, ws, by_report.id).await.expect("revoke");
+    assert!(matches!(f.app.open_share(token.expose()).await, Err(ShareRefusal::Invalid)), "same as unknown");
+    assert!(matches!(f.app.revoke_share_link(&member, ws, by_report.id).await, Err(Error::NotFound)));
+    assert!(matches!(f.app.open_share("not-a-token").await, Err(ShareRefusal::Invalid)));
+    f.clock.advance(Duration::days(30));
+    assert!(matches!(f.app.open_share(job_token.expose()).await, Err(ShareRefusal::Expired)));
+
+    let chain = f.store.audit_chain(ws, 0, 1000).await.expect("chain");
+    let count = |a: &str| chain.iter().filter(|e| e.action == a).count();
+    assert_eq!((count("share_link.created"), count("share_link.revoked"), count("share_link.viewed")), (5, 1, 2));
+}
+
+/// Wrong passwords are counted in the store per link and network: the sixth attempt
+/// from one network is refused even with the right password, others still try, and a
+/// new window starts over. The unlock proof opens only its own link.
+pub async fn password_attempts_are_limited_through_the_store(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let owner = f.user("owner").await;
+    let ws = f.workspace(&owner, "Passwords").await;
+    let j = f.app.create_job(&owner, ws, job("Roof")).await.expect("job").id;
+    let with = |pw: &str| NewShareLink { password: Some(pw.into()), ..link(ShareRequest::Job(j)) };
+    let (locked, token) = f.app.create_share_link(&owner, ws, with("correct horse battery")).await.expect("link");
+    let (other, _) = f.app.create_share_link(&owner, ws, with("another password")).await.expect("link");
+    assert!(locked.password_hash.as_deref().is_some_and(|h| h.starts_with("$argon2id$")), "argon2id");
+    let link = f.app.open_share(token.expose()).await.expect("open");
+    assert!(!f.app.unlocked(&link, None));
+    for _ in 0..5 {
+        let wrong = f.app.unlock_share(&link, "wrong guess", "192.0.2.0/24").await;
+        assert!(matches!(wrong, Err(ShareRefusal::PasswordNeeded { wrong: true })), "{wrong:?}");
+    }
+    let limited = f.app.unlock_share(&link, "correct horse battery", "192.0.2.0/24").await;
+    assert!(matches!(limited, Err(ShareRefusal::TooManyAttempts { retry_after }) if retry_after > 0), "{limited:?}");
+    let proof = f.app.unlock_share(&link, "correct horse battery", "198.51.100.0/24").await.expect("another network");
+    assert!(f.app.unlocked(&link, Some(&proof)));
+    assert!(!f.app.unlocked(&other, Some(&proof)), "a proof opens its own link only");
+    assert!(!f.app.unlocked(&link, Some("0000")));
+    f.clock.advance(Duration::minutes(15));
+    f.app.unlock_share(&link, "correct horse battery", "192.0.2.0/24").await.expect("a new window");
+}

@@ -1,0 +1,399 @@
+//! Share links on SQLite: links with their access facts in one statement, what a link
+//! shows read without an actor (only live content), views appended with their audit
+//! event, and fixed-window attempt counters.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use workvault_domain::audit::AuditDraft;
+use workvault_domain::id::{ShareLinkId, UserId, WorkspaceId};
+use workvault_domain::page::{Cursor, Page, PageRequest};
+use workvault_domain::policy::Role;
+use workvault_domain::ports::{JobAccess, StoreError, StoreResult};
+use workvault_domain::report::{ReportEntry, ReportItem};
+use workvault_domain::share::{GALLERY_LIMIT, ShareLink, ShareStore, ShareTarget, ShareView, Shared, Viewed};
+use workvault_domain::text::Caption;
+
+use crate::audit::append;
+use crate::reports::ReportRow;
+use crate::rows::{JobRow, PhotoRow, corrupt, hash, id, micros, opt_time, role, text, time};
+use crate::schema::{grants, jobs, memberships, photos, rate_limits, report_items, reports, share_links, share_views};
+use crate::{Db, SqliteStore};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = share_links)]
+pub(crate) struct LinkRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub job_id: String,
+    pub target_kind: String,
+    pub report_id: Option<String>,
+    pub photo_id: Option<String>,
+    pub token_hash: Vec<u8>,
+    pub password_hash: Option<String>,
+    pub allow_download: bool,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+impl LinkRow {
+    pub fn from_domain(l: &ShareLink) -> Self {
+        let (report_id, photo_id) = match l.target {
+            ShareTarget::Report(r) => (Some(r.to_string()), None),
+            ShareTarget::Photo(p) => (None, Some(p.to_string())),
+            ShareTarget::Job => (None, None),
+        };
+        Self {
+            id: l.id.to_string(),
+            workspace_id: l.workspace_id.to_string(),
+            job_id: l.job_id.to_string(),
+            target_kind: l.target.kind().to_owned(),
+            report_id,
+            photo_id,
+            token_hash: l.token_hash.as_bytes().to_vec(),
+            password_hash: l.password_hash.clone(),
+            allow_download: l.allow_download,
+            expires_at: micros(l.expires_at),
+            revoked_at: l.revoked_at.map(micros),
+            created_by: l.created_by.to_string(),
+            created_at: micros(l.created_at),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<ShareLink, StoreError> {
+        let target = match (self.target_kind.as_str(), &self.report_id, &self.photo_id) {
+            ("report", Some(r), None) => ShareTarget::Report(id(r)?),
+            ("photo", None, Some(p)) => ShareTarget::Photo(id(p)?),
+            ("job", None, None) => ShareTarget::Job,
+            (kind, _, _) => return Err(corrupt("share link target", kind)),
+        };
+        Ok(ShareLink {
+            id: id(&self.id)?,
+            workspace_id: id(&self.workspace_id)?,
+            job_id: id(&self.job_id)?,
+            target,
+            token_hash: hash(&self.token_hash)?,
+            password_hash: self.password_hash,
+            allow_download: self.allow_download,
+            expires_at: time(self.expires_at)?,
+            revoked_at: opt_time(self.revoked_at)?,
+            created_by: id(&self.created_by)?,
+            created_at: time(self.created_at)?,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = share_views)]
+pub(crate) struct ViewRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub link_id: String,
+    pub at: i64,
+    pub viewed: String,
+    pub network: String,
+    pub browser: String,
+}
+
+impl ViewRow {
+    pub fn from_domain(v: &ShareView) -> Self {
+        Self {
+            id: v.id.to_string(),
+            workspace_id: v.workspace_id.to_string(),
+            link_id: v.link_id.to_string(),
+            at: micros(v.at),
+            viewed: v.viewed.as_str().to_owned(),
+            network: v.network.clone(),
+            browser: v.browser.clone(),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<ShareView, StoreError> {
+        Ok(ShareView {
+            id: id(&self.id)?,
+            workspace_id: id(&self.workspace_id)?,
+            link_id: id(&self.link_id)?,
+            at: time(self.at)?,
+            viewed: Viewed::parse(&self.viewed).ok_or_else(|| corrupt("viewed", &self.viewed))?,
+            network: self.network,
+            browser: self.browser,
+        })
+    }
+}
+
+/// Whether a link's target is live in its job (and the job in its workspace).
+fn target_is_live(c: &mut SqliteConnection, link: &ShareLink) -> Result<bool, Db> {
+    let (ws, job) = (link.workspace_id.to_string(), link.job_id.to_string());
+    let job_live: bool = diesel::select(diesel::dsl::exists(
+        jobs::table.find(&job).filter(jobs::workspace_id.eq(&ws)).filter(jobs::deleted_at.is_null()),
+    ))
+    .get_result(c)?;
+    Ok(job_live
+        && match link.target {
+            ShareTarget::Job => true,
+            ShareTarget::Report(r) => diesel::select(diesel::dsl::exists(
+                reports::table
+                    .find(r.to_string())
+                    .filter(reports::job_id.eq(&job))
+                    .filter(reports::deleted_at.is_null()),
+            ))
+            .get_result(c)?,
+            ShareTarget::Photo(p) => diesel::select(diesel::dsl::exists(
+                photos::table.find(p.to_string()).filter(photos::job_id.eq(&job)).filter(photos::deleted_at.is_null()),
+            ))
+            .get_result(c)?,
+        })
+}
+
+/// What a live link shows, read without an actor.
+fn shared(c: &mut SqliteConnection, link: &ShareLink) -> Result<Option<Shared>, Db> {
+    let (ws, job) = (link.workspace_id.to_string(), link.job_id.to_string());
+    let job_row: Option<JobRow> = jobs::table
+        .find(&job)
+        .filter(jobs::workspace_id.eq(&ws))
+        .filter(jobs::deleted_at.is_null())
+        .select(JobRow::as_select())
+        .first(c)
+        .optional()?;
+    let Some(job_row) = job_row else { return Ok(None) };
+    match link.target {
+        ShareTarget::Report(r) => {
+            type Row = (ReportRow, Option<(i32, Option<String>)>, Option<PhotoRow>);
+            let rows: Vec<Row> = reports::table
+                .left_join(report_items::table.on(report_items::report_id.eq(reports::id)))
+                .left_join(photos::table.on(photos::id.eq(report_items::photo_id)))
+                .filter(reports::id.eq(r.to_string()))
+                .filter(reports::job_id.eq(&job))
+                .filter(reports::deleted_at.is_null())
+                .order(report_items::position)
+                .select((
+                    ReportRow::as_select(),
+                    (report_items::position, report_items::caption).nullable(),
+                    photos::all_columns.nullable(),
+                ))
+                .load(c)?;
+            let mut head = None;
+            let (mut items, mut entries) = (Vec::new(), Vec::new());
+            for (row, item, photo) in rows {
+                if let (Some((_, caption)), Some(photo)) = (item, photo) {
+                    let photo = photo.into_domain()?;
+                    let caption = caption.as_deref().map(|c| text("caption", c, Caption::parse)).transpose()?;
+                    items.push(ReportItem { photo_id: photo.id, caption: caption.clone() });
+                    entries.push(ReportEntry { photo, caption });
+                }
+                head.get_or_insert(row);
+            }
+            let Some(head) = head else { return Ok(None) };
+            Ok(Some(Shared::Report(head.into_domain(items)?, entries)))
+        }
+        ShareTarget::Photo(p) => {
+            let row: Option<PhotoRow> = photos::table
+                .find(p.to_string())
+                .filter(photos::job_id.eq(&job))
+                .filter(photos::deleted_at.is_null())
+                .select(PhotoRow::as_select())
+                .first(c)
+                .optional()?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(Shared::Photos(job_row.into_domain()?, vec![row.into_domain()?])))
+        }
+        ShareTarget::Job => {
+            let rows: Vec<PhotoRow> = photos::table
+                .filter(photos::job_id.eq(&job))
+                .filter(photos::deleted_at.is_null())
+                .order((photos::created_at.desc(), photos::id.desc()))
+                .limit(i64::from(GALLERY_LIMIT))
+                .select(PhotoRow::as_select())
+                .load(c)?;
+            let photos = rows.into_iter().map(PhotoRow::into_domain).collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(Shared::Photos(job_row.into_domain()?, photos)))
+        }
+    }
+}
+
+#[async_trait]
+impl ShareStore for SqliteStore {
+    async fn create_link(&self, link: &ShareLink, audit: AuditDraft) -> StoreResult<()> {
+        let link = link.clone();
+        self.write(move |c| {
+            if !target_is_live(c, &link)? {
+                return Err(Db(StoreError::NotFound));
+            }
+            diesel::insert_into(share_links::table).values(LinkRow::from_domain(&link)).execute(c)?;
+            append(c, audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn link_for(
+        &self,
+        actor: UserId,
+        ws: WorkspaceId,
+        link: ShareLinkId,
+    ) -> StoreResult<Option<(ShareLink, JobAccess)>> {
+        self.run(move |c| {
+            let row: Option<(LinkRow, String, Option<String>)> = share_links::table
+                .inner_join(jobs::table.on(jobs::id.eq(share_links::job_id).and(jobs::deleted_at.is_null())))
+                .inner_join(
+                    memberships::table.on(memberships::workspace_id
+                        .eq(share_links::workspace_id)
+                        .and(memberships::user_id.eq(actor.to_string()))),
+                )
+                .left_join(
+                    grants::table
+                        .on(grants::job_id.eq(share_links::job_id).and(grants::user_id.eq(memberships::user_id))),
+                )
+                .filter(share_links::id.eq(link.to_string()))
+                .filter(share_links::workspace_id.eq(ws.to_string()))
+                .select((LinkRow::as_select(), memberships::role, grants::user_id.nullable()))
+                .first(c)
+                .optional()?;
+            let Some((row, actor_role, grant)) = row else { return Ok(None) };
+            Ok(Some((row.into_domain()?, JobAccess { role: role(&actor_role)?, granted: grant.is_some() })))
+        })
+        .await
+    }
+
+    async fn links_for(
+        &self,
+        actor: UserId,
+        ws: WorkspaceId,
+        page: PageRequest,
+    ) -> StoreResult<Option<(Role, Page<(ShareLink, bool)>)>> {
+        self.run(move |c| {
+            let actor_role: Option<String> = memberships::table
+                .find((ws.to_string(), actor.to_string()))
+                .select(memberships::role)
+                .first(c)
+                .optional()?;
+            let Some(actor_role) = actor_role else { return Ok(None) };
+            let (key, after) = match page.after {
+                Some(a) => (a.key, a.id.to_string()),
+                None => (i64::MAX, String::from("~")),
+            };
+            let rows: Vec<(LinkRow, Option<String>)> = share_links::table
+                .inner_join(jobs::table.on(jobs::id.eq(share_links::job_id).and(jobs::deleted_at.is_null())))
+                .left_join(
+                    grants::table.on(grants::job_id.eq(share_links::job_id).and(grants::user_id.eq(actor.to_string()))),
+                )
+                .filter(share_links::workspace_id.eq(ws.to_string()))
+                .filter(
+                    share_links::created_at.lt(key).or(share_links::created_at.eq(key).and(share_links::id.lt(after))),
+                )
+                .order((share_links::created_at.desc(), share_links::id.desc()))
+                .limit(i64::from(page.limit) + 1)
+                .select((LinkRow::as_select(), grants::user_id.nullable()))
+                .load(c)?;
+            let links = rows
+                .into_iter()
+                .map(|(l, g)| Ok((l.into_domain()?, g.is_some())))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let page =
+                Page::from_rows(links, page.limit, |(l, _)| Cursor { key: micros(l.created_at), id: *l.id.as_uuid() });
+            Ok(Some((role(&actor_role)?, page)))
+        })
+        .await
+    }
+
+    async fn revoke_link(
+        &self,
+        ws: WorkspaceId,
+        link: ShareLinkId,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
+        self.write(move |c| {
+            let n = diesel::update(share_links::table.find(link.to_string()))
+                .filter(share_links::workspace_id.eq(ws.to_string()))
+                .filter(share_links::revoked_at.is_null())
+                .set(share_links::revoked_at.eq(micros(at)))
+                .execute(c)?;
+            if n == 0 {
+                return Err(Db(StoreError::NotFound));
+            }
+            append(c, audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn link_by_token(&self, token: &workvault_domain::secret::TokenHash) -> StoreResult<Option<ShareLink>> {
+        let token = token.as_bytes().to_vec();
+        self.run(move |c| {
+            let row: Option<LinkRow> = share_links::table
+                .filter(share_links::token_hash.eq(token))
+                .select(LinkRow::as_select())
+                .first(c)
+                .optional()?;
+            Ok(row.map(LinkRow::into_domain).transpose()?)
+        })
+        .await
+    }
+
+    async fn shared(&self, link: &ShareLink) -> StoreResult<Option<Shared>> {
+        let link = link.clone();
+        self.run(move |c| shared(c, &link)).await
+    }
+
+    async fn record_view(&self, view: &ShareView, audit: AuditDraft) -> StoreResult<()> {
+        let row = ViewRow::from_domain(view);
+        self.write(move |c| {
+            diesel::insert_into(share_views::table).values(row).execute(c)?;
+            append(c, audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn views_of(&self, ws: WorkspaceId, link: ShareLinkId, page: PageRequest) -> StoreResult<Page<ShareView>> {
+        self.run(move |c| {
+            let (key, after) = match page.after {
+                Some(a) => (a.key, a.id.to_string()),
+                None => (i64::MAX, String::from("~")),
+            };
+            let rows: Vec<ViewRow> = share_views::table
+                .filter(share_views::workspace_id.eq(ws.to_string()))
+                .filter(share_views::link_id.eq(link.to_string()))
+                .filter(share_views::at.lt(key).or(share_views::at.eq(key).and(share_views::id.lt(after))))
+                .order((share_views::at.desc(), share_views::id.desc()))
+                .limit(i64::from(page.limit) + 1)
+                .select(ViewRow::as_select())
+                .load(c)?;
+            let views = rows.into_iter().map(ViewRow::into_domain).collect::<Result<Vec<_>, _>>()?;
+            Ok(Page::from_rows(views, page.limit, |v| Cursor { key: micros(v.at), id: *v.id.as_uuid() }))
+        })
+        .await
+    }
+
+    async fn prune_views(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(move |c| {
+            let n = diesel::delete(share_views::table.filter(share_views::at.lt(micros(before)))).execute(c)?;
+            diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(micros(before)))).execute(c)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn count_attempt(&self, key: &str, window: DateTime<Utc>) -> StoreResult<u32> {
+        let key = key.to_owned();
+        self.write(move |c| {
+            let n: i32 = diesel::insert_into(rate_limits::table)
+                .values((
+                    rate_limits::key.eq(&key),
+                    rate_limits::window_start.eq(micros(window)),
+                    rate_limits::count.eq(1),
+                ))
+                .on_conflict((rate_limits::key, rate_limits::window_start))
+                .do_update()
+                .set(rate_limits::count.eq(rate_limits::count + 1))
+                .returning(rate_limits::count)
+                .get_result(c)?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
+        .await
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE rate_limits;
+DROP TABLE share_views;
+DROP TABLE share_links;
