@@ -7,6 +7,7 @@ pub mod pages;
 pub mod problem;
 mod report;
 pub mod session;
+pub mod share_pages;
 pub mod signin;
 
 use std::sync::Arc;
@@ -118,7 +119,7 @@ impl std::fmt::Debug for AppState {
     info(title = "Workvault API", description = "Jobs, photos, tickets and assets, with access decided on every request."),
     tags(
         (name = "session"), (name = "workspaces"), (name = "members"), (name = "invites"),
-        (name = "jobs"), (name = "grants"), (name = "photos"), (name = "reports"), (name = "audit"), (name = "health"), (name = "pages"),
+        (name = "jobs"), (name = "grants"), (name = "photos"), (name = "reports"), (name = "share-links"), (name = "audit"), (name = "health"), (name = "pages"),
     )
 )]
 struct ApiDoc;
@@ -135,6 +136,10 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(signin::callback)
         .service(pages::invite)
         .service(pages::accept_invite)
+        .service(share_pages::show)
+        .service(share_pages::unlock)
+        .service(share_pages::photo)
+        .service(share_pages::download)
         .service(
             scope("/api/v1")
                 .service(api::session::show)
@@ -178,6 +183,10 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .service(api::reports::purge)
                 .service(api::reports::html)
                 .service(api::reports::pdf)
+                .service(api::share::create)
+                .service(api::share::list)
+                .service(api::share::revoke)
+                .service(api::share::views)
                 .service(api::audit::list)
                 .service(api::audit::verify),
         );

@@ -20,7 +20,7 @@ use crate::problem::{self as p, ApiError};
 pub struct ReqId(pub RequestId);
 
 /// Path prefixes whose next segment is a secret token, redacted in logs.
-const TOKEN_PATHS: &[&str] = &["/auth/link/", "/invites/", "/api/v1/invites/"];
+const TOKEN_PATHS: &[&str] = &["/auth/link/", "/invites/", "/api/v1/invites/", "/s/"];
 
 /// The path with every token segment replaced, safe for a log line.
 pub fn redact_path(path: &str) -> String {

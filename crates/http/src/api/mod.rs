@@ -10,6 +10,7 @@ pub mod members;
 pub mod photos;
 pub mod reports;
 pub mod session;
+pub mod share;
 pub mod workspaces;
 
 use std::str::FromStr;

@@ -318,7 +318,7 @@ pub async fn pdf(state: Data<AppState>, caller: Caller, path: ReportPath, q: Que
 }
 
 /// A safe ASCII file name from a title.
-fn file_name(title: &str) -> String {
+pub(crate) fn file_name(title: &str) -> String {
     let name: String = title
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { ' ' })

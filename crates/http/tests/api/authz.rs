@@ -150,6 +150,18 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
             route(Method::POST, api(&format!("/photos/{}/purge", w.trashed_photo)), None, on_job),
             route(Method::POST, api(&format!("/jobs/{job}/reports/{}/purge", w.trashed_report)), None, on_job),
         ],
+        Action::ShareJob => vec![
+            route(Method::POST, api("/share-links"), Some(json!({"target": "job", "id": job})), on_job),
+            route(
+                Method::POST,
+                api("/share-links"),
+                Some(json!({"target": "report", "id": w.report, "job_id": job, "password": "long enough"})),
+                on_job,
+            ),
+            route(Method::POST, api("/share-links"), Some(json!({"target": "photo", "id": w.photo})), on_job),
+            route(Method::DELETE, api(&format!("/share-links/{}", w.link)), None, on_job),
+            route(Method::GET, api(&format!("/share-links/{}/views", w.link)), None, on_job),
+        ],
         Action::ManageGrants => vec![
             route(Method::GET, api(&format!("/jobs/{job}/grants")), None, on_job),
             route(Method::PUT, api(&format!("/jobs/{job}/grants/{}", w.grantee.id)), None, on_job),
@@ -170,6 +182,8 @@ struct World {
     /// A report of the job's photo, and one in trash.
     report: String,
     trashed_report: String,
+    /// A share link of the job.
+    link: String,
     invite: String,
     owner: User,
     admin: User,
@@ -244,6 +258,9 @@ where
     let trashed_report = t.post(&reports, &owner, json!({"title": "Old"})).await.str("id");
     let r = t.delete(&format!("{reports}/{trashed_report}"), &owner).await;
     assert_eq!(r.status, 204, "{}", r.text);
+    let r = t.post(&format!("/api/v1/workspaces/{ws}/share-links"), &owner, json!({"target": "job", "id": job})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let link = r.str("id");
     // The outsider is Owner of a workspace of their own: their role there gives nothing here.
     t.workspace(&outsider, "Elsewhere").await;
     World {
@@ -253,6 +270,7 @@ where
         trashed_photo,
         report,
         trashed_report,
+        link,
         invite,
         owner,
         admin,
@@ -323,9 +341,9 @@ async fn every_role_action_and_workspace_case_answers_as_the_policy_decides() {
             }
         }
     }
-    // 5 standings × (8 plain actions + 4 job actions × 2 + 3 invited roles + 9 target × new-role
+    // 5 standings × (8 plain actions + 6 job actions × 2 + 3 invited roles + 9 target × new-role
     // pairs + 4 removal targets + 4 session-management targets).
-    assert_eq!(cases, 5 * (8 + 5 * 2 + 3 + 9 + 4 + 4));
+    assert_eq!(cases, 5 * (8 + 6 * 2 + 3 + 9 + 4 + 4));
     assert!(requests > cases);
 }
 
@@ -361,6 +379,10 @@ async fn another_workspaces_ids_answer_not_found_even_for_its_owner_elsewhere() 
             format!("/api/v1/workspaces/{b}/jobs/{}/reports", w.job),
             Some(json!({"title": "x", "items": [{"photo_id": w.photo}]})),
         ),
+        (Method::POST, format!("/api/v1/workspaces/{b}/share-links"), Some(json!({"target": "job", "id": w.job}))),
+        (Method::POST, format!("/api/v1/workspaces/{b}/share-links"), Some(json!({"target": "photo", "id": w.photo}))),
+        (Method::DELETE, format!("/api/v1/workspaces/{b}/share-links/{}", w.link), None),
+        (Method::GET, format!("/api/v1/workspaces/{b}/share-links/{}/views", w.link), None),
     ] {
         let before = t.snapshot(&w.ws).await;
         let r = t.call(method.clone(), &path, Some(&w.outsider), body).await;

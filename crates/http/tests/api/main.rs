@@ -9,3 +9,4 @@ mod photos;
 mod problems;
 mod reports;
 mod security;
+mod share;

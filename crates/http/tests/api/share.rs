@@ -1,0 +1,215 @@
+//! Share links over HTTP: made (the URL shown once), listed, revoked, views read; the
+//! public pages with their headers, the password form and its limit, downloads on and
+//! off, and one page for every link that shows nothing.
+
+use actix_web::http::Method;
+use actix_web::test::TestRequest;
+use serde_json::{Value, json};
+
+use crate::harness::{Reply, User, jpeg, test_app};
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+fn token_of(url: &str) -> String {
+    url.rsplit("/s/").next().unwrap_or_default().to_owned()
+}
+
+/// Asserts the headers every public share response carries.
+fn public_headers(r: &Reply) {
+    assert_eq!(r.header("cache-control"), Some("private, no-store"), "{}", r.text);
+    assert_eq!(r.header("x-robots-tag"), Some("noindex, nofollow"));
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+    let csp = r.header("content-security-policy").unwrap_or_default();
+    assert!(csp.starts_with("default-src 'none'") && !csp.contains("unsafe"), "{csp}");
+}
+
+#[actix_web::test]
+async fn a_shared_report_is_shown_to_anyone_with_the_link_and_every_view_is_recorded() {
+    let t = test_app().await;
+    let owner = t.user("owner").await;
+    let ws = t.workspace(&owner, "Sharing").await;
+    let job = t.job(&ws, &owner, "Roof").await;
+    let photo = t.photo(&ws, &owner, &job).await;
+    t.process(&ws, &photo).await;
+    let reports = format!("/api/v1/workspaces/{ws}/jobs/{job}/reports");
+    let body = json!({"title": "Roof survey", "items": [{"photo_id": photo, "caption": "North <side>"}]});
+    let report = t.post(&reports, &owner, body).await.str("id");
+    let links = format!("/api/v1/workspaces/{ws}/share-links");
+    let made = t.post(&links, &owner, json!({"target": "report", "id": report, "job_id": job})).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let url = made.str("url");
+    assert!(url.starts_with("http://127.0.0.1:8080/s/"), "{url}");
+    let token = token_of(&url);
+    assert!(token.len() >= 22, "at least 128 bits");
+    assert_eq!((made.body["target"].clone(), made.body["password"].clone()), (json!("report"), json!(false)));
+    let listed = t.get(&links, &owner).await;
+    assert_eq!(listed.body["items"][0]["id"], made.body["id"]);
+    assert!(!listed.text.contains(&token) && listed.body["items"][0].get("url").is_none(), "the token is shown once");
+
+    // Anyone with the link: no cookie, no session.
+    let page = t
+        .send(
+            TestRequest::get()
+                .uri(&format!("/s/{token}"))
+                .peer_addr("203.0.113.77:5555".parse().expect("addr"))
+                .insert_header(("user-agent", FIREFOX)),
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    public_headers(&page);
+    assert!(
+        page.text.contains("Roof survey") && page.text.contains("North &#60;side&#62;")
+            || page.text.contains("North &lt;side&gt;")
+    );
+    assert!(page.text.contains(r#"<meta name="robots" content="noindex, nofollow">"#));
+    assert!(!page.text.contains("Download PDF"), "downloads are off");
+    let thumb = format!("/s/{token}/photos/{photo}/thumb");
+    assert!(page.text.contains(&thumb));
+    let img = t.send(TestRequest::get().uri(&thumb)).await;
+    assert_eq!((img.status, img.header("content-type")), (200, Some("image/jpeg")));
+    assert_eq!(img.bytes, jpeg(500)[..16], "the stripped variant");
+    public_headers(&img);
+    assert_eq!(t.send(TestRequest::get().uri(&format!("/s/{token}/photos/{photo}/original"))).await.status, 404);
+    let refused = t.send(TestRequest::get().uri(&format!("/s/{token}/download"))).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(refused.text.contains("Downloads are off"));
+
+    // The views: when, what, the network and the browser family; nothing more.
+    let id = made.str("id");
+    let views = t.get(&format!("{links}/{id}/views"), &owner).await;
+    assert_eq!(views.status, 200, "{}", views.text);
+    let items = views.body["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "one page view; images and refused downloads are not views: {}", views.text);
+    assert_eq!((items[0]["viewed"].clone(), items[0]["network"].clone()), (json!("page"), json!("203.0.113.0/24")));
+    assert_eq!(items[0]["browser"], "Firefox");
+    assert!(!views.text.contains("203.0.113.77") && !views.text.contains("rv:128"));
+    let audit = t.get(&format!("/api/v1/workspaces/{ws}/audit"), &owner).await;
+    assert!(audit.text.contains("share_link.viewed") && audit.text.contains("share_link.created"));
+
+    // Revoked: at once, and the same page as a link that never existed.
+    let unknown = t.send(TestRequest::get().uri("/s/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")).await;
+    assert_eq!(t.call(Method::DELETE, &format!("{links}/{id}"), Some(&owner), None).await.status, 204);
+    let revoked = t.send(TestRequest::get().uri(&format!("/s/{token}"))).await;
+    assert_eq!((revoked.status, unknown.status), (404, 404));
+    assert_eq!(revoked.text, unknown.text, "revoked and unknown cannot be told apart");
+    public_headers(&revoked);
+    assert_eq!(t.send(TestRequest::get().uri(&thumb)).await.status, 404, "its images too");
+    for bad in ["x".to_owned(), "%00%ff".to_owned(), "a".repeat(4000), format!("{token}x")] {
+        let r = t.send(TestRequest::get().uri(&format!("/s/{bad}"))).await;
+        assert_eq!((r.status, r.text.clone()), (404, unknown.text.clone()), "{}", &bad[..bad.len().min(20)]);
+    }
+}
+
+/// A photo of a new job in a new workspace of `owner`, shared with `body`; the token
+/// and the photo id.
+async fn shared<S, B>(t: &crate::harness::TestApp<S>, owner: &User, body: Value) -> (String, String)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let ws = t.workspace(owner, "Shared").await;
+    let job = t.job(&ws, owner, "Roof").await;
+    let photo = t.photo(&ws, owner, &job).await;
+    t.process(&ws, &photo).await;
+    let mut body = body;
+    body["id"] = json!(photo);
+    let made = t.post(&format!("/api/v1/workspaces/{ws}/share-links"), owner, body).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    (token_of(&made.str("url")), photo)
+}
+
+#[actix_web::test]
+async fn a_password_link_asks_limits_wrong_guesses_and_opens_with_the_right_one() {
+    let t = test_app().await;
+    let owner = t.user("owner").await;
+    let body = json!({"target": "photo", "password": "correct horse battery", "allow_download": true});
+    let (token, photo) = shared(&t, &owner, body).await;
+    let page = format!("/s/{token}");
+    let form = t.send(TestRequest::get().uri(&page)).await;
+    assert_eq!(form.status, 200);
+    public_headers(&form);
+    assert!(form.text.contains(r#"type="password""#) && !form.text.contains(&photo), "the form, nothing else");
+    let locked = t.send(TestRequest::get().uri(&format!("{page}/photos/{photo}/thumb"))).await;
+    assert_eq!(locked.status, 401, "no image before the password: {}", locked.text);
+    assert_eq!(t.send(TestRequest::get().uri(&format!("{page}/download"))).await.status, 401);
+    let attempt = |password: &str, addr: &str| {
+        TestRequest::post()
+            .uri(&page)
+            .peer_addr(addr.parse().expect("addr"))
+            .set_form([("password", password.to_owned())])
+    };
+    for _ in 0..5 {
+        let wrong = t.send(attempt("wrong guess", "192.0.2.10:1")).await;
+        assert_eq!(wrong.status, 401, "{}", wrong.text);
+        assert!(wrong.text.contains("That password is not right."));
+    }
+    let limited = t.send(attempt("correct horse battery", "192.0.2.11:1")).await;
+    assert_eq!(limited.status, 429, "the sixth try from that network, even right: {}", limited.text);
+    assert!(limited.header("retry-after").and_then(|s| s.parse::<u32>().ok()).is_some_and(|s| s > 0));
+    let right = t.send(attempt("correct horse battery", "198.51.100.1:1")).await;
+    assert_eq!((right.status, right.header("location")), (303, Some(page.as_str())), "{}", right.text);
+    let cookie = right.header("set-cookie").unwrap_or_default().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains(&format!("Path={page}")), "{cookie}");
+    let proof = cookie.split(';').next().unwrap_or_default().to_owned();
+    let opened = t.send(TestRequest::get().uri(&page).insert_header(("cookie", proof.clone()))).await;
+    assert_eq!(opened.status, 200, "{}", opened.text);
+    assert!(opened.text.contains(&format!("{page}/photos/{photo}/large")) && opened.text.contains("Download PDF"));
+    let download =
+        t.send(TestRequest::get().uri(&format!("{page}/download")).insert_header(("cookie", proof.clone()))).await;
+    assert_eq!((download.status, download.header("content-type")), (200, Some("image/jpeg")));
+    assert_eq!(download.bytes, jpeg(500)[..64], "the large variant, never the original");
+    let forged = t.send(TestRequest::get().uri(&page).insert_header(("cookie", "wv_share=00".to_owned()))).await;
+    assert!(forged.text.contains(r#"type="password""#), "a forged proof opens nothing");
+}
+
+#[actix_web::test]
+async fn expired_links_and_removed_content_get_their_own_readable_pages() {
+    let t = test_app().await;
+    let owner = t.user("owner").await;
+    let (token, photo) = shared(&t, &owner, json!({"target": "photo", "allow_download": true})).await;
+    let page = format!("/s/{token}");
+    assert_eq!(t.send(TestRequest::get().uri(&page)).await.status, 200);
+    let ws = t.get("/api/v1/workspaces", &owner).await.body["items"][0]["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(t.delete(&format!("/api/v1/workspaces/{ws}/photos/{photo}"), &owner).await.status, 204);
+    let gone = t.send(TestRequest::get().uri(&page)).await;
+    assert_eq!(gone.status, 410, "{}", gone.text);
+    assert!(gone.text.contains("no longer available"));
+    public_headers(&gone);
+    t.clock.advance(chrono::Duration::days(31));
+    let expired = t.send(TestRequest::get().uri(&page)).await;
+    assert_eq!(expired.status, 410);
+    assert!(expired.text.contains("This link has expired"));
+}
+
+#[actix_web::test]
+async fn bad_share_link_requests_are_problems_and_change_nothing() {
+    let t = test_app().await;
+    let owner = t.user("owner").await;
+    let ws = t.workspace(&owner, "Sharing").await;
+    let job = t.job(&ws, &owner, "Roof").await;
+    let stranger = t.user("stranger").await;
+    let their_ws = t.workspace(&stranger, "Theirs").await;
+    let their_job = t.job(&their_ws, &stranger, "Theirs").await;
+    let links = format!("/api/v1/workspaces/{ws}/share-links");
+    let far = (chrono::Utc::now() + chrono::Duration::days(4000)).to_rfc3339();
+    let cases = [
+        (json!({"target": "job", "id": their_job}), 404, "not_found"),
+        (json!({"target": "job", "id": "nope"}), 422, "validation_failed"),
+        (json!({"target": "report", "id": job}), 422, "validation_failed"),
+        (json!({"target": "album", "id": job}), 400, "invalid_body"),
+        (json!({"target": "job", "id": job, "expires_at": "2001-01-01T00:00:00Z"}), 422, "validation_failed"),
+        (json!({"target": "job", "id": job, "expires_at": far}), 422, "validation_failed"),
+        (json!({"target": "job", "id": job, "password": "short"}), 422, "validation_failed"),
+        (json!({"target": "job", "id": job, "colour": "red"}), 400, "unknown_field"),
+    ];
+    for (body, status, code) in cases {
+        let before = t.snapshot(&ws).await;
+        let r = t.post(&links, &owner, body.clone()).await;
+        assert_eq!((r.status, r.code()), (status, Some(code)), "{body}: {}", r.text);
+        assert_eq!(t.snapshot(&ws).await, before, "{body} changed something");
+    }
+}
