@@ -253,12 +253,14 @@ pub const PRUNE_KIND: &str = "maintenance.prune_credentials";
 /// How long ended sessions and sign-in links are kept before they are deleted.
 pub const PRUNE_AFTER: Duration = Duration::days(7);
 
-/// Deletes sessions and sign-in links that ended more than [`PRUNE_AFTER`] ago (data
+/// Deletes sessions and sign-in links that ended more than [`PRUNE_AFTER`] ago, share
+/// link views older than their retention, and spent rate-limit windows (data
 /// minimisation: nothing is kept that no longer serves a purpose), then schedules the
 /// next run an hour later.
 pub struct PruneCredentials {
     store: std::sync::Arc<dyn crate::ports::Store>,
     clock: std::sync::Arc<dyn crate::ports::Clock>,
+    view_retention: Duration,
 }
 
 impl std::fmt::Debug for PruneCredentials {
@@ -270,7 +272,13 @@ impl std::fmt::Debug for PruneCredentials {
 impl PruneCredentials {
     /// The handler over a store.
     pub fn new(store: std::sync::Arc<dyn crate::ports::Store>, clock: std::sync::Arc<dyn crate::ports::Clock>) -> Self {
-        Self { store, clock }
+        Self { store, clock, view_retention: crate::Lifetimes::default().share_view_retention }
+    }
+
+    /// Keeps share link views this long (and spent rate-limit windows no longer).
+    pub fn with_view_retention(mut self, retention: Duration) -> Self {
+        self.view_retention = retention;
+        self
     }
 
     /// Enqueues the run for the hour after `now` (once, however many nodes ask).
@@ -364,6 +372,7 @@ impl TaskHandler for PruneCredentials {
     async fn run(&self, _task: &Task) -> Result<(), String> {
         let now = self.clock.now();
         self.store.prune_credentials(now - PRUNE_AFTER).await.map_err(|e| e.to_string())?;
+        self.store.prune_views(now - self.view_retention).await.map_err(|e| e.to_string())?;
         self.schedule(now).await.map_err(|e| e.to_string())
     }
 }

@@ -371,7 +371,8 @@ async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> 
     use workvault_domain::queue::{PruneCredentials, SweepUploads, TaskHandler, Turn, Worker};
     let store = instance.backend.store();
     let clock = instance.app.clock().clone();
-    let prune = Arc::new(PruneCredentials::new(store.clone(), clock.clone()));
+    let retention = v.config.lifetimes().share_view_retention;
+    let prune = Arc::new(PruneCredentials::new(store.clone(), clock.clone()).with_view_retention(retention));
     prune.schedule(clock.now()).await.context("scheduling the credential clean-up")?;
     let mut suffix = [0u8; 4];
     instance.app.rng().fill(&mut suffix);

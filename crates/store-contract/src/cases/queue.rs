@@ -131,11 +131,23 @@ pub async fn workers_run_handlers_and_the_clean_up_keeps_what_is_live(store: Arc
     let session = f.app.authenticate(&ended.token).await.expect("auth").expect("live");
     f.app.sign_out(&session, None).await.expect("sign out");
     f.app.issue_sign_in_link("stale@example.test").await.expect("link");
+    // A share link viewed now (old by the time the clean-up runs) and just before it.
+    let owner = f.user("owner").await;
+    let ws = f.workspace(&owner, "Views").await;
+    let j = f.app.create_job(&owner, ws, super::job("Roof")).await.expect("job").id;
+    let new_link = workvault_domain::service::NewShareLink {
+        target: workvault_domain::service::ShareRequest::Job(j),
+        expires_at: None,
+        password: None,
+        allow_download: false,
+    };
+    let (link, _) = f.app.create_share_link(&owner, ws, new_link).await.expect("link");
+    f.app.record_share_view(&link, workvault_domain::share::Viewed::Page, "192.0.2.0/24", "Chrome").await;
     f.clock.advance(PRUNE_AFTER + Duration::hours(1));
     let live = f.app.open_session(&identity, None).await.expect("session");
     let (_, fresh_link) = f.app.issue_sign_in_link("fresh@example.test").await.expect("link");
 
-    let prune = Arc::new(PruneCredentials::new(store.clone(), f.clock.clone()));
+    let prune = Arc::new(PruneCredentials::new(store.clone(), f.clock.clone()).with_view_retention(Duration::days(1)));
     prune.schedule(f.clock_now()).await.expect("schedule");
     prune.schedule(f.clock_now()).await.expect("scheduling twice is one task");
     let doomed = new_task(&f, "test.unknown_kind", 1);
@@ -147,11 +159,15 @@ pub async fn workers_run_handlers_and_the_clean_up_keeps_what_is_live(store: Arc
     assert_eq!(worker.turn().await.expect("turn"), Turn::Failed(doomed.id, TaskState::Dead), "no handler, one attempt");
     assert_eq!(worker.turn().await.expect("turn"), Turn::Idle, "the clean-up is not due before its hour");
     f.clock.advance(Duration::hours(1));
+    f.app.record_share_view(&link, workvault_domain::share::Viewed::Download, "192.0.2.0/24", "Chrome").await;
     assert!(matches!(worker.turn().await.expect("turn"), Turn::Completed(_)));
     assert_eq!(worker.turn().await.expect("turn"), Turn::Idle, "exactly one clean-up for the slot");
+    let views = f.app.share_views(&owner, ws, link.id, Default::default()).await.expect("views");
+    let kept: Vec<_> = views.items.iter().map(|v| v.viewed).collect();
+    assert_eq!(kept, [workvault_domain::share::Viewed::Download], "views past their retention went");
 
     let (sessions, _) = store.dump(workvault_domain::instance::RecordKind::Session, None, 100).await.expect("dump");
-    assert_eq!(sessions.len(), 1, "the ended session went, the live one stayed");
+    assert_eq!(sessions.len(), 2, "the ended session went, the live ones (and the owner's) stayed");
     assert!(f.app.authenticate(&live.token).await.expect("auth").is_some());
     let (links, _) = store.dump(workvault_domain::instance::RecordKind::SignInLink, None, 100).await.expect("dump");
     assert_eq!(links.len(), 1);
