@@ -75,6 +75,8 @@ pub struct HttpSettings {
     pub hsts: bool,
     /// Photo uploads this node takes at once; more answer 503 with `Retry-After`.
     pub upload_slots: UploadSlots,
+    /// Whether views of share links are recorded (off only to measure its cost).
+    pub record_share_views: bool,
 }
 
 impl HttpSettings {
@@ -82,7 +84,13 @@ impl HttpSettings {
     /// (which the server's config allows on loopback only); 32 concurrent uploads.
     pub fn for_url(public_url: Url) -> Self {
         let https = public_url.scheme() == "https";
-        Self { public_url, secure_cookies: https, hsts: https, upload_slots: UploadSlots::new(32) }
+        Self {
+            public_url,
+            secure_cookies: https,
+            hsts: https,
+            upload_slots: UploadSlots::new(32),
+            record_share_views: true,
+        }
     }
 
     /// The `Origin` browsers send for pages of this server.

@@ -162,8 +162,10 @@ pub async fn show(state: Data<AppState>, req: HttpRequest, path: Path<String>) -
         Ok(shared) => shared,
         Err(res) => return res,
     };
-    let (net, browser) = viewer(&req);
-    state.app.record_share_view(&shared.link, Viewed::Page, &net, browser).await;
+    if state.settings.record_share_views {
+        let (net, browser) = viewer(&req);
+        state.app.record_share_view(&shared.link, Viewed::Page, &net, browser).await;
+    }
     let base = format!("/s/{token}");
     let image_url = |id: PhotoId, variant: &str| format!("{base}/photos/{id}/{variant}");
     let download_url = shared.link.allow_download.then(|| format!("{base}/download"));
@@ -255,8 +257,10 @@ pub async fn download(state: Data<AppState>, req: HttpRequest, path: Path<String
         let message = "Whoever shared this link did not allow downloads.";
         return page(StatusCode::FORBIDDEN, &Message { heading: "Downloads are off", message });
     }
-    let (net, browser) = viewer(&req);
-    state.app.record_share_view(&shared.link, Viewed::Download, &net, browser).await;
+    if state.settings.record_share_views {
+        let (net, browser) = viewer(&req);
+        state.app.record_share_view(&shared.link, Viewed::Download, &net, browser).await;
+    }
     if let ShareTarget::Photo(id) = shared.link.target {
         return match state.app.report_photo(&shared.view, id, Variant::Large).await {
             Ok((size, body)) => {

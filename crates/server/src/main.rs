@@ -427,9 +427,13 @@ async fn serve(v: Validated) -> anyhow::Result<ExitCode> {
         identity,
         settings: HttpSettings {
             upload_slots: UploadSlots::new(v.config.blobs.max_concurrent_uploads),
+            record_share_views: v.config.sharing.record_views,
             ..HttpSettings::for_url(v.public_url.clone())
         },
     });
+    if !v.config.sharing.record_views {
+        tracing::warn!("sharing.record_views is off: views of share links are not recorded");
+    }
     let mut server = HttpServer::new(move || workvault_http::app(state.clone()))
         .bind(v.bind)
         .with_context(|| format!("binding {}", v.bind))?;

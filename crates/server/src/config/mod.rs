@@ -34,6 +34,8 @@ pub struct Config {
     pub sessions: SessionConfig,
     /// Photo storage, keyring and master key.
     pub blobs: BlobsConfig,
+    /// Share links.
+    pub sharing: SharingConfig,
     /// Background workers.
     pub worker: WorkerConfig,
     /// First-start setup.
@@ -52,6 +54,22 @@ pub struct HttpConfig {
     pub public_url: Option<String>,
     /// Worker threads (default: one per core).
     pub workers: Option<usize>,
+}
+
+/// `[sharing]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharingConfig {
+    /// A share link's lifetime when its maker names none, in days.
+    pub default_days: i64,
+    /// The longest lifetime a share link may have, in days.
+    pub max_days: i64,
+    /// How long share link views are kept, in days.
+    pub view_retention_days: i64,
+    /// Whether views of share links are recorded. Off only to measure what recording
+    /// costs (`bench/share-view`): the start logs a warning, since the workspace then
+    /// cannot see who opened its links.
+    pub record_views: bool,
 }
 
 /// `[store]`
@@ -197,6 +215,7 @@ impl Default for Config {
                 invite_max_secs: 30 * 24 * 3600,
             },
             blobs: BlobsConfig::default(),
+            sharing: SharingConfig { default_days: 30, max_days: 365, view_retention_days: 180, record_views: true },
             worker: WorkerConfig { enabled: true, poll_secs: 2, lease_secs: 300 },
             setup: SetupConfig { first_user_email: "owner@workvault.local".into() },
             log: LogConfig { format: "pretty".into(), level: "info".into() },
@@ -286,6 +305,13 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".into());
         }
+        let sharing = &self.sharing;
+        if !(1..=3650).contains(&sharing.max_days) || !(1..=sharing.max_days).contains(&sharing.default_days) {
+            problems.push("sharing: need 1 <= default_days <= max_days <= 3650".into());
+        }
+        if !(1..=3650).contains(&sharing.view_retention_days) {
+            problems.push("sharing.view_retention_days: must be between 1 and 3650".into());
+        }
         if self.http.workers == Some(0) {
             problems.push("http.workers: must be at least 1".into());
         }
@@ -339,7 +365,9 @@ impl Config {
             session_absolute: secs(s.absolute_secs),
             session_idle: secs(s.idle_secs),
             sign_in_flow: secs(s.sign_in_flow_secs),
-            ..Default::default()
+            share_link_default: chrono::Duration::days(self.sharing.default_days),
+            share_link_max: chrono::Duration::days(self.sharing.max_days),
+            share_view_retention: chrono::Duration::days(self.sharing.view_retention_days),
         }
     }
 }
