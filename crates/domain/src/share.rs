@@ -158,8 +158,9 @@ pub trait ShareStore: Send + Sync {
     async fn link_by_token(&self, token: &TokenHash) -> StoreResult<Option<ShareLink>>;
     /// What the link shows, if its job and target are live.
     async fn shared(&self, link: &ShareLink) -> StoreResult<Option<Shared>>;
-    /// Records a view with its audit event.
-    async fn record_view(&self, view: &ShareView, audit: AuditDraft) -> StoreResult<()>;
+    /// Records views with their audit events, all in one transaction (a batch of the
+    /// views that arrived together: one commit for many).
+    async fn record_views(&self, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()>;
     /// A page of a link's views, newest first.
     async fn views_of(&self, ws: WorkspaceId, link: ShareLinkId, page: PageRequest) -> StoreResult<Page<ShareView>>;
     /// Deletes every view older than `before`.

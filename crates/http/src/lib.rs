@@ -5,6 +5,7 @@ pub mod dto;
 pub mod middleware;
 pub mod pages;
 pub mod problem;
+mod recorder;
 mod report;
 pub mod session;
 pub mod share_pages;
@@ -229,8 +230,10 @@ pub fn app(
     >,
 > {
     let doc = Arc::new(openapi());
+    let views = Data::new(recorder::ViewRecorder::start(state.app.clone()));
     App::new()
         .app_data(state)
+        .app_data(views)
         .app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(problem::json_error))
         .app_data(web::QueryConfig::default().error_handler(problem::query_error))
         .app_data(web::PathConfig::default().error_handler(problem::path_error))

@@ -18,6 +18,7 @@ use workvault_domain::service::{ShareRefusal, SharedPage};
 use workvault_domain::share::{ShareLink, ShareTarget, Viewed};
 
 use crate::AppState;
+use crate::recorder::ViewRecorder;
 use crate::report::ReportPage;
 use crate::report::pdf::{PdfJob, write};
 
@@ -132,6 +133,27 @@ fn viewer(req: &HttpRequest) -> (String, &'static str) {
     (network(req.peer_addr().map(|a| a.ip())), browser_family(ua))
 }
 
+/// Records a view before anything is shown: a view that cannot be recorded is not
+/// shown (503), so the workspace's record of who opened its links is complete.
+async fn record(
+    state: &AppState,
+    recorder: &ViewRecorder,
+    req: &HttpRequest,
+    link: &ShareLink,
+    viewed: Viewed,
+) -> Result<(), HttpResponse> {
+    if !state.settings.record_share_views {
+        return Ok(());
+    }
+    let (net, browser) = viewer(req);
+    let (view, audit) = state.app.share_view(link, viewed, &net, browser);
+    if recorder.record(view, audit).await {
+        return Ok(());
+    }
+    let message = "This page cannot be shown right now. Try again in a moment.";
+    Err(page(StatusCode::SERVICE_UNAVAILABLE, &Message { heading: "Temporarily unavailable", message }))
+}
+
 /// The link behind the path's token, open and unlocked, with what it shows; or the
 /// response to give instead: the password form on the page itself, a plain 401 for its
 /// images and download.
@@ -156,15 +178,19 @@ async fn resolve(state: &AppState, req: &HttpRequest, token: &str, is_page: bool
     (status = 410, content_type = "text/html", description = "Expired link, or its content removed since"),
 ))]
 #[get("/s/{token}")]
-pub async fn show(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
+pub async fn show(
+    state: Data<AppState>,
+    recorder: Data<ViewRecorder>,
+    req: HttpRequest,
+    path: Path<String>,
+) -> HttpResponse {
     let token = path.into_inner();
     let shared = match resolve(&state, &req, &token, true).await {
         Ok(shared) => shared,
         Err(res) => return res,
     };
-    if state.settings.record_share_views {
-        let (net, browser) = viewer(&req);
-        state.app.record_share_view(&shared.link, Viewed::Page, &net, browser).await;
+    if let Err(res) = record(&state, &recorder, &req, &shared.link, Viewed::Page).await {
+        return res;
     }
     let base = format!("/s/{token}");
     let image_url = |id: PhotoId, variant: &str| format!("{base}/photos/{id}/{variant}");
@@ -247,7 +273,12 @@ fn image(size: u64, body: workvault_domain::blob::ByteStream) -> HttpResponse {
     (status = 403, content_type = "text/html", description = "Downloads are off for this link"),
 ))]
 #[get("/s/{token}/download")]
-pub async fn download(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
+pub async fn download(
+    state: Data<AppState>,
+    recorder: Data<ViewRecorder>,
+    req: HttpRequest,
+    path: Path<String>,
+) -> HttpResponse {
     let token = path.into_inner();
     let shared = match resolve(&state, &req, &token, false).await {
         Ok(shared) => shared,
@@ -257,9 +288,8 @@ pub async fn download(state: Data<AppState>, req: HttpRequest, path: Path<String
         let message = "Whoever shared this link did not allow downloads.";
         return page(StatusCode::FORBIDDEN, &Message { heading: "Downloads are off", message });
     }
-    if state.settings.record_share_views {
-        let (net, browser) = viewer(&req);
-        state.app.record_share_view(&shared.link, Viewed::Download, &net, browser).await;
+    if let Err(res) = record(&state, &recorder, &req, &shared.link, Viewed::Download).await {
+        return res;
     }
     if let ShareTarget::Photo(id) = shared.link.target {
         return match state.app.report_photo(&shared.view, id, Variant::Large).await {

@@ -371,11 +371,13 @@ impl ShareStore for PgStore {
         read!(self, |c| shared(c, link).await)
     }
 
-    async fn record_view(&self, view: &ShareView, audit: AuditDraft) -> StoreResult<()> {
-        let row = ViewRow::from_domain(view);
+    async fn record_views(&self, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()> {
         write_tx!(self, |c| {
-            diesel::insert_into(share_views::table).values(row).execute(c).await?;
-            append(c, audit).await?;
+            let rows: Vec<ViewRow> = views.iter().map(|(v, _)| ViewRow::from_domain(v)).collect();
+            diesel::insert_into(share_views::table).values(&rows).execute(c).await?;
+            for (_, audit) in views {
+                append(c, audit).await?;
+            }
             Ok(())
         })
     }

@@ -339,11 +339,13 @@ impl ShareStore for SqliteStore {
         self.run(move |c| shared(c, &link)).await
     }
 
-    async fn record_view(&self, view: &ShareView, audit: AuditDraft) -> StoreResult<()> {
-        let row = ViewRow::from_domain(view);
+    async fn record_views(&self, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()> {
         self.write(move |c| {
-            diesel::insert_into(share_views::table).values(row).execute(c)?;
-            append(c, audit)?;
+            let rows: Vec<ViewRow> = views.iter().map(|(v, _)| ViewRow::from_domain(v)).collect();
+            diesel::insert_into(share_views::table).values(&rows).execute(c)?;
+            for (_, audit) in views {
+                append(c, audit)?;
+            }
             Ok(())
         })
         .await

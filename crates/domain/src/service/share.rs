@@ -288,9 +288,15 @@ impl Workvault {
         Ok(SharedPage { link, view })
     }
 
-    /// Records a view of a link: only the time, what, the truncated network and the
-    /// browser family; audited as `share_link.viewed`.
-    pub async fn record_share_view(&self, link: &ShareLink, viewed: Viewed, network: &str, browser: &str) {
+    /// A view of a link as it is recorded: only the time, what, the truncated network
+    /// and the browser family; with its audit event (`share_link.viewed`).
+    pub fn share_view(
+        &self,
+        link: &ShareLink,
+        viewed: Viewed,
+        network: &str,
+        browser: &str,
+    ) -> (ShareView, AuditDraft) {
         let now = self.now();
         let view = ShareView {
             id: ShareViewId::generate(&*self.clock, &*self.rng),
@@ -311,9 +317,26 @@ impl Workvault {
             details: json!({"viewed": viewed.as_str(), "network": network, "browser": browser}),
             request_id: None,
         };
-        if let Err(e) = self.store.record_view(&view, audit).await {
-            tracing::warn!(error = %e, link = %link.id, "a share link view could not be recorded");
+        (view, audit)
+    }
+
+    /// Records views (made by [`Self::share_view`]) in one transaction.
+    pub async fn record_share_views(&self, views: Vec<(ShareView, AuditDraft)>) -> Result<(), Error> {
+        if views.is_empty() {
+            return Ok(());
         }
+        Ok(self.store.record_views(views).await?)
+    }
+
+    /// Records one view of a link.
+    pub async fn record_share_view(
+        &self,
+        link: &ShareLink,
+        viewed: Viewed,
+        network: &str,
+        browser: &str,
+    ) -> Result<(), Error> {
+        self.record_share_views(vec![self.share_view(link, viewed, network, browser)]).await
     }
 }
 

@@ -44,7 +44,7 @@ pub async fn populate(f: &Fixture) -> (WorkspaceId, Token) {
         allow_download: true,
     };
     let (link, _) = f.app.create_share_link(&carol, ws, link).await.expect("share link");
-    f.app.record_share_view(&link, Viewed::Page, "192.0.2.0/24", "Firefox").await;
+    f.app.record_share_view(&link, Viewed::Page, "192.0.2.0/24", "Firefox").await.expect("view recorded");
     let empty = NewReport { title: "Empty".into(), ..Default::default() };
     let trashed = f.app.create_report(&carol, ws, jobs[0], empty).await.expect("report");
     f.app.trash_report(&carol, ws, jobs[0], trashed.id).await.expect("trash report");

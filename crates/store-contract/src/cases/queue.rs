@@ -134,7 +134,7 @@ pub async fn workers_run_handlers_and_the_clean_up_keeps_what_is_live(store: Arc
     // A share link viewed now (old by the time the clean-up runs) and just before it.
     let owner = f.user("owner").await;
     let ws = f.workspace(&owner, "Views").await;
-    let j = f.app.create_job(&owner, ws, super::job("Roof")).await.expect("job").id;
+    let j = f.app.create_job(&owner, ws, job("Roof")).await.expect("job").id;
     let new_link = workvault_domain::service::NewShareLink {
         target: workvault_domain::service::ShareRequest::Job(j),
         expires_at: None,
@@ -142,7 +142,10 @@ pub async fn workers_run_handlers_and_the_clean_up_keeps_what_is_live(store: Arc
         allow_download: false,
     };
     let (link, _) = f.app.create_share_link(&owner, ws, new_link).await.expect("link");
-    f.app.record_share_view(&link, workvault_domain::share::Viewed::Page, "192.0.2.0/24", "Chrome").await;
+    f.app
+        .record_share_view(&link, workvault_domain::share::Viewed::Page, "192.0.2.0/24", "Chrome")
+        .await
+        .expect("view recorded");
     f.clock.advance(PRUNE_AFTER + Duration::hours(1));
     let live = f.app.open_session(&identity, None).await.expect("session");
     let (_, fresh_link) = f.app.issue_sign_in_link("fresh@example.test").await.expect("link");
@@ -159,7 +162,10 @@ pub async fn workers_run_handlers_and_the_clean_up_keeps_what_is_live(store: Arc
     assert_eq!(worker.turn().await.expect("turn"), Turn::Failed(doomed.id, TaskState::Dead), "no handler, one attempt");
     assert_eq!(worker.turn().await.expect("turn"), Turn::Idle, "the clean-up is not due before its hour");
     f.clock.advance(Duration::hours(1));
-    f.app.record_share_view(&link, workvault_domain::share::Viewed::Download, "192.0.2.0/24", "Chrome").await;
+    f.app
+        .record_share_view(&link, workvault_domain::share::Viewed::Download, "192.0.2.0/24", "Chrome")
+        .await
+        .expect("view recorded");
     assert!(matches!(worker.turn().await.expect("turn"), Turn::Completed(_)));
     assert_eq!(worker.turn().await.expect("turn"), Turn::Idle, "exactly one clean-up for the slot");
     let views = f.app.share_views(&owner, ws, link.id, Default::default()).await.expect("views");

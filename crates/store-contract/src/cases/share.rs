@@ -81,9 +81,9 @@ pub async fn share_links_follow_their_job_and_show_only_live_content(store: Arc<
     assert!(theirs.items.iter().all(|l| l.job_id == j) && theirs.items.len() == 4);
 
     // Views are recorded with the link, listed newest first, pruned by age.
-    f.app.record_share_view(&by_report, Viewed::Page, "192.0.2.0/24", "Firefox").await;
+    f.app.record_share_view(&by_report, Viewed::Page, "192.0.2.0/24", "Firefox").await.expect("view recorded");
     f.clock.advance(Duration::seconds(1));
-    f.app.record_share_view(&by_report, Viewed::Download, "2001:db8:1::/48", "Chrome").await;
+    f.app.record_share_view(&by_report, Viewed::Download, "2001:db8:1::/48", "Chrome").await.expect("view recorded");
     let views = f.app.share_views(&owner, ws, by_report.id, PageRequest::default()).await.expect("views");
     let seen: Vec<(Viewed, &str, &str)> =
         views.items.iter().map(|v| (v.viewed, v.network.as_str(), v.browser.as_str())).collect();
