@@ -78,6 +78,10 @@ pub struct HttpSettings {
     pub upload_slots: UploadSlots,
     /// Whether views of share links are recorded (off only to measure its cost).
     pub record_share_views: bool,
+    /// The one view recorder of the server (all worker threads hand it their views, so
+    /// one task writes them: no two writers wait on each other's commits). Started by
+    /// the first app built from these settings.
+    views: Arc<std::sync::OnceLock<recorder::ViewRecorder>>,
 }
 
 impl HttpSettings {
@@ -91,7 +95,20 @@ impl HttpSettings {
             hsts: https,
             upload_slots: UploadSlots::new(32),
             record_share_views: true,
+            views: Arc::default(),
         }
+    }
+
+    /// The same with at most `slots` concurrent uploads.
+    pub fn with_upload_slots(mut self, slots: UploadSlots) -> Self {
+        self.upload_slots = slots;
+        self
+    }
+
+    /// The same with share link views recorded or not.
+    pub fn with_record_share_views(mut self, record: bool) -> Self {
+        self.record_share_views = record;
+        self
     }
 
     /// The `Origin` browsers send for pages of this server.
@@ -230,7 +247,8 @@ pub fn app(
     >,
 > {
     let doc = Arc::new(openapi());
-    let views = Data::new(recorder::ViewRecorder::start(state.app.clone()));
+    let views =
+        Data::new(state.settings.views.get_or_init(|| recorder::ViewRecorder::start(state.app.clone())).clone());
     App::new()
         .app_data(state)
         .app_data(views)

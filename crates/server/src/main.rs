@@ -425,11 +425,9 @@ async fn serve(v: Validated) -> anyhow::Result<ExitCode> {
     let state = Data::new(AppState {
         app: instance.app.clone(),
         identity,
-        settings: HttpSettings {
-            upload_slots: UploadSlots::new(v.config.blobs.max_concurrent_uploads),
-            record_share_views: v.config.sharing.record_views,
-            ..HttpSettings::for_url(v.public_url.clone())
-        },
+        settings: HttpSettings::for_url(v.public_url.clone())
+            .with_upload_slots(UploadSlots::new(v.config.blobs.max_concurrent_uploads))
+            .with_record_share_views(v.config.sharing.record_views),
     });
     if !v.config.sharing.record_views {
         tracing::warn!("sharing.record_views is off: views of share links are not recorded");

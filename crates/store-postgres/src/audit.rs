@@ -39,6 +39,51 @@ pub(crate) async fn append(c: &mut AsyncPgConnection, draft: AuditDraft) -> Resu
     Ok(event)
 }
 
+/// Appends many drafts, in order, with one locked head read and one head write per
+/// workspace and the events inserted together (a batch of share link views).
+pub(crate) async fn append_all(c: &mut AsyncPgConnection, drafts: Vec<AuditDraft>) -> Result<(), Db> {
+    let mut by_ws: Vec<(Uuid, Vec<AuditDraft>)> = Vec::new();
+    for d in drafts {
+        let ws = *d.workspace_id.as_uuid();
+        match by_ws.iter_mut().find(|(w, _)| *w == ws) {
+            Some((_, list)) => list.push(d),
+            None => by_ws.push((ws, vec![d])),
+        }
+    }
+    // In workspace order, so two batches never lock heads in opposite orders.
+    by_ws.sort_by_key(|(ws, _)| *ws);
+    for (ws, drafts) in by_ws {
+        let lock_head = || audit_heads::table.find(ws).select((audit_heads::seq, audit_heads::hash)).for_update();
+        let mut head: Option<(i64, Vec<u8>)> = lock_head().first(c).await.optional()?;
+        if head.is_none() {
+            diesel::insert_into(audit_heads::table)
+                .values((
+                    audit_heads::workspace_id.eq(ws),
+                    audit_heads::seq.eq(0),
+                    audit_heads::hash.eq(GENESIS.to_vec()),
+                ))
+                .on_conflict_do_nothing()
+                .execute(c)
+                .await?;
+            head = lock_head().first(c).await.optional()?;
+        }
+        let (mut seq, prev) = head.ok_or(Db(workvault_domain::ports::StoreError::NotFound))?;
+        let mut prev = digest(&prev)?;
+        let mut rows = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let event = draft.seal(AuditEventId::from_uuid(Uuid::now_v7()), seq + 1, prev);
+            (seq, prev) = (event.seq, event.hash);
+            rows.push(AuditRow::from_domain(&event));
+        }
+        diesel::insert_into(audit_events::table).values(&rows).execute(c).await?;
+        diesel::update(audit_heads::table.find(ws))
+            .set((audit_heads::seq.eq(seq), audit_heads::hash.eq(prev.to_vec())))
+            .execute(c)
+            .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl AuditStore for PgStore {
     async fn audit_events(&self, ws: WorkspaceId, page: PageRequest) -> StoreResult<Page<AuditEvent>> {

@@ -17,7 +17,7 @@ use workvault_domain::secret::TokenHash;
 use workvault_domain::share::{GALLERY_LIMIT, ShareLink, ShareStore, ShareTarget, ShareView, Shared, Viewed};
 use workvault_domain::text::Caption;
 
-use crate::audit::append;
+use crate::audit::{append, append_all};
 use crate::jobs::cursor_time;
 use crate::reports::ReportRow;
 use crate::rows::{JobRow, PhotoRow, corrupt, hash, role, text};
@@ -375,10 +375,7 @@ impl ShareStore for PgStore {
         write_tx!(self, |c| {
             let rows: Vec<ViewRow> = views.iter().map(|(v, _)| ViewRow::from_domain(v)).collect();
             diesel::insert_into(share_views::table).values(&rows).execute(c).await?;
-            for (_, audit) in views {
-                append(c, audit).await?;
-            }
-            Ok(())
+            append_all(c, views.into_iter().map(|(_, audit)| audit).collect()).await
         })
     }
 

@@ -39,6 +39,41 @@ pub(crate) fn append(conn: &mut SqliteConnection, draft: AuditDraft) -> Result<A
     Ok(event)
 }
 
+/// Appends many drafts, in order, with one head read and one head write per workspace
+/// and the events inserted together (a batch of share link views).
+pub(crate) fn append_all(conn: &mut SqliteConnection, drafts: Vec<AuditDraft>) -> Result<(), Db> {
+    let mut by_ws: Vec<(String, Vec<AuditDraft>)> = Vec::new();
+    for d in drafts {
+        let ws = d.workspace_id.to_string();
+        match by_ws.iter_mut().find(|(w, _)| *w == ws) {
+            Some((_, list)) => list.push(d),
+            None => by_ws.push((ws, vec![d])),
+        }
+    }
+    for (ws, drafts) in by_ws {
+        let head: Option<(i64, Vec<u8>)> =
+            audit_heads::table.find(&ws).select((audit_heads::seq, audit_heads::hash)).first(conn).optional()?;
+        let (mut seq, mut prev) = match head {
+            Some((seq, hash)) => (seq, <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| corrupt("audit head", &ws))?),
+            None => (0, GENESIS),
+        };
+        let mut rows = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let event = draft.seal(AuditEventId::from_uuid(Uuid::now_v7()), seq + 1, prev);
+            (seq, prev) = (event.seq, event.hash);
+            rows.push(AuditRow::from_domain(&event));
+        }
+        diesel::insert_into(audit_events::table).values(&rows).execute(conn)?;
+        diesel::insert_into(audit_heads::table)
+            .values((audit_heads::workspace_id.eq(&ws), audit_heads::seq.eq(seq), audit_heads::hash.eq(prev.to_vec())))
+            .on_conflict(audit_heads::workspace_id)
+            .do_update()
+            .set((audit_heads::seq.eq(seq), audit_heads::hash.eq(prev.to_vec())))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn audit_events(&self, ws: WorkspaceId, page: PageRequest) -> StoreResult<Page<AuditEvent>> {

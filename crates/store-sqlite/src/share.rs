@@ -15,7 +15,7 @@ use workvault_domain::report::{ReportEntry, ReportItem};
 use workvault_domain::share::{GALLERY_LIMIT, ShareLink, ShareStore, ShareTarget, ShareView, Shared, Viewed};
 use workvault_domain::text::Caption;
 
-use crate::audit::append;
+use crate::audit::{append, append_all};
 use crate::reports::ReportRow;
 use crate::rows::{JobRow, PhotoRow, corrupt, hash, id, micros, opt_time, role, text, time};
 use crate::schema::{grants, jobs, memberships, photos, rate_limits, report_items, reports, share_links, share_views};
@@ -343,10 +343,7 @@ impl ShareStore for SqliteStore {
         self.write(move |c| {
             let rows: Vec<ViewRow> = views.iter().map(|(v, _)| ViewRow::from_domain(v)).collect();
             diesel::insert_into(share_views::table).values(&rows).execute(c)?;
-            for (_, audit) in views {
-                append(c, audit)?;
-            }
-            Ok(())
+            append_all(c, views.into_iter().map(|(_, audit)| audit).collect())
         })
         .await
     }

@@ -289,10 +289,8 @@ async fn a_photo_location_is_shown_only_to_owners_and_admins_of_a_workspace_that
 async fn uploads_beyond_the_node_limit_are_turned_away_until_a_slot_frees() {
     use workvault_http::{HttpSettings, UploadSlots};
     let slots = UploadSlots::new(1);
-    let settings = HttpSettings {
-        upload_slots: slots.clone(),
-        ..HttpSettings::for_url(url::Url::parse("http://127.0.0.1:8080").expect("url"))
-    };
+    let settings =
+        HttpSettings::for_url(url::Url::parse("http://127.0.0.1:8080").expect("url")).with_upload_slots(slots.clone());
     let t = crate::harness::test_app_with(settings).await;
     let owner = t.user("owner").await;
     let ws = t.workspace(&owner, "Busy").await;

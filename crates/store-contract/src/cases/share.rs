@@ -141,3 +141,28 @@ pub async fn password_attempts_are_limited_through_the_store(store: Arc<dyn Stor
     f.clock.advance(Duration::minutes(15));
     f.app.unlock_share(&link, "correct horse battery", "192.0.2.0/24").await.expect("a new window");
 }
+
+/// Views of links of several workspaces written in one batch append to each
+/// workspace's chain in order: every chain still verifies.
+pub async fn a_batch_of_views_keeps_every_audit_chain_intact(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let (a, b) = (f.user("a").await, f.user("b").await);
+    let (wa, wb) = (f.workspace(&a, "A").await, f.workspace(&b, "B").await);
+    let ja = f.app.create_job(&a, wa, job("Roof")).await.expect("job").id;
+    let jb = f.app.create_job(&b, wb, job("Deck")).await.expect("job").id;
+    let (la, _) = f.app.create_share_link(&a, wa, link(ShareRequest::Job(ja))).await.expect("link");
+    let (lb, _) = f.app.create_share_link(&b, wb, link(ShareRequest::Job(jb))).await.expect("link");
+    let batch: Vec<_> = (0..30)
+        .map(|i| {
+            let (l, viewed) = if i % 3 == 0 { (&lb, Viewed::Download) } else { (&la, Viewed::Page) };
+            f.app.share_view(l, viewed, "192.0.2.0/24", "Chrome")
+        })
+        .collect();
+    f.app.record_share_views(batch).await.expect("one batch");
+    for (who, ws, link, n) in [(&a, wa, la.id, 20), (&b, wb, lb.id, 10)] {
+        let views = f.app.share_views(who, ws, link, PageRequest::default()).await.expect("views");
+        assert_eq!(views.items.len(), n);
+        let report = f.app.verify_audit(who, ws).await.expect("verify");
+        assert!(report.is_intact(), "{report:?}");
+    }
+}
