@@ -1,5 +1,5 @@
 # Sourced by scripts/test: headless Chromium behind ChromeDriver, for the browser tests
-# (crates/server/tests/browser.rs, through WebDriver).
+# (crates/server/tests/browser/, through WebDriver).
 #
 # Installs Debian's chromium and chromium-driver with apt-get when /usr/bin/chromium or
 # /usr/bin/chromedriver is missing (root only; a warm machine pays nothing), starts
