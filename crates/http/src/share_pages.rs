@@ -195,7 +195,7 @@ pub async fn show(
     let base = format!("/s/{token}");
     let image_url = |id: PhotoId, variant: &str| format!("{base}/photos/{id}/{variant}");
     let download_url = shared.link.allow_download.then(|| format!("{base}/download"));
-    public(ReportPage::new(&shared.view, image_url, download_url).respond())
+    public(ReportPage::new(&shared.view, image_url, download_url).without_capture_times().respond())
 }
 
 /// The password form's answer.
@@ -307,7 +307,7 @@ pub async fn download(
     let name = crate::api::reports::file_name(shared.view.report().title.as_str());
     let generated = state.app.clock().now().format("%Y-%m-%d %H:%M UTC").to_string();
     let (tx, rx) = futures_channel::mpsc::channel(4);
-    let job = PdfJob { app: state.app.clone(), view: shared.view, generated };
+    let job = PdfJob { app: state.app.clone(), view: shared.view, generated, capture_times: false };
     actix_web::rt::spawn(async move {
         if write(job, tx).await.is_err() {
             tracing::debug!("a shared PDF was not sent to its end");

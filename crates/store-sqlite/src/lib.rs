@@ -67,7 +67,7 @@ impl SqliteStore {
             .map_err(StoreError::from_diesel)?;
         run_migrations(&mut setup)?;
         drop(setup);
-        Self::build(url, 8)
+        Self::build(url, 16)
     }
 
     /// A private in-memory database (tests). One connection, so every call sees the same data.

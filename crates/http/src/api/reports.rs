@@ -304,7 +304,7 @@ pub async fn pdf(state: Data<AppState>, caller: Caller, path: ReportPath, q: Que
     let disposition = if q.inline { "inline" } else { "attachment" };
     let generated = state.app.clock().now().format("%Y-%m-%d %H:%M UTC").to_string();
     let (tx, rx) = futures_channel::mpsc::channel(4);
-    let job = PdfJob { app: state.app.clone(), view, generated };
+    let job = PdfJob { app: state.app.clone(), view, generated, capture_times: true };
     actix_web::rt::spawn(async move {
         if write(job, tx).await.is_err() {
             tracing::debug!("a report PDF was not sent to its end");

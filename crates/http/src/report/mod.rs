@@ -96,6 +96,15 @@ impl ReportPage {
         }
     }
 
+    /// The same page without the photos' capture times (for link holders: when a photo
+    /// was taken is metadata of the original, kept inside the workspace).
+    pub(crate) fn without_capture_times(mut self) -> Self {
+        for figure in &mut self.figures {
+            figure.taken = None;
+        }
+        self
+    }
+
     /// The page as a response: never cached, never indexed, under the report CSP.
     pub(crate) fn respond(&self) -> HttpResponse {
         match self.render() {

@@ -196,11 +196,13 @@ pub(crate) struct PdfJob {
     pub view: ReportView,
     /// When it is made (UTC, shown on the title page).
     pub generated: String,
+    /// Whether each photo's capture time is printed (not for link holders).
+    pub capture_times: bool,
 }
 
 /// Writes the whole file into `tx`. A failure after the first byte cuts the body.
 pub(crate) async fn write(job: PdfJob, tx: Sender<Result<Bytes, io::Error>>) -> Result<(), Cut> {
-    let PdfJob { app, view, generated } = job;
+    let PdfJob { app, view, generated, capture_times } = job;
     let mut w = Writer { tx, sent: 0, offsets: vec![None], next: FIRST_FREE };
     w.send(Bytes::from_static(b"%PDF-1.7\n%\x80\x80\x80\x80\n\n")).await?;
     let shown: Vec<&ReportEntry> = view.showable().collect();
@@ -214,7 +216,7 @@ pub(crate) async fn write(job: PdfJob, tx: Sender<Result<Bytes, io::Error>>) -> 
     }
     for (i, entry) in shown.iter().enumerate() {
         let number = kids.len() + 1;
-        kids.push(photo_page(&mut w, &app, &view, entry, (i + 1, shown.len()), (number, total)).await?);
+        kids.push(photo_page(&mut w, &app, &view, entry, capture_times, (i + 1, shown.len()), (number, total)).await?);
     }
     let mut chunk = Chunk::new();
     chunk.pages(PAGES).kids(kids.iter().copied()).count(i32::try_from(kids.len()).unwrap_or(i32::MAX));
@@ -261,12 +263,13 @@ async fn photo_page(
     app: &Workvault,
     view: &ReportView,
     entry: &ReportEntry,
+    capture_times: bool,
     (index, photos): (usize, usize),
     (number, total): (usize, usize),
 ) -> Result<Ref, Cut> {
     let mut page = PageText::new();
     let mut heading = format!("Photo {index} of {photos}");
-    if let Some(taken) = entry.photo.facts.and_then(|f| f.taken_at) {
+    if let Some(taken) = entry.photo.facts.and_then(|f| f.taken_at).filter(|_| capture_times) {
         heading.push_str(&format!(" · taken {}", taken.format("%Y-%m-%d %H:%M")));
     }
     page.line(&encode(&heading), Face::Regular, 9.0, MARGIN, PAGE_H - MARGIN, 0.4);
