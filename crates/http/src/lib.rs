@@ -254,6 +254,7 @@ pub fn app(
         .app_data(views)
         .app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(problem::json_error))
         .app_data(web::QueryConfig::default().error_handler(problem::query_error))
+        .app_data(web::FormConfig::default().limit(4096).error_handler(share_pages::form_error))
         .app_data(web::PathConfig::default().error_handler(problem::path_error))
         // Before the `/api/v1` scope, which would otherwise take this path.
         .route(

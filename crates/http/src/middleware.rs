@@ -94,8 +94,17 @@ fn set(headers: &mut header::HeaderMap, name: &'static str, value: &str) {
 }
 
 /// Renders an [`ApiError`] with the request id; turns any other 5xx into a plain
-/// `internal` problem (the cause was logged where it happened).
+/// `internal` problem (the cause was logged where it happened). A readable HTML page
+/// a public page's extractor answered with stays as it is.
 fn render_problem(res: ServiceResponse<BoxBody>, id: RequestId) -> ServiceResponse<BoxBody> {
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"));
+    if html && res.response().error().is_some_and(|e| e.as_error::<ApiError>().is_none()) {
+        return res;
+    }
     let api = res.response().error().map(|e| match e.as_error::<ApiError>() {
         Some(api) => api.clone(),
         None => {

@@ -198,6 +198,14 @@ pub async fn show(
     public(ReportPage::new(&shared.view, image_url, download_url).without_capture_times().respond())
 }
 
+/// A password form that cannot be read (not a form, too long, no `password` field):
+/// a readable page, not a problem document, since a browser sent it.
+pub(crate) fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
+    let message = "The form could not be read. Go back to the link and try again.";
+    let res = page(StatusCode::BAD_REQUEST, &Message { heading: "Form not understood", message });
+    actix_web::error::InternalError::from_response(err, res).into()
+}
+
 /// The password form's answer.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Unlock {

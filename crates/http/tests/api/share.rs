@@ -162,6 +162,18 @@ async fn a_password_link_asks_limits_wrong_guesses_and_opens_with_the_right_one(
         t.send(TestRequest::get().uri(&format!("{page}/download")).insert_header(("cookie", proof.clone()))).await;
     assert_eq!((download.status, download.header("content-type")), (200, Some("image/jpeg")));
     assert_eq!(download.bytes, jpeg(500)[..64], "the large variant, never the original");
+    for bad in [
+        TestRequest::post().uri(&page).set_payload("nothing=here"),
+        TestRequest::post().uri(&page).set_form([("password", "x".repeat(5000))]),
+    ] {
+        let bad = bad.insert_header(("content-type", "application/x-www-form-urlencoded"));
+        let r = t.send(bad).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert!(
+            r.text.contains("The form could not be read")
+                && r.header("content-type").is_some_and(|c| c.starts_with("text/html"))
+        );
+    }
     let forged = t.send(TestRequest::get().uri(&page).insert_header(("cookie", "wv_share=00".to_owned()))).await;
     assert!(forged.text.contains(r#"type="password""#), "a forged proof opens nothing");
 }
