@@ -12,15 +12,13 @@ use workvault_domain::id::{JobId, PhotoId, ReportId, ShareLinkId, ShareViewId, U
 use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::{JobAccess, StoreError, StoreResult};
-use workvault_domain::report::{ReportEntry, ReportItem};
 use workvault_domain::secret::TokenHash;
 use workvault_domain::share::{GALLERY_LIMIT, ShareLink, ShareStore, ShareTarget, ShareView, Shared, Viewed};
-use workvault_domain::text::Caption;
 
 use crate::audit::{append, append_all};
 use crate::jobs::cursor_time;
-use crate::reports::ReportRow;
-use crate::rows::{JobRow, PhotoRow, corrupt, hash, role, text};
+use crate::reports::{ItemRead, ReportRow, report_and_entries};
+use crate::rows::{JobRow, PhotoRow, corrupt, hash, role};
 use crate::schema::{grants, jobs, memberships, photos, rate_limits, report_items, reports, share_links, share_views};
 use crate::{Db, PgStore, read, write_tx};
 
@@ -167,24 +165,6 @@ async fn target_is_live(c: &mut AsyncPgConnection, link: &ShareLink) -> Result<b
     Ok(found.is_some())
 }
 
-type ReportRead = (ReportRow, Option<(i32, Option<String>)>, Option<PhotoRow>);
-
-fn assemble_report(rows: Vec<ReportRead>) -> Result<Option<Shared>, StoreError> {
-    let mut head = None;
-    let (mut items, mut entries) = (Vec::new(), Vec::new());
-    for (row, item, photo) in rows {
-        if let (Some((_, caption)), Some(photo)) = (item, photo) {
-            let photo = photo.into_domain()?;
-            let caption = caption.as_deref().map(|c| text("caption", c, Caption::parse)).transpose()?;
-            items.push(ReportItem { photo_id: photo.id, caption: caption.clone() });
-            entries.push(ReportEntry { photo, caption });
-        }
-        head.get_or_insert(row);
-    }
-    let Some(head) = head else { return Ok(None) };
-    Ok(Some(Shared::Report(head.into_domain(items)?, entries)))
-}
-
 /// What a live link shows, read without an actor.
 async fn shared(c: &mut AsyncPgConnection, link: &ShareLink) -> Result<Option<Shared>, Db> {
     let (ws, job) = (*link.workspace_id.as_uuid(), *link.job_id.as_uuid());
@@ -199,7 +179,7 @@ async fn shared(c: &mut AsyncPgConnection, link: &ShareLink) -> Result<Option<Sh
     let Some(job_row) = job_row else { return Ok(None) };
     match link.target {
         ShareTarget::Report(r) => {
-            let rows: Vec<ReportRead> = reports::table
+            let rows: Vec<ItemRead> = reports::table
                 .left_join(report_items::table.on(report_items::report_id.eq(reports::id)))
                 .left_join(photos::table.on(photos::id.eq(report_items::photo_id)))
                 .filter(reports::id.eq(*r.as_uuid()))
@@ -213,7 +193,7 @@ async fn shared(c: &mut AsyncPgConnection, link: &ShareLink) -> Result<Option<Sh
                 ))
                 .load(c)
                 .await?;
-            Ok(assemble_report(rows)?)
+            Ok(report_and_entries(rows)?.map(|(report, entries)| Shared::Report(report, entries)))
         }
         ShareTarget::Photo(p) => {
             let row: Option<PhotoRow> = photos::table

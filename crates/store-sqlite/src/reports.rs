@@ -140,14 +140,17 @@ pub(crate) fn items_of(c: &mut SqliteConnection, ids: Vec<String>) -> Result<Has
 
 type ReadRow = (ReportRow, String, Option<String>, Option<(i32, Option<String>)>, Option<PhotoRow>);
 
-/// Turns the rows of the one-statement read into the report and its entries.
-fn assemble(rows: Vec<ReadRow>) -> Result<Option<(Report, Vec<ReportEntry>, JobAccess)>, StoreError> {
-    let Some((_, actor_role, grant, _, _)) = rows.first() else { return Ok(None) };
-    let access = JobAccess { role: role(actor_role)?, granted: grant.is_some() };
+/// One row of a report read: the report, then one item and its photo (none when the
+/// report has no items: the left joins' empty side).
+pub(crate) type ItemRead = (ReportRow, Option<(i32, Option<String>)>, Option<PhotoRow>);
+
+/// The report and its entries, in order, from the rows of one read.
+pub(crate) fn report_and_entries(
+    rows: impl IntoIterator<Item = ItemRead>,
+) -> Result<Option<(Report, Vec<ReportEntry>)>, StoreError> {
     let mut head = None;
-    let mut items = Vec::with_capacity(rows.len());
-    let mut entries = Vec::with_capacity(rows.len());
-    for (row, _, _, item, photo) in rows {
+    let (mut items, mut entries) = (Vec::new(), Vec::new());
+    for (row, item, photo) in rows {
         if let (Some((_, caption)), Some(photo)) = (item, photo) {
             let photo = photo.into_domain()?;
             let caption = caption.as_deref().map(|c| text("caption", c, Caption::parse)).transpose()?;
@@ -157,7 +160,16 @@ fn assemble(rows: Vec<ReadRow>) -> Result<Option<(Report, Vec<ReportEntry>, JobA
         head.get_or_insert(row);
     }
     let Some(head) = head else { return Ok(None) };
-    Ok(Some((head.into_domain(items)?, entries, access)))
+    Ok(Some((head.into_domain(items)?, entries)))
+}
+
+/// Turns the rows of the one-statement read into the report, its entries and the
+/// actor's access.
+fn assemble(rows: Vec<ReadRow>) -> Result<Option<(Report, Vec<ReportEntry>, JobAccess)>, StoreError> {
+    let Some((_, actor_role, grant, _, _)) = <[ReadRow]>::first(&rows) else { return Ok(None) };
+    let access = JobAccess { role: role(actor_role)?, granted: grant.is_some() };
+    let found = report_and_entries(rows.into_iter().map(|(r, _, _, item, photo)| (r, item, photo)))?;
+    Ok(found.map(|(report, entries)| (report, entries, access)))
 }
 
 #[async_trait]

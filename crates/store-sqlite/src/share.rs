@@ -11,13 +11,11 @@ use workvault_domain::id::{ShareLinkId, UserId, WorkspaceId};
 use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::{JobAccess, StoreError, StoreResult};
-use workvault_domain::report::{ReportEntry, ReportItem};
 use workvault_domain::share::{GALLERY_LIMIT, ShareLink, ShareStore, ShareTarget, ShareView, Shared, Viewed};
-use workvault_domain::text::Caption;
 
 use crate::audit::{append, append_all};
-use crate::reports::ReportRow;
-use crate::rows::{JobRow, PhotoRow, corrupt, hash, id, micros, opt_time, role, text, time};
+use crate::reports::{ItemRead, ReportRow, report_and_entries};
+use crate::rows::{JobRow, PhotoRow, corrupt, hash, id, micros, opt_time, role, time};
 use crate::schema::{grants, jobs, memberships, photos, rate_limits, report_items, reports, share_links, share_views};
 use crate::{Db, SqliteStore};
 
@@ -161,8 +159,7 @@ fn shared(c: &mut SqliteConnection, link: &ShareLink) -> Result<Option<Shared>, 
     let Some(job_row) = job_row else { return Ok(None) };
     match link.target {
         ShareTarget::Report(r) => {
-            type Row = (ReportRow, Option<(i32, Option<String>)>, Option<PhotoRow>);
-            let rows: Vec<Row> = reports::table
+            let rows: Vec<ItemRead> = reports::table
                 .left_join(report_items::table.on(report_items::report_id.eq(reports::id)))
                 .left_join(photos::table.on(photos::id.eq(report_items::photo_id)))
                 .filter(reports::id.eq(r.to_string()))
@@ -175,19 +172,7 @@ fn shared(c: &mut SqliteConnection, link: &ShareLink) -> Result<Option<Shared>, 
                     photos::all_columns.nullable(),
                 ))
                 .load(c)?;
-            let mut head = None;
-            let (mut items, mut entries) = (Vec::new(), Vec::new());
-            for (row, item, photo) in rows {
-                if let (Some((_, caption)), Some(photo)) = (item, photo) {
-                    let photo = photo.into_domain()?;
-                    let caption = caption.as_deref().map(|c| text("caption", c, Caption::parse)).transpose()?;
-                    items.push(ReportItem { photo_id: photo.id, caption: caption.clone() });
-                    entries.push(ReportEntry { photo, caption });
-                }
-                head.get_or_insert(row);
-            }
-            let Some(head) = head else { return Ok(None) };
-            Ok(Some(Shared::Report(head.into_domain(items)?, entries)))
+            Ok(report_and_entries(rows)?.map(|(report, entries)| Shared::Report(report, entries)))
         }
         ShareTarget::Photo(p) => {
             let row: Option<PhotoRow> = photos::table
