@@ -86,6 +86,8 @@ ids! {
     ShareLinkId;
     /// Identifies one recorded view of a share link.
     ShareViewId;
+    /// Identifies an asset.
+    AssetId;
 }
 
 fn new_v7(clock: &dyn Clock, rng: &dyn Rng) -> Uuid {

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod asset;
+pub mod asset_csv;
 pub mod audit;
 pub mod blob;
 pub mod error;
