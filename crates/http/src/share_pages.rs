@@ -20,7 +20,7 @@ use workvault_domain::share::{ShareLink, ShareTarget, Viewed};
 use crate::AppState;
 use crate::recorder::ViewRecorder;
 use crate::report::ReportPage;
-use crate::report::pdf::{PdfJob, write};
+use crate::report::pdf;
 
 /// The cookie that carries a password link's unlock proof (scoped to the link's path).
 pub const UNLOCK_COOKIE: &str = "wv_share";
@@ -312,21 +312,7 @@ pub async fn download(
             Err(_) => refused(ShareRefusal::Gone, String::new()),
         };
     }
-    let name = crate::api::reports::file_name(shared.view.report().title.as_str());
-    let generated = state.app.clock().now().format("%Y-%m-%d %H:%M UTC").to_string();
-    let (tx, rx) = futures_channel::mpsc::channel(4);
-    let job = PdfJob { app: state.app.clone(), view: shared.view, generated, capture_times: false };
-    actix_web::rt::spawn(async move {
-        if write(job, tx).await.is_err() {
-            tracing::debug!("a shared PDF was not sent to its end");
-        }
-    });
-    public(
-        HttpResponse::Ok()
-            .content_type("application/pdf")
-            .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.pdf\"")))
-            .streaming(rx),
-    )
+    public(pdf::respond(state.app.clone(), shared.view, false, false))
 }
 
 #[cfg(test)]

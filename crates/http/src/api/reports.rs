@@ -2,7 +2,6 @@
 //! its order in one request), trash, restore, purge; the read-only HTML rendering and
 //! the printable PDF.
 
-use actix_web::http::header;
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpResponse, delete, get, patch, post};
 use chrono::{DateTime, Utc};
@@ -19,7 +18,7 @@ use crate::AppState;
 use crate::dto::{List, ListQuery, present};
 use crate::problem::{ApiError, Problem};
 use crate::report::ReportPage;
-use crate::report::pdf::{PdfJob, write};
+use crate::report::pdf::respond as pdf_response;
 use crate::session::Caller;
 
 /// One photo of a report as sent.
@@ -300,44 +299,5 @@ pub struct PdfQuery {
 pub async fn pdf(state: Data<AppState>, caller: Caller, path: ReportPath, q: Query<PdfQuery>) -> Reply {
     let (ws, job, report) = ids(&path)?;
     let view = state.app.report(&caller.ctx, ws, job, report).await?;
-    let name = file_name(view.report().title.as_str());
-    let disposition = if q.inline { "inline" } else { "attachment" };
-    let generated = state.app.clock().now().format("%Y-%m-%d %H:%M UTC").to_string();
-    let (tx, rx) = futures_channel::mpsc::channel(4);
-    let job = PdfJob { app: state.app.clone(), view, generated, capture_times: true };
-    actix_web::rt::spawn(async move {
-        if write(job, tx).await.is_err() {
-            tracing::debug!("a report PDF was not sent to its end");
-        }
-    });
-    Ok(HttpResponse::Ok()
-        .content_type("application/pdf")
-        .insert_header((header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{name}.pdf\"")))
-        .insert_header((header::CACHE_CONTROL, "private, no-store"))
-        .streaming(rx))
-}
-
-/// A safe ASCII file name from a title.
-pub(crate) fn file_name(title: &str) -> String {
-    let name: String = title
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { ' ' })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join("-");
-    let name: String = name.chars().take(80).collect();
-    if name.is_empty() { "report".into() } else { name }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::file_name;
-
-    #[test]
-    fn file_names_are_plain_ascii() {
-        assert_eq!(file_name("Roof survey: 12/3 \"final\""), "Roof-survey-12-3-final");
-        assert_eq!(file_name("नमस्ते"), "report");
-        assert_eq!(file_name(&"a".repeat(300)).len(), 80);
-    }
+    Ok(pdf_response(state.app.clone(), view, q.inline, true))
 }

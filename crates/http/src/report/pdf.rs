@@ -6,6 +6,8 @@
 
 use std::io;
 
+use actix_web::HttpResponse;
+use actix_web::http::header;
 use bytes::{Bytes, BytesMut};
 use futures_channel::mpsc::Sender;
 use futures_util::{SinkExt, StreamExt};
@@ -200,6 +202,38 @@ pub(crate) struct PdfJob {
     pub capture_times: bool,
 }
 
+/// The PDF of `view` as a response, written while it is sent: a download (or shown in
+/// the browser when `inline`), never cached; capture times only when `capture_times`.
+pub(crate) fn respond(app: Workvault, view: ReportView, inline: bool, capture_times: bool) -> HttpResponse {
+    let name = file_name(view.report().title.as_str());
+    let generated = app.clock().now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let (tx, rx) = futures_channel::mpsc::channel(4);
+    actix_web::rt::spawn(async move {
+        if write(PdfJob { app, view, generated, capture_times }, tx).await.is_err() {
+            tracing::debug!("a report PDF was not sent to its end");
+        }
+    });
+    let disposition = if inline { "inline" } else { "attachment" };
+    HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{name}.pdf\"")))
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .streaming(rx)
+}
+
+/// A safe ASCII file name from a title.
+fn file_name(title: &str) -> String {
+    let name: String = title
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-");
+    let name: String = name.chars().take(80).collect();
+    if name.is_empty() { "report".into() } else { name }
+}
+
 /// Writes the whole file into `tx`. A failure after the first byte cuts the body.
 pub(crate) async fn write(job: PdfJob, tx: Sender<Result<Bytes, io::Error>>) -> Result<(), Cut> {
     let PdfJob { app, view, generated, capture_times } = job;
@@ -384,7 +418,14 @@ async fn embed(
 
 #[cfg(test)]
 mod tests {
-    use super::jpeg_frame;
+    use super::{file_name, jpeg_frame};
+
+    #[test]
+    fn file_names_are_plain_ascii() {
+        assert_eq!(file_name("Roof survey: 12/3 \"final\""), "Roof-survey-12-3-final");
+        assert_eq!(file_name("नमस्ते"), "report");
+        assert_eq!(file_name(&"a".repeat(300)).len(), 80);
+    }
 
     #[test]
     fn the_frame_header_is_found_past_other_segments() {
