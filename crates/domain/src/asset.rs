@@ -4,8 +4,16 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::NaiveDate;
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditDraft;
+use crate::id::{AssetId, UserId, WorkspaceId};
+use crate::page::{Page, PageRequest};
+use crate::policy::Role;
+use crate::ports::StoreResult;
+use crate::text::{Email, LongText, Name};
 
 /// Where an asset stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -137,27 +145,205 @@ pub const MAX_CUSTOM_VALUE: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssetFields {
     /// Name (required).
-    pub name: crate::text::Name,
+    pub name: Name,
     /// The team's own tag (asset number).
-    pub tag: Option<crate::text::Name>,
+    pub tag: Option<Name>,
     /// Manufacturer's serial number.
-    pub serial: Option<crate::text::Name>,
+    pub serial: Option<Name>,
     /// Category.
-    pub category: Option<crate::text::Name>,
+    pub category: Option<Name>,
     /// Status (`in_use` when not given).
     pub status: Option<AssetStatus>,
     /// Where it is.
-    pub location: Option<crate::text::Name>,
+    pub location: Option<Name>,
     /// Who has it, by email (a member of the workspace).
-    pub assignee_email: Option<crate::text::Email>,
+    pub assignee_email: Option<Email>,
     /// When it was bought.
     pub purchase_date: Option<NaiveDate>,
     /// What it cost.
     pub cost: Option<Cents>,
     /// Notes.
-    pub notes: Option<crate::text::LongText>,
+    pub notes: Option<LongText>,
     /// Custom values.
     pub custom: CustomValues,
+}
+
+/// What an asset holds, as stored: [`AssetFields`] with the assignee resolved to a
+/// member and the status defaulted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetRecord {
+    /// Name.
+    pub name: Name,
+    /// The team's own tag (asset number).
+    pub tag: Option<Name>,
+    /// Manufacturer's serial number.
+    pub serial: Option<Name>,
+    /// Category.
+    pub category: Option<Name>,
+    /// Status.
+    pub status: AssetStatus,
+    /// Where it is.
+    pub location: Option<Name>,
+    /// The member who has it.
+    pub assignee: Option<UserId>,
+    /// When it was bought.
+    pub purchase_date: Option<NaiveDate>,
+    /// What it cost.
+    pub cost: Option<Cents>,
+    /// Notes.
+    pub notes: Option<LongText>,
+    /// Custom values, by key.
+    pub custom: CustomValues,
+}
+
+/// An asset of a workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asset {
+    /// Its id.
+    pub id: AssetId,
+    /// Its workspace.
+    pub workspace_id: WorkspaceId,
+    /// What it holds.
+    pub record: AssetRecord,
+    /// The assignee's email, as read (for display and export).
+    pub assignee_email: Option<Email>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it was moved to trash.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// A custom field a workspace defines for its assets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetField {
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// The key (`custom.<key>` in CSV, `custom.<key>` in JSON).
+    pub key: FieldKey,
+    /// The label people see.
+    pub label: Name,
+    /// When it was defined.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The most custom fields a workspace defines.
+pub const MAX_FIELDS: usize = 50;
+
+/// One row of an import, ready to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportWrite {
+    /// The CSV record it came from (for errors).
+    pub row: u64,
+    /// The asset: an existing one of the workspace when `update`, else a new id.
+    pub id: AssetId,
+    /// Whether the row names an existing asset (it had an id).
+    pub update: bool,
+    /// What to write.
+    pub record: AssetRecord,
+}
+
+/// One message of an import's feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportBatch {
+    /// The next rows.
+    Rows(Vec<ImportWrite>),
+    /// Every row was sent: the store may commit. A feed that closes without it was cut
+    /// short, and the store rolls back.
+    End,
+}
+
+/// The rows of an import, in batches, as the domain produces them while re-reading the
+/// checked file.
+pub type ImportFeed = futures_channel::mpsc::Receiver<ImportBatch>;
+
+/// What an import did (or, for a dry run, would do).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ImportCounts {
+    /// Rows read.
+    pub rows: u64,
+    /// New assets.
+    pub created: u64,
+    /// Existing assets changed.
+    pub updated: u64,
+    /// Existing assets the row left as they were.
+    pub unchanged: u64,
+}
+
+/// Why the store refused a row (found only against the stored assets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowRefusal {
+    /// The id names no asset of this workspace.
+    UnknownId,
+    /// The id names an asset in the trash.
+    Trashed,
+}
+
+/// The store's answer to an import: counts, and the rows it refused (then nothing was
+/// written).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// What was (or would be) done.
+    pub counts: ImportCounts,
+    /// The refused rows, with their record numbers (at most 100 listed).
+    pub refused: Vec<(u64, RowRefusal)>,
+    /// How many rows were refused in all.
+    pub total_refused: u64,
+}
+
+/// Assets and their custom fields. Contract: reads take the actor and return the
+/// actor's role with the rows in one statement; a trashed asset is found only when
+/// asked for; an import is one transaction.
+#[async_trait]
+pub trait AssetStore: Send + Sync {
+    /// The workspace's custom fields, by key.
+    async fn asset_fields(&self, ws: WorkspaceId) -> StoreResult<Vec<AssetField>>;
+    /// Defines a custom field; `Conflict(Duplicate)` if the key exists.
+    async fn create_asset_field(&self, field: &AssetField, audit: AuditDraft) -> StoreResult<()>;
+    /// Removes a custom field and every asset's value for it; `NotFound` if none.
+    async fn delete_asset_field(&self, ws: WorkspaceId, key: &FieldKey, audit: AuditDraft) -> StoreResult<()>;
+    /// Stores a new asset.
+    async fn create_asset(&self, asset: &Asset, audit: AuditDraft) -> StoreResult<()>;
+    /// The asset (live, or in trash when `trashed`) with the actor's role; `None` if it
+    /// is not in `ws` or the actor is not a member there.
+    async fn asset_for(
+        &self,
+        actor: UserId,
+        ws: WorkspaceId,
+        asset: AssetId,
+        trashed: bool,
+    ) -> StoreResult<Option<(Asset, Role)>>;
+    /// The actor's role and a page of the live assets, newest first; `None` if the
+    /// actor is not a member.
+    async fn assets_for(&self, actor: UserId, ws: WorkspaceId, page: PageRequest)
+    -> StoreResult<Option<(Role, Page<Asset>)>>;
+    /// Writes the asset's new state, only if it was not changed since `read_at`:
+    /// `Conflict(Stale)`.
+    async fn update_asset(&self, asset: &Asset, read_at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()>;
+    /// Moves a live asset to trash.
+    async fn trash_asset(&self, ws: WorkspaceId, asset: AssetId, at: DateTime<Utc>, audit: AuditDraft)
+    -> StoreResult<()>;
+    /// Takes an asset out of the trash.
+    async fn restore_asset(&self, ws: WorkspaceId, asset: AssetId, audit: AuditDraft) -> StoreResult<()>;
+    /// Deletes a trashed asset for good.
+    async fn purge_asset(&self, ws: WorkspaceId, asset: AssetId, audit: AuditDraft) -> StoreResult<()>;
+    /// Writes the rows of `feed` in one transaction: new assets are inserted, existing
+    /// ones updated where the row differs (`updated_at` = `at`) and left alone where it
+    /// does not. Rows naming an unknown or trashed asset are refused; then, when
+    /// `dry_run`, or when the feed closes without [`ImportBatch::End`], everything is
+    /// rolled back (the last: `Unavailable`). The audit event gets the counts added to
+    /// its details and is written only with a commit.
+    async fn import_assets(
+        &self,
+        ws: WorkspaceId,
+        feed: ImportFeed,
+        at: DateTime<Utc>,
+        dry_run: bool,
+        audit: AuditDraft,
+    ) -> StoreResult<ImportOutcome>;
+    /// Up to `limit` live assets in id order, after `after` (export pages).
+    async fn assets_in_order(&self, ws: WorkspaceId, after: Option<AssetId>, limit: u32) -> StoreResult<Vec<Asset>>;
 }
 
 #[cfg(test)]

@@ -184,11 +184,14 @@ pub struct Importer {
     rows: u64,
 }
 
-/// Removes the formula escape (a leading `'` before a formula character), or refuses a
-/// cell that would be a formula.
+const FORMULA: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Removes the formula escape (a leading `'` before a formula character or before
+/// another `'`), or refuses a cell that would be a formula. Any other leading `'` is
+/// text (`'90s radio`).
 pub fn unescape(cell: &str) -> Result<&str, &'static str> {
     match cell.as_bytes() {
-        [b'\'', b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] => Ok(&cell[1..]),
+        [b'\'', b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r' | b'\'', ..] => Ok(&cell[1..]),
         [b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] => {
             Err("begins like a spreadsheet formula (=, +, -, @, tab or CR): put a ' before it to keep it as text")
         }
@@ -196,9 +199,34 @@ pub fn unescape(cell: &str) -> Result<&str, &'static str> {
     }
 }
 
-/// Escapes a cell for export: a `'` before a leading formula character.
+/// Escapes a cell for export: a `'` before a leading formula character, and before a
+/// leading `'` that the import would otherwise take for an escape.
 pub fn escape(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}").into() } else { cell.into() }
+    let quote_escape = cell.strip_prefix('\'').is_some_and(|rest| rest.starts_with(FORMULA) || rest.starts_with('\''));
+    if cell.starts_with(FORMULA) || quote_escape { format!("'{cell}").into() } else { cell.into() }
+}
+
+/// Appends one CSV record (escaped against formulas, quoted where needed, CRLF).
+pub fn write_record<'a>(out: &mut Vec<u8>, cells: impl IntoIterator<Item = &'a str>) {
+    for (i, cell) in cells.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let cell = escape(cell);
+        if cell.contains([',', '"', '\n', '\r']) || cell.starts_with(' ') || cell.ends_with(' ') {
+            out.push(b'"');
+            for b in cell.bytes() {
+                if b == b'"' {
+                    out.push(b'"');
+                }
+                out.push(b);
+            }
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(cell.as_bytes());
+        }
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 impl Importer {

@@ -117,6 +117,18 @@ pub enum Error {
     /// The blob storage failed, or the stored bytes do not authenticate.
     #[error("content unavailable")]
     ContentUnavailable(#[source] crate::blob::BlobError),
+    /// A CSV file was refused whole: nothing was written. At most 100 problems are
+    /// listed; `total` counts them all.
+    #[error("the file has {total} problem(s); nothing was imported")]
+    CsvRejected {
+        /// The problems listed.
+        errors: Vec<crate::asset_csv::CsvError>,
+        /// How many there are in all.
+        total: u64,
+    },
+    /// The body is not of a media type this route takes (the detail names the one it takes).
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
     /// The store failed; nothing is known to have changed.
     #[error("store unavailable")]
     Unavailable(#[source] StoreError),

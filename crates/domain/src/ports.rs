@@ -24,6 +24,7 @@ use crate::queue::{NewTask, Task, TaskState};
 pub use crate::report::ReportStore;
 use crate::secret::TokenHash;
 pub use crate::share::ShareStore;
+pub use crate::asset::AssetStore;
 use crate::text::Name;
 
 /// The time source. The domain never reads the system clock itself.
@@ -358,6 +359,7 @@ pub trait Store:
     + PhotoStore
     + ReportStore
     + ShareStore
+    + AssetStore
     + AuditStore
     + IdentityStore
     + TaskQueue
@@ -374,6 +376,7 @@ impl<T> Store for T where
         + PhotoStore
         + ReportStore
         + ShareStore
+        + AssetStore
         + AuditStore
         + IdentityStore
         + TaskQueue

@@ -265,3 +265,36 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(share_links, jobs);
 diesel::allow_tables_to_appear_in_same_query!(share_links, memberships);
 diesel::allow_tables_to_appear_in_same_query!(share_links, grants);
+
+diesel::table! {
+    asset_fields (workspace_id, key) {
+        workspace_id -> Text,
+        key -> Text,
+        label -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    assets (id) {
+        id -> Text,
+        workspace_id -> Text,
+        name -> Text,
+        tag -> Nullable<Text>,
+        serial -> Nullable<Text>,
+        category -> Nullable<Text>,
+        status -> Text,
+        location -> Nullable<Text>,
+        assignee_id -> Nullable<Text>,
+        purchase_date -> Nullable<Date>,
+        cost_cents -> Nullable<BigInt>,
+        notes -> Nullable<Text>,
+        custom -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(assets, memberships);
+diesel::allow_tables_to_appear_in_same_query!(assets, users);

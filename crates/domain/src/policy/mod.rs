@@ -105,11 +105,21 @@ pub enum Action {
     /// Share a job's report, photo or gallery through a public read-only link; list,
     /// revoke and see the views of the job's links.
     ShareJob,
+    /// List and read the assets.
+    ViewAssets,
+    /// Create and edit assets.
+    EditAssets,
+    /// Move assets to trash, restore and purge them.
+    DeleteAssets,
+    /// Import assets from CSV (creating and updating many at once).
+    ImportAssets,
+    /// Export the workspace's records (assets, tickets) as CSV.
+    ExportRecords,
 }
 
 impl Action {
     /// Every action, in table order.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 23] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspace,
         Action::ListMembers,
@@ -128,6 +138,11 @@ impl Action {
         Action::ManageSessions,
         Action::ViewOriginal,
         Action::ShareJob,
+        Action::ViewAssets,
+        Action::EditAssets,
+        Action::DeleteAssets,
+        Action::ImportAssets,
+        Action::ExportRecords,
     ];
 
     /// Whether the action is about one job (and so a grant can extend it).
@@ -171,7 +186,8 @@ pub const fn rule(role: Role, action: Action) -> Rule {
             _ => Allow,
         },
         Role::Member => match action {
-            ViewWorkspace | ListMembers | CreateJob | ListJobs | ViewJob | UpdateJob | ShareJob => Allow,
+            ViewWorkspace | ListMembers | CreateJob | ListJobs | ViewJob | UpdateJob | ShareJob | ViewAssets
+            | EditAssets => Allow,
             _ => Deny,
         },
         Role::Restricted => match action {

@@ -3,6 +3,8 @@
 //! the pure [`policy`](crate::policy) decide, and writes the change with its audit event
 //! in one store call.
 
+mod asset_import;
+mod assets;
 mod auth;
 mod jobs;
 mod members;
@@ -23,6 +25,8 @@ use crate::id::{RequestId, UserId, WorkspaceId};
 use crate::images::ImageProcessor;
 use crate::ports::{Clock, Rng, Store};
 
+pub use asset_import::{AssetExport, AssetImport, CheckedImport};
+pub use assets::AssetInput;
 pub use auth::{AuthorizationReply, SessionStart, SignInRedirect};
 pub use jobs::{JobChange, NewJob};
 pub use members::InviteRequest;

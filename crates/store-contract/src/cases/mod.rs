@@ -1,6 +1,7 @@
 //! The contract cases. Each takes a fresh, empty store.
 
 mod access;
+mod assets;
 mod audit;
 mod identity;
 mod instance;
@@ -12,6 +13,7 @@ mod reports;
 mod share;
 
 pub use access::*;
+pub use assets::*;
 pub use audit::*;
 pub use identity::*;
 pub use instance::*;

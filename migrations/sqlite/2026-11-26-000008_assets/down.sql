@@ -1,0 +1,2 @@
+DROP TABLE assets;
+DROP TABLE asset_fields;
