@@ -316,14 +316,23 @@ pub trait AssetStore: Send + Sync {
     ) -> StoreResult<Option<(Asset, Role)>>;
     /// The actor's role and a page of the live assets, newest first; `None` if the
     /// actor is not a member.
-    async fn assets_for(&self, actor: UserId, ws: WorkspaceId, page: PageRequest)
-    -> StoreResult<Option<(Role, Page<Asset>)>>;
+    async fn assets_for(
+        &self,
+        actor: UserId,
+        ws: WorkspaceId,
+        page: PageRequest,
+    ) -> StoreResult<Option<(Role, Page<Asset>)>>;
     /// Writes the asset's new state, only if it was not changed since `read_at`:
     /// `Conflict(Stale)`.
     async fn update_asset(&self, asset: &Asset, read_at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()>;
     /// Moves a live asset to trash.
-    async fn trash_asset(&self, ws: WorkspaceId, asset: AssetId, at: DateTime<Utc>, audit: AuditDraft)
-    -> StoreResult<()>;
+    async fn trash_asset(
+        &self,
+        ws: WorkspaceId,
+        asset: AssetId,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
     /// Takes an asset out of the trash.
     async fn restore_asset(&self, ws: WorkspaceId, asset: AssetId, audit: AuditDraft) -> StoreResult<()>;
     /// Deletes a trashed asset for good.

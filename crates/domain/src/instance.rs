@@ -29,6 +29,10 @@ pub enum RecordKind {
     ShareLink,
     /// Recorded views of share links.
     ShareView,
+    /// Custom asset fields.
+    AssetField,
+    /// Assets, trashed ones included.
+    Asset,
     /// Grants.
     Grant,
     /// Invites.
@@ -45,7 +49,7 @@ pub enum RecordKind {
 
 impl RecordKind {
     /// Every kind, referenced kinds first.
-    pub const ALL: [RecordKind; 14] = [
+    pub const ALL: [RecordKind; 16] = [
         RecordKind::User,
         RecordKind::Workspace,
         RecordKind::Membership,
@@ -54,6 +58,8 @@ impl RecordKind {
         RecordKind::Report,
         RecordKind::ShareLink,
         RecordKind::ShareView,
+        RecordKind::AssetField,
+        RecordKind::Asset,
         RecordKind::Grant,
         RecordKind::Invite,
         RecordKind::Session,
@@ -73,6 +79,8 @@ impl RecordKind {
             RecordKind::Report => "reports",
             RecordKind::ShareLink => "share links",
             RecordKind::ShareView => "share link views",
+            RecordKind::AssetField => "custom asset fields",
+            RecordKind::Asset => "assets",
             RecordKind::Grant => "grants",
             RecordKind::Invite => "invites",
             RecordKind::Session => "sessions",
@@ -102,6 +110,10 @@ pub enum Record {
     ShareLink(crate::share::ShareLink),
     /// A view of a share link.
     ShareView(crate::share::ShareView),
+    /// A custom asset field.
+    AssetField(crate::asset::AssetField),
+    /// An asset (trashed or not; `assignee_email` is not part of the record and left out).
+    Asset(crate::asset::Asset),
     /// A grant.
     Grant(Grant),
     /// An invite.

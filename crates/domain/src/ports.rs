@@ -11,6 +11,7 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use crate::asset::AssetStore;
 use crate::audit::{AuditDraft, AuditEvent};
 use crate::id::{InviteId, JobId, SessionId, TaskId, UserId, WorkspaceId};
 use crate::instance::InstanceStore;
@@ -24,7 +25,6 @@ use crate::queue::{NewTask, Task, TaskState};
 pub use crate::report::ReportStore;
 use crate::secret::TokenHash;
 pub use crate::share::ShareStore;
-pub use crate::asset::AssetStore;
 use crate::text::Name;
 
 /// The time source. The domain never reads the system clock itself.

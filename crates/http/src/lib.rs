@@ -78,6 +78,9 @@ pub struct HttpSettings {
     pub upload_slots: UploadSlots,
     /// Whether views of share links are recorded (off only to measure its cost).
     pub record_share_views: bool,
+    /// Where CSV imports keep their copy of the body between the check and the write
+    /// (unlinked files: nothing is left behind, even by a crash).
+    pub spool_dir: std::path::PathBuf,
     /// The one view recorder of the server (all worker threads hand it their views, so
     /// one task writes them: no two writers wait on each other's commits). Started by
     /// the first app built from these settings.
@@ -95,6 +98,7 @@ impl HttpSettings {
             hsts: https,
             upload_slots: UploadSlots::new(32),
             record_share_views: true,
+            spool_dir: std::env::temp_dir(),
             views: Arc::default(),
         }
     }
@@ -108,6 +112,12 @@ impl HttpSettings {
     /// The same with share link views recorded or not.
     pub fn with_record_share_views(mut self, record: bool) -> Self {
         self.record_share_views = record;
+        self
+    }
+
+    /// The same with CSV import copies kept under `dir`.
+    pub fn with_spool_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.spool_dir = dir;
         self
     }
 
@@ -145,7 +155,7 @@ impl std::fmt::Debug for AppState {
     info(title = "Workvault API", description = "Jobs, photos, tickets and assets, with access decided on every request."),
     tags(
         (name = "session"), (name = "workspaces"), (name = "members"), (name = "invites"),
-        (name = "jobs"), (name = "grants"), (name = "photos"), (name = "reports"), (name = "share-links"), (name = "audit"), (name = "health"), (name = "pages"),
+        (name = "jobs"), (name = "grants"), (name = "photos"), (name = "reports"), (name = "share-links"), (name = "assets"), (name = "audit"), (name = "health"), (name = "pages"),
     )
 )]
 struct ApiDoc;
@@ -213,6 +223,18 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .service(api::share::list)
                 .service(api::share::revoke)
                 .service(api::share::views)
+                .service(api::assets::create)
+                .service(api::assets::list)
+                .service(api::asset_csv::export)
+                .service(api::asset_csv::import)
+                .service(api::assets::show)
+                .service(api::assets::update)
+                .service(api::assets::trash)
+                .service(api::assets::restore)
+                .service(api::assets::purge)
+                .service(api::assets::fields)
+                .service(api::assets::create_field)
+                .service(api::assets::delete_field)
                 .service(api::audit::list)
                 .service(api::audit::verify),
         );

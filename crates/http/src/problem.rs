@@ -37,9 +37,10 @@ codes! {
     INVALID_BODY = ("invalid_body", 400, "The request body does not have the expected shape");
     INVALID_ID = ("invalid_id", 400, "An id in the path is not valid");
     INVALID_QUERY = ("invalid_query", 400, "A query parameter is not valid");
-    UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", 415, "The request body must be application/json");
+    UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", 415, "The request body is not of a media type this endpoint takes");
     PAYLOAD_TOO_LARGE = ("payload_too_large", 413, "The request body is too large");
     VALIDATION_FAILED = ("validation_failed", 422, "A field has an invalid value");
+    CSV_INVALID = ("csv_invalid", 422, "The CSV file has problems; nothing was imported");
     UNAUTHENTICATED = ("unauthenticated", 401, "Sign-in required");
     CROSS_SITE_REQUEST = ("cross_site_request", 403, "Cross-site requests are refused");
     ROLE_INSUFFICIENT = ("role_insufficient", 403, "Your role does not allow this");
@@ -102,6 +103,21 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// Extra response headers (`Content-Range` on a 416, `Retry-After`…).
     pub headers: Vec<(&'static str, String)>,
+    /// Row errors of a refused CSV file, and how many there are in all.
+    pub rows: Option<Box<(Vec<RowError>, u64)>>,
+}
+
+/// One problem of a refused CSV file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RowError {
+    /// The record's number, counting the header as 1 (0: the file as a whole).
+    pub row: u64,
+    /// The column's header name, when the problem is one cell's.
+    pub column: Option<String>,
+    /// A stable code (`invalid_date`, `ragged_row`, `formula`, …).
+    pub code: &'static str,
+    /// What is wrong, for a person.
+    pub message: String,
 }
 
 /// The problem document, as sent.
@@ -124,12 +140,18 @@ pub struct Problem {
     /// Field errors.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// A refused CSV file's problems (at most 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_errors: Option<Vec<RowError>>,
+    /// How many problems the refused CSV file has in all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_count: Option<u64>,
 }
 
 impl ApiError {
     /// An error with a code and detail.
     pub fn new(code: Code, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), errors: Vec::new(), headers: Vec::new() }
+        Self { code, detail: detail.into(), errors: Vec::new(), headers: Vec::new(), rows: None }
     }
 
     /// The same error with one more response header.
@@ -153,6 +175,8 @@ impl ApiError {
             code: self.code.code,
             request_id,
             errors: self.errors.clone(),
+            row_errors: self.rows.as_ref().map(|r| r.0.clone()),
+            error_count: self.rows.as_ref().map(|r| r.1),
         }
     }
 
@@ -204,7 +228,17 @@ impl From<DomainError> for ApiError {
                 detail: format!("{field} {problem}"),
                 errors: vec![FieldError { field: field.to_owned(), message: problem }],
                 headers: Vec::new(),
+                rows: None,
             },
+            DomainError::CsvRejected { errors, total } => {
+                let rows = errors
+                    .into_iter()
+                    .map(|e| RowError { row: e.row, column: e.column, code: e.code, message: e.message })
+                    .collect();
+                let detail = format!("the file has {total} problem(s); nothing was imported");
+                ApiError { rows: Some(Box::new((rows, total))), ..ApiError::new(CSV_INVALID, detail) }
+            }
+            DomainError::UnsupportedMediaType(detail) => ApiError::new(UNSUPPORTED_MEDIA_TYPE, detail),
             DomainError::InviteExpired => ApiError::plain(INVITE_EXPIRED),
             DomainError::InviteUsed => ApiError::plain(INVITE_USED),
             DomainError::InviteRevoked => ApiError::plain(INVITE_REVOKED),

@@ -200,7 +200,10 @@ async fn open(v: &Validated) -> anyhow::Result<Instance> {
     create_private_dir(&v.config.data_dir)?;
     let rng = Arc::new(OsRng);
     let blobs = open_blobs(v, rng.clone())?;
-    let limits = Limits { max_upload_bytes: v.config.blobs.max_upload_mib * 1024 * 1024 };
+    let limits = Limits {
+        max_upload_bytes: v.config.blobs.max_upload_mib * 1024 * 1024,
+        max_import_bytes: v.config.records.max_import_mib * 1024 * 1024,
+    };
     let app = Workvault::new(backend.store(), Arc::new(SystemClock), rng, v.config.lifetimes())
         .with_blobs(blobs, limits)
         .with_images(Arc::new(Variants));
@@ -427,7 +430,8 @@ async fn serve(v: Validated) -> anyhow::Result<ExitCode> {
         identity,
         settings: HttpSettings::for_url(v.public_url.clone())
             .with_upload_slots(UploadSlots::new(v.config.blobs.max_concurrent_uploads))
-            .with_record_share_views(v.config.sharing.record_views),
+            .with_record_share_views(v.config.sharing.record_views)
+            .with_spool_dir(v.config.data_dir.join("spool")),
     });
     if !v.config.sharing.record_views {
         tracing::warn!("sharing.record_views is off: views of share links are not recorded");

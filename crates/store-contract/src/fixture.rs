@@ -31,7 +31,7 @@ impl Fixture {
         let clock = Arc::new(FixedClock::default());
         let blobs = Arc::new(MemoryBlobs::default());
         let app = Workvault::new(store.clone(), clock.clone(), Arc::new(SeqRng::default()), Lifetimes::default())
-            .with_blobs(blobs.clone(), Limits { max_upload_bytes: 1 << 20 });
+            .with_blobs(blobs.clone(), Limits { max_upload_bytes: 1 << 20, max_import_bytes: 1 << 20 });
         Self { app, clock, store, blobs }
     }
 

@@ -125,7 +125,16 @@ impl AssetRow {
 }
 
 impl FieldRow {
-    fn into_domain(self) -> Result<AssetField, StoreError> {
+    pub fn from_domain(f: &AssetField) -> Self {
+        Self {
+            workspace_id: *f.workspace_id.as_uuid(),
+            key: f.key.as_str().to_owned(),
+            label: f.label.as_str().to_owned(),
+            created_at: f.created_at,
+        }
+    }
+
+    pub fn into_domain(self) -> Result<AssetField, StoreError> {
         Ok(AssetField {
             workspace_id: WorkspaceId::from_uuid(self.workspace_id),
             key: FieldKey::parse(&self.key).ok_or_else(|| corrupt("field key", &self.key))?,
@@ -229,12 +238,7 @@ impl AssetStore for PgStore {
     }
 
     async fn create_asset_field(&self, field: &AssetField, audit: AuditDraft) -> StoreResult<()> {
-        let row = FieldRow {
-            workspace_id: *field.workspace_id.as_uuid(),
-            key: field.key.as_str().to_owned(),
-            label: field.label.as_str().to_owned(),
-            created_at: field.created_at,
-        };
+        let row = FieldRow::from_domain(field);
         write_tx!(self, |c| {
             diesel::insert_into(asset_fields::table).values(&row).execute(c).await?;
             append(c, audit).await?;
@@ -249,11 +253,13 @@ impl AssetStore for PgStore {
             if gone == 0 {
                 return Err(Db(StoreError::NotFound));
             }
-            diesel::sql_query("UPDATE assets SET custom = (custom::jsonb - $1)::text WHERE workspace_id = $2 AND custom <> '{}'")
-                .bind::<diesel::sql_types::Text, _>(&key)
-                .bind::<diesel::sql_types::Uuid, _>(ws.as_uuid())
-                .execute(c)
-                .await?;
+            diesel::sql_query(
+                "UPDATE assets SET custom = (custom::jsonb - $1)::text WHERE workspace_id = $2 AND custom <> '{}'",
+            )
+            .bind::<diesel::sql_types::Text, _>(&key)
+            .bind::<diesel::sql_types::Uuid, _>(ws.as_uuid())
+            .execute(c)
+            .await?;
             append(c, audit).await?;
             Ok(())
         })
@@ -355,7 +361,13 @@ impl AssetStore for PgStore {
         })
     }
 
-    async fn trash_asset(&self, ws: WorkspaceId, asset: AssetId, at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()> {
+    async fn trash_asset(
+        &self,
+        ws: WorkspaceId,
+        asset: AssetId,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
         write_tx!(self, |c| {
             let n = diesel::update(
                 assets::table

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use workvault_domain::instance::{InstanceStore, Record, RecordKind, RecordPage};
 use workvault_domain::ports::{StoreError, StoreResult};
 
+use crate::assets::{AssetRow, FieldRow};
 use crate::queue::TaskRow;
 use crate::reports::{ReportRow, insert_items, items_of};
 use crate::rows::{
@@ -16,8 +17,8 @@ use crate::rows::{
     corrupt,
 };
 use crate::schema::{
-    audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions, share_links, share_views,
-    sign_in_links, tasks, users, workspaces,
+    asset_fields, assets, audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions,
+    share_links, share_views, sign_in_links, tasks, users, workspaces,
 };
 use crate::share::{LinkRow, ViewRow};
 use crate::{Db, PgStore, read, write_tx};
@@ -154,6 +155,40 @@ async fn dump(
             let cursor = next(&rows, limit, |r| r.id.to_string());
             (all(rows, |r| Ok(Record::ShareView(r.into_domain()?)))?, cursor)
         }
+        RecordKind::AssetField => {
+            let (ws, key) = match after {
+                Some(a) => a
+                    .split_once('|')
+                    .map(|(w, k)| (w.to_owned(), k.to_owned()))
+                    .ok_or_else(|| Db(corrupt("cursor", a)))?,
+                None => (String::new(), String::new()),
+            };
+            let ws = if ws.is_empty() { Uuid::nil() } else { ws.parse().map_err(|_| Db(corrupt("cursor", &ws)))? };
+            let rows: Vec<FieldRow> = asset_fields::table
+                .filter(
+                    asset_fields::workspace_id
+                        .gt(ws)
+                        .or(asset_fields::workspace_id.eq(ws).and(asset_fields::key.gt(&key))),
+                )
+                .order((asset_fields::workspace_id, asset_fields::key))
+                .limit(n)
+                .select(FieldRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| format!("{}|{}", r.workspace_id, r.key));
+            (all(rows, |r| r.into_domain().map(Record::AssetField))?, cursor)
+        }
+        RecordKind::Asset => {
+            let rows: Vec<AssetRow> = assets::table
+                .filter(assets::id.gt(uuid(after)?))
+                .order(assets::id)
+                .limit(n)
+                .select(AssetRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| r.into_domain(None).map(Record::Asset))?, cursor)
+        }
         RecordKind::Grant => {
             let (job, user) = pair(after)?;
             let rows: Vec<GrantRow> = grants::table
@@ -271,6 +306,12 @@ async fn restore_one(c: &mut AsyncPgConnection, record: &Record) -> Result<(), D
         }
         Record::ShareView(v) => {
             diesel::insert_into(share_views::table).values(ViewRow::from_domain(v)).execute(c).await?;
+        }
+        Record::AssetField(f) => {
+            diesel::insert_into(asset_fields::table).values(FieldRow::from_domain(f)).execute(c).await?;
+        }
+        Record::Asset(a) => {
+            diesel::insert_into(assets::table).values(AssetRow::from_domain(a)).execute(c).await?;
         }
         Record::Grant(g) => {
             diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c).await?;

@@ -82,7 +82,10 @@ impl AssetRow {
     }
 
     pub fn from_domain(a: &Asset) -> Self {
-        Self { deleted_at: a.deleted_at.map(micros), ..Self::new(a.workspace_id, a.id, &a.record, a.created_at, a.updated_at) }
+        Self {
+            deleted_at: a.deleted_at.map(micros),
+            ..Self::new(a.workspace_id, a.id, &a.record, a.created_at, a.updated_at)
+        }
     }
 
     /// Whether two rows hold the same content (ids and times aside).
@@ -123,7 +126,16 @@ impl AssetRow {
 }
 
 impl FieldRow {
-    fn into_domain(self) -> Result<AssetField, StoreError> {
+    pub fn from_domain(f: &AssetField) -> Self {
+        Self {
+            workspace_id: f.workspace_id.to_string(),
+            key: f.key.as_str().to_owned(),
+            label: f.label.as_str().to_owned(),
+            created_at: micros(f.created_at),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<AssetField, StoreError> {
         Ok(AssetField {
             workspace_id: id(&self.workspace_id)?,
             key: FieldKey::parse(&self.key).ok_or_else(|| corrupt("field key", &self.key))?,
@@ -227,12 +239,7 @@ impl AssetStore for SqliteStore {
     }
 
     async fn create_asset_field(&self, field: &AssetField, audit: AuditDraft) -> StoreResult<()> {
-        let row = FieldRow {
-            workspace_id: field.workspace_id.to_string(),
-            key: field.key.as_str().to_owned(),
-            label: field.label.as_str().to_owned(),
-            created_at: micros(field.created_at),
-        };
+        let row = FieldRow::from_domain(field);
         self.write(move |c| {
             diesel::insert_into(asset_fields::table).values(&row).execute(c)?;
             append(c, audit)?;
@@ -327,7 +334,8 @@ impl AssetStore for SqliteStore {
                 .into_iter()
                 .filter_map(|(_, row, email)| row.map(|row| row.into_domain(email)))
                 .collect::<Result<Vec<_>, _>>()?;
-            let page = Page::from_rows(items, page.limit, |a| Cursor { key: micros(a.created_at), id: *a.id.as_uuid() });
+            let page =
+                Page::from_rows(items, page.limit, |a| Cursor { key: micros(a.created_at), id: *a.id.as_uuid() });
             Ok(Some((r, page)))
         })
         .await
@@ -354,7 +362,13 @@ impl AssetStore for SqliteStore {
         .await
     }
 
-    async fn trash_asset(&self, ws: WorkspaceId, asset: AssetId, at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()> {
+    async fn trash_asset(
+        &self,
+        ws: WorkspaceId,
+        asset: AssetId,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
         self.write(move |c| {
             let n = diesel::update(
                 assets::table

@@ -7,6 +7,7 @@ use diesel::sqlite::SqliteConnection;
 use workvault_domain::instance::{InstanceStore, Record, RecordKind, RecordPage};
 use workvault_domain::ports::{StoreError, StoreResult};
 
+use crate::assets::{AssetRow, FieldRow};
 use crate::queue::TaskRow;
 use crate::reports::{ReportRow, insert_items, items_of};
 use crate::rows::{
@@ -14,8 +15,8 @@ use crate::rows::{
     corrupt, micros, opt_time,
 };
 use crate::schema::{
-    audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions, share_links, share_views,
-    sign_in_links, tasks, users, workspaces,
+    asset_fields, assets, audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions,
+    share_links, share_views, sign_in_links, tasks, users, workspaces,
 };
 use crate::share::{LinkRow, ViewRow};
 use crate::{Db, SqliteStore};
@@ -133,6 +134,34 @@ fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit
             let cursor = next(&rows, limit, |r| r.id.clone());
             (rows.into_iter().map(|r| r.into_domain().map(Record::ShareView)).collect::<Result<_, _>>()?, cursor)
         }
+        RecordKind::AssetField => {
+            let (ws, key) = match &after {
+                Some(a) => split(a)?,
+                None => (String::new(), String::new()),
+            };
+            let rows: Vec<FieldRow> = asset_fields::table
+                .filter(
+                    asset_fields::workspace_id
+                        .gt(&ws)
+                        .or(asset_fields::workspace_id.eq(&ws).and(asset_fields::key.gt(&key))),
+                )
+                .order((asset_fields::workspace_id, asset_fields::key))
+                .limit(n)
+                .select(FieldRow::as_select())
+                .load(c)?;
+            let cursor = next(&rows, limit, |r| format!("{}|{}", r.workspace_id, r.key));
+            (rows.into_iter().map(|r| r.into_domain().map(Record::AssetField)).collect::<Result<_, _>>()?, cursor)
+        }
+        RecordKind::Asset => {
+            let rows: Vec<AssetRow> = assets::table
+                .filter(assets::id.gt(&after_id))
+                .order(assets::id)
+                .limit(n)
+                .select(AssetRow::as_select())
+                .load(c)?;
+            let cursor = next(&rows, limit, |r| r.id.clone());
+            (rows.into_iter().map(|r| r.into_domain(None).map(Record::Asset)).collect::<Result<_, _>>()?, cursor)
+        }
         RecordKind::Grant => {
             let (job, user) = match &after {
                 Some(a) => split(a)?,
@@ -247,6 +276,12 @@ fn restore_one(c: &mut SqliteConnection, record: &Record) -> Result<(), Db> {
         }
         Record::ShareView(v) => {
             diesel::insert_into(share_views::table).values(ViewRow::from_domain(v)).execute(c)?;
+        }
+        Record::AssetField(f) => {
+            diesel::insert_into(asset_fields::table).values(FieldRow::from_domain(f)).execute(c)?;
+        }
+        Record::Asset(a) => {
+            diesel::insert_into(assets::table).values(AssetRow::from_domain(a)).execute(c)?;
         }
         Record::Grant(g) => {
             diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c)?;

@@ -122,7 +122,9 @@ fn errors_are_listed_up_to_a_hundred_and_all_counted() {
 
 #[test]
 fn export_escaping_round_trips_through_import() {
-    for cell in ["=1+1", "+33 1 23", "-40 freezer", "@home", "\tindented", "plain", "", "'quoted", "'=kept", "''", "'", "'-'"] {
+    for cell in
+        ["=1+1", "+33 1 23", "-40 freezer", "@home", "\tindented", "plain", "", "'quoted", "'=kept", "''", "'", "'-'"]
+    {
         let escaped = escape(cell);
         assert_eq!(unescape(&escaped), Ok(cell), "{cell:?}");
         assert!(!escaped.starts_with(['=', '+', '-', '@', '\t', '\r']), "{escaped:?}");
@@ -137,7 +139,8 @@ fn written_records_split_back_into_the_same_cells() {
     write_record(&mut out, cells);
     let mut got = Vec::new();
     let mut records = Records::default();
-    let mut keep = |f: &[&[u8]]| got.push(f.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>());
+    let mut keep =
+        |f: &[&[u8]]| got.push(f.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>());
     records.feed(&out, &mut keep).expect("feed");
     records.feed(&[], &mut keep).expect("end");
     let back: Vec<&str> = got[0].iter().map(|c| unescape(c).expect("escaped")).collect();

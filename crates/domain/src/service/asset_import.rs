@@ -226,7 +226,9 @@ impl Workvault {
                         RowRefusal::Trashed => "trashed_id",
                     },
                     message: match why {
-                        RowRefusal::UnknownId => "no asset of this workspace has this id (leave it empty to create one)",
+                        RowRefusal::UnknownId => {
+                            "no asset of this workspace has this id (leave it empty to create one)"
+                        }
                         RowRefusal::Trashed => "this asset is in the trash: restore it first",
                     }
                     .into(),

@@ -47,7 +47,11 @@ pub struct AssetInput {
     pub custom: BTreeMap<String, Option<String>>,
 }
 
-fn opt<T>(v: Option<Option<String>>, name: &'static str, parse: impl Fn(&str) -> Result<T, Error>) -> Result<Option<Option<T>>, Error> {
+fn opt<T>(
+    v: Option<Option<String>>,
+    name: &'static str,
+    parse: impl Fn(&str) -> Result<T, Error>,
+) -> Result<Option<Option<T>>, Error> {
     match v {
         None => Ok(None),
         Some(None) => Ok(Some(None)),
@@ -70,7 +74,10 @@ pub(super) fn custom_value(keys: &BTreeSet<FieldKey>, key: &str, value: &str) ->
         .ok_or_else(|| Error::invalid("custom", format!("no custom field `{key}` is defined")))?;
     let value = value.trim();
     if value.chars().count() > MAX_CUSTOM_VALUE {
-        return Err(Error::invalid("custom", format!("`{}` is longer than {MAX_CUSTOM_VALUE} characters", key.as_str())));
+        return Err(Error::invalid(
+            "custom",
+            format!("`{}` is longer than {MAX_CUSTOM_VALUE} characters", key.as_str()),
+        ));
     }
     if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Error::invalid("custom", format!("`{}` holds control characters", key.as_str())));
@@ -188,7 +195,9 @@ impl Workvault {
         trashed: bool,
     ) -> Result<Asset, Error> {
         let (asset, role) = self.store.asset_for(ctx.user, ws, id, trashed).await?.ok_or(Error::NotFound)?;
-        decide(ActorFacts { role: Some(role) }, action, ResourceFacts::Workspace).into_result().map_err(Error::denied)?;
+        decide(ActorFacts { role: Some(role) }, action, ResourceFacts::Workspace)
+            .into_result()
+            .map_err(Error::denied)?;
         Ok(asset)
     }
 
@@ -199,7 +208,13 @@ impl Workvault {
     }
 
     /// Defines a custom asset field.
-    pub async fn create_asset_field(&self, ctx: &Ctx, ws: WorkspaceId, key: &str, label: &str) -> Result<AssetField, Error> {
+    pub async fn create_asset_field(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        key: &str,
+        label: &str,
+    ) -> Result<AssetField, Error> {
         let key = FieldKey::parse(key)
             .ok_or_else(|| Error::invalid("key", "must be 1 to 40 of a-z, 0-9 and _, starting with a letter"))?;
         let label = Name::parse(label).map_err(field("label"))?;
@@ -262,7 +277,13 @@ impl Workvault {
     }
 
     /// Edits an asset; returns its new state.
-    pub async fn update_asset(&self, ctx: &Ctx, ws: WorkspaceId, id: AssetId, input: AssetInput) -> Result<Asset, Error> {
+    pub async fn update_asset(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        id: AssetId,
+        input: AssetInput,
+    ) -> Result<Asset, Error> {
         let current = self.authorize_asset(ctx, ws, id, Action::EditAssets, false).await?;
         let (keys, members) = (self.field_keys(ws).await?, self.member_emails(ws).await?);
         let record = input.apply(Some(&current.record), &keys, &members)?;
@@ -274,7 +295,8 @@ impl Workvault {
             _ => assignee_email(&record, &members),
         };
         let updated = Asset { record, assignee_email, updated_at: self.now(), ..current.clone() };
-        let audit = self.audit(ctx, ws, "asset.updated", ("asset", id.to_string()), json!({"name": updated.record.name}));
+        let audit =
+            self.audit(ctx, ws, "asset.updated", ("asset", id.to_string()), json!({"name": updated.record.name}));
         self.store.update_asset(&updated, current.updated_at, audit).await?;
         Ok(updated)
     }

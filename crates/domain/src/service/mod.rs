@@ -79,11 +79,13 @@ impl Default for Lifetimes {
 pub struct Limits {
     /// Largest photo upload, in bytes.
     pub max_upload_bytes: u64,
+    /// Largest CSV import, in bytes.
+    pub max_import_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_upload_bytes: 50 * 1024 * 1024 }
+        Self { max_upload_bytes: 50 * 1024 * 1024, max_import_bytes: 512 * 1024 * 1024 }
     }
 }
 

@@ -2,6 +2,8 @@
 //! registered through utoipa-actix-web, so a route cannot exist without its OpenAPI
 //! entry.
 
+pub mod asset_csv;
+pub mod assets;
 pub mod audit;
 pub mod content;
 pub mod health;

@@ -14,8 +14,8 @@ struct Route {
     method: Method,
     path: String,
     body: Option<Value>,
-    /// Raw bytes instead of JSON (an upload).
-    raw: Option<Vec<u8>>,
+    /// Raw bytes instead of JSON (an upload), and their media type.
+    raw: Option<(Vec<u8>, &'static str)>,
     facts: ResourceFacts,
 }
 
@@ -24,7 +24,17 @@ fn route(method: Method, path: String, body: Option<Value>, facts: ResourceFacts
 }
 
 fn upload(path: String, facts: ResourceFacts) -> Route {
-    Route { method: Method::POST, path, body: None, raw: Some(crate::harness::jpeg(100)), facts }
+    Route { method: Method::POST, path, body: None, raw: Some((crate::harness::jpeg(100), "image/jpeg")), facts }
+}
+
+fn csv(path: String, body: &str) -> Route {
+    Route {
+        method: Method::POST,
+        path,
+        body: None,
+        raw: Some((body.as_bytes().to_vec(), "text/csv")),
+        facts: ResourceFacts::Workspace,
+    }
 }
 
 /// A case's variable part: a grant for the actor, or a target member and a role handed out.
@@ -69,7 +79,11 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
     let api = |p: &str| format!("/api/v1/workspaces/{ws}{p}");
     match action {
         Action::ViewWorkspace => vec![route(Method::GET, api(""), None, whole)],
-        Action::UpdateWorkspace => vec![route(Method::PATCH, api(""), Some(json!({"name": "Renamed"})), whole)],
+        Action::UpdateWorkspace => vec![
+            route(Method::PATCH, api(""), Some(json!({"name": "Renamed"})), whole),
+            route(Method::POST, api("/asset-fields"), Some(json!({"key": "room", "label": "Room"})), whole),
+            route(Method::DELETE, api("/asset-fields/warranty"), None, whole),
+        ],
         Action::ListMembers => vec![route(Method::GET, api("/members"), None, whole)],
         Action::InviteMember => vec![route(
             Method::POST,
@@ -162,6 +176,25 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
             route(Method::DELETE, api(&format!("/share-links/{}", w.link)), None, on_job),
             route(Method::GET, api(&format!("/share-links/{}/views", w.link)), None, on_job),
         ],
+        Action::ViewAssets => vec![
+            route(Method::GET, api("/assets"), None, whole),
+            route(Method::GET, api(&format!("/assets/{}", w.asset)), None, whole),
+            route(Method::GET, api("/asset-fields"), None, whole),
+        ],
+        Action::EditAssets => vec![
+            route(Method::POST, api("/assets"), Some(json!({"name": "Drill"})), whole),
+            route(Method::PATCH, api(&format!("/assets/{}", w.asset)), Some(json!({"location": "Van 2"})), whole),
+        ],
+        Action::DeleteAssets => vec![
+            route(Method::DELETE, api(&format!("/assets/{}", w.asset)), None, whole),
+            route(Method::POST, api(&format!("/assets/{}/restore", w.trashed_asset)), None, whole),
+            route(Method::POST, api(&format!("/assets/{}/purge", w.trashed_asset)), None, whole),
+        ],
+        Action::ImportAssets => vec![
+            csv(api("/assets/import"), "name,tag\r\nImported,T-1\r\n"),
+            csv(api("/assets/import"), &format!("id,name\r\n{},Renamed\r\n", w.asset)),
+        ],
+        Action::ExportRecords => vec![route(Method::GET, api("/assets/export"), None, whole)],
         Action::ManageGrants => vec![
             route(Method::GET, api(&format!("/jobs/{job}/grants")), None, on_job),
             route(Method::PUT, api(&format!("/jobs/{job}/grants/{}", w.grantee.id)), None, on_job),
@@ -184,6 +217,9 @@ struct World {
     trashed_report: String,
     /// A share link of the job.
     link: String,
+    /// An asset, and one in trash.
+    asset: String,
+    trashed_asset: String,
     invite: String,
     owner: User,
     admin: User,
@@ -261,6 +297,13 @@ where
     let r = t.post(&format!("/api/v1/workspaces/{ws}/share-links"), &owner, json!({"target": "job", "id": job})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let link = r.str("id");
+    let asset = t.asset(&ws, &owner, "Ladder").await;
+    let trashed_asset = t.asset(&ws, &owner, "Old ladder").await;
+    let r = t.delete(&format!("/api/v1/workspaces/{ws}/assets/{trashed_asset}"), &owner).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let field = json!({"key": "warranty", "label": "Warranty"});
+    let r = t.post(&format!("/api/v1/workspaces/{ws}/asset-fields"), &owner, field).await;
+    assert_eq!(r.status, 201, "{}", r.text);
     // The outsider is Owner of a workspace of their own: their role there gives nothing here.
     t.workspace(&outsider, "Elsewhere").await;
     World {
@@ -271,6 +314,8 @@ where
         report,
         trashed_report,
         link,
+        asset,
+        trashed_asset,
         invite,
         owner,
         admin,
@@ -321,7 +366,7 @@ async fn every_role_action_and_workspace_case_answers_as_the_policy_decides() {
                     let decision = decide(ActorFacts { role: standing }, action, r.facts);
                     let before = t.snapshot(&w.ws).await;
                     let res = match r.raw {
-                        Some(raw) => t.call_raw(r.method.clone(), &r.path, actor, raw).await,
+                        Some((raw, kind)) => t.call_typed(r.method.clone(), &r.path, actor, kind, raw).await,
                         None => t.call(r.method.clone(), &r.path, Some(actor), r.body).await,
                     };
                     let case = format!(
@@ -341,9 +386,9 @@ async fn every_role_action_and_workspace_case_answers_as_the_policy_decides() {
             }
         }
     }
-    // 5 standings × (8 plain actions + 6 job actions × 2 + 3 invited roles + 9 target × new-role
+    // 5 standings × (13 plain actions + 6 job actions × 2 + 3 invited roles + 9 target × new-role
     // pairs + 4 removal targets + 4 session-management targets).
-    assert_eq!(cases, 5 * (8 + 6 * 2 + 3 + 9 + 4 + 4));
+    assert_eq!(cases, 5 * (13 + 6 * 2 + 3 + 9 + 4 + 4));
     assert!(requests > cases);
 }
 

@@ -98,7 +98,7 @@ pub async fn test_app_with(
         Arc::new(SeqRng::starting_at(1 << 32)),
         Lifetimes::default(),
     )
-    .with_blobs(blobs.clone(), Limits { max_upload_bytes: 1 << 20 })
+    .with_blobs(blobs.clone(), Limits { max_upload_bytes: 1 << 20, max_import_bytes: 1 << 20 })
     .with_images(Arc::new(FixedPlace));
     let identity = Arc::new(LocalSignIn::new(store.clone(), clock.clone()));
     let state = Data::new(AppState { app: app.clone(), identity, settings });
@@ -139,13 +139,25 @@ where
 
     /// Sends raw bytes (an upload), as `user`.
     pub async fn call_raw(&self, method: Method, path: &str, user: &User, body: Vec<u8>) -> Reply {
+        self.call_typed(method, path, user, "application/octet-stream", body).await
+    }
+
+    /// Sends raw bytes of a media type, as `user`.
+    pub async fn call_typed(&self, method: Method, path: &str, user: &User, kind: &str, body: Vec<u8>) -> Reply {
         let req = TestRequest::default()
             .method(method)
             .uri(path)
             .insert_header(("cookie", user.cookie.clone()))
-            .insert_header(("content-type", "application/octet-stream"))
+            .insert_header(("content-type", kind.to_owned()))
             .set_payload(body);
         self.send(req).await
+    }
+
+    /// Creates an asset; returns its id.
+    pub async fn asset(&self, ws: &str, by: &User, name: &str) -> String {
+        let r = self.post(&format!("/api/v1/workspaces/{ws}/assets"), by, serde_json::json!({"name": name})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.str("id")
     }
 
     /// Uploads a small JPEG to a job; returns the photo id.

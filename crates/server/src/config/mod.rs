@@ -36,6 +36,8 @@ pub struct Config {
     pub blobs: BlobsConfig,
     /// Share links.
     pub sharing: SharingConfig,
+    /// Records (assets, tickets): imports and exports.
+    pub records: RecordsConfig,
     /// Background workers.
     pub worker: WorkerConfig,
     /// First-start setup.
@@ -70,6 +72,15 @@ pub struct SharingConfig {
     /// costs (`bench/share-view`): the start logs a warning, since the workspace then
     /// cannot see who opened its links.
     pub record_views: bool,
+}
+
+/// `[records]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsConfig {
+    /// Largest CSV import, in MiB. The body is copied to `<data_dir>/spool` while it is
+    /// checked, and read again to be written: never held in memory.
+    pub max_import_mib: u64,
 }
 
 /// `[store]`
@@ -216,6 +227,7 @@ impl Default for Config {
             },
             blobs: BlobsConfig::default(),
             sharing: SharingConfig { default_days: 30, max_days: 365, view_retention_days: 180, record_views: true },
+            records: RecordsConfig { max_import_mib: 512 },
             worker: WorkerConfig { enabled: true, poll_secs: 2, lease_secs: 300 },
             setup: SetupConfig { first_user_email: "owner@workvault.local".into() },
             log: LogConfig { format: "pretty".into(), level: "info".into() },
@@ -301,6 +313,9 @@ impl Config {
         }
         if !(10..=86_400).contains(&self.worker.lease_secs) {
             problems.push("worker.lease_secs: must be between 10 and 86400".into());
+        }
+        if !(1..=4096).contains(&self.records.max_import_mib) {
+            problems.push("records.max_import_mib: must be between 1 and 4096".into());
         }
         if self.data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".into());

@@ -86,7 +86,10 @@ pub async fn assets_are_workspace_records_members_edit_and_admins_delete(store: 
     assert!(matches!(f.app.create_asset(&owner, ws, unknown_field).await, Err(Error::Invalid { field: "custom", .. })));
     let mut stranger = input("Drill");
     stranger.assignee_email = Some(Some("outsider@example.test".into()));
-    assert!(matches!(f.app.create_asset(&owner, ws, stranger).await, Err(Error::Invalid { field: "assignee_email", .. })));
+    assert!(matches!(
+        f.app.create_asset(&owner, ws, stranger).await,
+        Err(Error::Invalid { field: "assignee_email", .. })
+    ));
 
     for who in [&restricted, &outsider] {
         assert!(f.app.asset(who, ws, ladder.id).await.is_err(), "restricted and outsiders read nothing");
@@ -145,7 +148,9 @@ pub async fn asset_imports_are_all_or_nothing_and_idempotent(store: Arc<dyn Stor
 
     // The export names every asset with its id; importing it back changes nothing.
     let exported = export(&f.app, &owner, ws).await.expect("export");
-    assert!(exported.starts_with("id,name,tag,serial,category,status,location,assignee_email,purchase_date,cost,notes,custom.room\r\n"));
+    assert!(exported.starts_with(
+        "id,name,tag,serial,category,status,location,assignee_email,purchase_date,cost,notes,custom.room\r\n"
+    ));
     assert!(exported.contains("'=not a formula"), "formula cells stay escaped: {exported}");
     assert!(exported.contains(",member@example.test,2025-07-14,149.90,\"two\nlines\",Store\r\n"), "{exported}");
     let again = import(&f.app, &owner, ws, &exported, false).await.expect("re-import");
