@@ -221,6 +221,9 @@ async fn import_batch(
     Ok(())
 }
 
+/// Rows written by one import past which the table's statistics are refreshed.
+const ANALYZE_AFTER: u64 = 10_000;
+
 type ReadRow = (AssetRow, Option<String>, String);
 
 #[async_trait]
@@ -454,7 +457,15 @@ impl AssetStore for PgStore {
             })
             .await;
         match done {
-            Ok(out) | Err(Abort::Rollback(out)) => Ok(out),
+            Ok(out) => {
+                // A bulk write leaves the planner's statistics behind until autovacuum
+                // comes by; the export's keyset pages need them to use their index.
+                if out.counts.created + out.counts.updated >= ANALYZE_AFTER {
+                    diesel::sql_query("ANALYZE assets").execute(&mut conn).await.map_err(Db::from)?;
+                }
+                Ok(out)
+            }
+            Err(Abort::Rollback(out)) => Ok(out),
             Err(Abort::Db(e)) => Err(e.into()),
         }
     }

@@ -30,7 +30,7 @@ use crate::text::Email;
 const BATCH: usize = 1000;
 
 /// Assets read per export page.
-const EXPORT_PAGE: u32 = 2000;
+const EXPORT_PAGE: u32 = 5000;
 
 /// The first pass of an import: checks the file piece by piece.
 #[derive(Debug)]
