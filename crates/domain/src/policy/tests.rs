@@ -136,8 +136,8 @@ fn every_role_action_and_resource_case_decides_as_specified() {
             }
         }
     }
-    // 5 standings × (8 workspace-level + 6 job-scoped × 2 + invite 5 + 3 × 20 member cases)
-    assert_eq!(cases, 5 * (8 + 6 * 2 + 5 + 3 * 20));
+    // 5 standings × (13 workspace-level + 6 job-scoped × 2 + invite 5 + 3 × 20 member cases)
+    assert_eq!(cases, 5 * (13 + 6 * 2 + 5 + 3 * 20));
 }
 
 #[test]
