@@ -162,6 +162,7 @@ impl From<StoreError> for Error {
                 problem: "every photo must be a photo of this job, not in trash".into(),
             },
             StoreError::Conflict(Conflict::Duplicate) => Error::Conflict("a record with this identity exists already"),
+            StoreError::Conflict(Conflict::Full) => Error::Conflict("this ticket holds as many replies as it takes"),
             StoreError::Conflict(Conflict::LeaseLost) => Error::Conflict("the task was taken over by another worker"),
             other => Error::Unavailable(other),
         }

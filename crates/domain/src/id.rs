@@ -88,6 +88,12 @@ ids! {
     ShareViewId;
     /// Identifies an asset.
     AssetId;
+    /// Identifies a helpdesk ticket.
+    TicketId;
+    /// Identifies a reply on a ticket.
+    ReplyId;
+    /// Identifies a public ticket submit link.
+    SubmitLinkId;
 }
 
 fn new_v7(clock: &dyn Clock, rng: &dyn Rng) -> Uuid {

@@ -33,6 +33,12 @@ pub enum RecordKind {
     AssetField,
     /// Assets, trashed ones included.
     Asset,
+    /// Ticket submit links, turned-off ones included.
+    SubmitLink,
+    /// Tickets.
+    Ticket,
+    /// Replies on tickets.
+    TicketReply,
     /// Grants.
     Grant,
     /// Invites.
@@ -49,7 +55,7 @@ pub enum RecordKind {
 
 impl RecordKind {
     /// Every kind, referenced kinds first.
-    pub const ALL: [RecordKind; 16] = [
+    pub const ALL: [RecordKind; 19] = [
         RecordKind::User,
         RecordKind::Workspace,
         RecordKind::Membership,
@@ -60,6 +66,9 @@ impl RecordKind {
         RecordKind::ShareView,
         RecordKind::AssetField,
         RecordKind::Asset,
+        RecordKind::SubmitLink,
+        RecordKind::Ticket,
+        RecordKind::TicketReply,
         RecordKind::Grant,
         RecordKind::Invite,
         RecordKind::Session,
@@ -81,6 +90,9 @@ impl RecordKind {
             RecordKind::ShareView => "share link views",
             RecordKind::AssetField => "custom asset fields",
             RecordKind::Asset => "assets",
+            RecordKind::SubmitLink => "ticket submit links",
+            RecordKind::Ticket => "tickets",
+            RecordKind::TicketReply => "ticket replies",
             RecordKind::Grant => "grants",
             RecordKind::Invite => "invites",
             RecordKind::Session => "sessions",
@@ -114,6 +126,12 @@ pub enum Record {
     AssetField(crate::asset::AssetField),
     /// An asset (trashed or not; `assignee_email` is not part of the record and left out).
     Asset(crate::asset::Asset),
+    /// A ticket submit link.
+    SubmitLink(crate::ticket::SubmitLink),
+    /// A ticket (`assignee_email` is not part of the record and left out).
+    Ticket(crate::ticket::Ticket),
+    /// A reply on a ticket (`author_email` left out).
+    TicketReply(crate::ticket::TicketReply),
     /// A grant.
     Grant(Grant),
     /// An invite.

@@ -24,6 +24,7 @@ pub mod signin;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod text;
+pub mod ticket;
 
 pub use error::Error;
 pub use service::{AuthorizationReply, Ctx, Lifetimes, Limits, SessionStart, SignInRedirect, Workvault};

@@ -26,6 +26,7 @@ pub use crate::report::ReportStore;
 use crate::secret::TokenHash;
 pub use crate::share::ShareStore;
 use crate::text::Name;
+pub use crate::ticket::TicketStore;
 
 /// The time source. The domain never reads the system clock itself.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -60,6 +61,8 @@ pub enum Conflict {
     /// A report's selection names a photo that is not a live photo of the report's job
     /// (another job's, another workspace's, trashed or purged); nothing was written.
     ForeignPhoto,
+    /// A thread holds as many replies as it takes.
+    Full,
 }
 
 /// A store's failure. A database failure is never reported as `NotFound`.
@@ -360,6 +363,7 @@ pub trait Store:
     + ReportStore
     + ShareStore
     + AssetStore
+    + TicketStore
     + AuditStore
     + IdentityStore
     + TaskQueue
@@ -377,6 +381,7 @@ impl<T> Store for T where
         + ReportStore
         + ShareStore
         + AssetStore
+        + TicketStore
         + AuditStore
         + IdentityStore
         + TaskQueue

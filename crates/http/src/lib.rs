@@ -10,6 +10,7 @@ mod report;
 pub mod session;
 pub mod share_pages;
 pub mod signin;
+pub mod ticket_pages;
 
 use std::sync::Arc;
 
@@ -155,7 +156,7 @@ impl std::fmt::Debug for AppState {
     info(title = "Workvault API", description = "Jobs, photos, tickets and assets, with access decided on every request."),
     tags(
         (name = "session"), (name = "workspaces"), (name = "members"), (name = "invites"),
-        (name = "jobs"), (name = "grants"), (name = "photos"), (name = "reports"), (name = "share-links"), (name = "assets"), (name = "audit"), (name = "health"), (name = "pages"),
+        (name = "jobs"), (name = "grants"), (name = "photos"), (name = "reports"), (name = "share-links"), (name = "assets"), (name = "tickets"), (name = "audit"), (name = "health"), (name = "pages"),
     )
 )]
 struct ApiDoc;
@@ -176,6 +177,10 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(share_pages::unlock)
         .service(share_pages::photo)
         .service(share_pages::download)
+        .service(ticket_pages::new_form)
+        .service(ticket_pages::submit)
+        .service(ticket_pages::tracking)
+        .service(ticket_pages::requester_reply)
         .service(
             scope("/api/v1")
                 .service(api::session::show)
@@ -235,6 +240,15 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .service(api::assets::fields)
                 .service(api::assets::create_field)
                 .service(api::assets::delete_field)
+                .service(api::tickets::create)
+                .service(api::tickets::list)
+                .service(api::tickets::export)
+                .service(api::tickets::show)
+                .service(api::tickets::update)
+                .service(api::tickets::reply)
+                .service(api::tickets::submit_links)
+                .service(api::tickets::create_submit_link)
+                .service(api::tickets::disable_submit_links)
                 .service(api::audit::list)
                 .service(api::audit::verify),
         );

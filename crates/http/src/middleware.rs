@@ -20,7 +20,7 @@ use crate::problem::{self as p, ApiError};
 pub struct ReqId(pub RequestId);
 
 /// Path prefixes whose next segment is a secret token, redacted in logs.
-const TOKEN_PATHS: &[&str] = &["/auth/link/", "/invites/", "/api/v1/invites/", "/s/"];
+const TOKEN_PATHS: &[&str] = &["/auth/link/", "/invites/", "/api/v1/invites/", "/s/", "/t/new/", "/t/"];
 
 /// The path with every token segment replaced, safe for a log line.
 pub fn redact_path(path: &str) -> String {
@@ -147,5 +147,8 @@ mod tests {
         assert_eq!(redact_path("/api/v1/invites/abcdef/accept"), "/api/v1/invites/[redacted]/accept");
         assert_eq!(redact_path("/invites/abcdef"), "/invites/[redacted]");
         assert_eq!(redact_path("/api/v1/workspaces/x"), "/api/v1/workspaces/x");
+        assert_eq!(redact_path("/t/new/abcdef"), "/t/new/[redacted]");
+        assert_eq!(redact_path("/t/abcdef/replies"), "/t/[redacted]/replies");
+        assert_eq!(redact_path("/s/abcdef/download"), "/s/[redacted]/download");
     }
 }

@@ -40,7 +40,7 @@ struct PasswordForm {
 }
 
 /// The headers every public share response carries.
-fn public(mut res: HttpResponse) -> HttpResponse {
+pub(crate) fn public(mut res: HttpResponse) -> HttpResponse {
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     h.insert(header::HeaderName::from_static("x-robots-tag"), HeaderValue::from_static("noindex, nofollow"));
@@ -48,7 +48,7 @@ fn public(mut res: HttpResponse) -> HttpResponse {
     res
 }
 
-fn page(status: StatusCode, body: &impl Template) -> HttpResponse {
+pub(crate) fn page(status: StatusCode, body: &impl Template) -> HttpResponse {
     match body.render() {
         Ok(html) => public(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html)),
         Err(e) => {

@@ -18,9 +18,10 @@ use crate::rows::{
 };
 use crate::schema::{
     asset_fields, assets, audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions,
-    share_links, share_views, sign_in_links, tasks, users, workspaces,
+    share_links, share_views, sign_in_links, submit_links, tasks, ticket_replies, tickets, users, workspaces,
 };
 use crate::share::{LinkRow, ViewRow};
+use crate::tickets::{ReplyRow, SubmitLinkRow, TicketRow};
 use crate::{Db, PgStore, read, write_tx};
 
 fn next<T>(rows: &[T], limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
@@ -189,6 +190,39 @@ async fn dump(
             let cursor = next(&rows, limit, |r| r.id.to_string());
             (all(rows, |r| r.into_domain(None).map(Record::Asset))?, cursor)
         }
+        RecordKind::SubmitLink => {
+            let rows: Vec<SubmitLinkRow> = submit_links::table
+                .filter(submit_links::id.gt(uuid(after)?))
+                .order(submit_links::id)
+                .limit(n)
+                .select(SubmitLinkRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| r.into_domain().map(Record::SubmitLink))?, cursor)
+        }
+        RecordKind::Ticket => {
+            let rows: Vec<TicketRow> = tickets::table
+                .filter(tickets::id.gt(uuid(after)?))
+                .order(tickets::id)
+                .limit(n)
+                .select(TicketRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| r.into_domain(None).map(Record::Ticket))?, cursor)
+        }
+        RecordKind::TicketReply => {
+            let rows: Vec<ReplyRow> = ticket_replies::table
+                .filter(ticket_replies::id.gt(uuid(after)?))
+                .order(ticket_replies::id)
+                .limit(n)
+                .select(ReplyRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| r.into_domain(None).map(Record::TicketReply))?, cursor)
+        }
         RecordKind::Grant => {
             let (job, user) = pair(after)?;
             let rows: Vec<GrantRow> = grants::table
@@ -312,6 +346,15 @@ async fn restore_one(c: &mut AsyncPgConnection, record: &Record) -> Result<(), D
         }
         Record::Asset(a) => {
             diesel::insert_into(assets::table).values(AssetRow::from_domain(a)).execute(c).await?;
+        }
+        Record::SubmitLink(l) => {
+            diesel::insert_into(submit_links::table).values(SubmitLinkRow::from_domain(l)).execute(c).await?;
+        }
+        Record::Ticket(t) => {
+            diesel::insert_into(tickets::table).values(TicketRow::from_domain(t)).execute(c).await?;
+        }
+        Record::TicketReply(r) => {
+            diesel::insert_into(ticket_replies::table).values(ReplyRow::from_domain(r)).execute(c).await?;
         }
         Record::Grant(g) => {
             diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c).await?;

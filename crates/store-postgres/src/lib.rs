@@ -13,6 +13,7 @@ mod rows;
 pub mod schema;
 mod share;
 pub mod testdb;
+mod tickets;
 mod tls;
 mod workspaces;
 

@@ -298,3 +298,50 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(assets, memberships);
 diesel::allow_tables_to_appear_in_same_query!(assets, users);
+
+diesel::table! {
+    submit_links (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        token_hash -> Bytea,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        disabled_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        subject -> Text,
+        body -> Text,
+        status -> Text,
+        priority -> Text,
+        assignee_id -> Nullable<Uuid>,
+        requester_name -> Nullable<Text>,
+        requester_email -> Nullable<Text>,
+        created_by -> Nullable<Uuid>,
+        submit_link_id -> Nullable<Uuid>,
+        track_hash -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ticket_replies (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        ticket_id -> Uuid,
+        author_id -> Nullable<Uuid>,
+        by_requester -> Bool,
+        body -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(tickets, memberships);
+diesel::allow_tables_to_appear_in_same_query!(tickets, users);
+diesel::allow_tables_to_appear_in_same_query!(ticket_replies, users);
+diesel::allow_tables_to_appear_in_same_query!(submit_links, workspaces);

@@ -200,7 +200,12 @@ async fn the_diesel_schema_matches_the_migrated_database() {
         report_items,
         share_links,
         share_views,
-        rate_limits
+        rate_limits,
+        asset_fields,
+        assets,
+        submit_links,
+        tickets,
+        ticket_replies
     );
     theirs.sort();
     ours.sort();

@@ -16,9 +16,10 @@ use crate::rows::{
 };
 use crate::schema::{
     asset_fields, assets, audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions,
-    share_links, share_views, sign_in_links, tasks, users, workspaces,
+    share_links, share_views, sign_in_links, submit_links, tasks, ticket_replies, tickets, users, workspaces,
 };
 use crate::share::{LinkRow, ViewRow};
+use crate::tickets::{ReplyRow, SubmitLinkRow, TicketRow};
 use crate::{Db, SqliteStore};
 
 /// The cursor after the last record of a full page, or `None` at the end.
@@ -162,6 +163,36 @@ fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit
             let cursor = next(&rows, limit, |r| r.id.clone());
             (rows.into_iter().map(|r| r.into_domain(None).map(Record::Asset)).collect::<Result<_, _>>()?, cursor)
         }
+        RecordKind::SubmitLink => {
+            let rows: Vec<SubmitLinkRow> = submit_links::table
+                .filter(submit_links::id.gt(&after_id))
+                .order(submit_links::id)
+                .limit(n)
+                .select(SubmitLinkRow::as_select())
+                .load(c)?;
+            let cursor = next(&rows, limit, |r| r.id.clone());
+            (rows.into_iter().map(|r| r.into_domain().map(Record::SubmitLink)).collect::<Result<_, _>>()?, cursor)
+        }
+        RecordKind::Ticket => {
+            let rows: Vec<TicketRow> = tickets::table
+                .filter(tickets::id.gt(&after_id))
+                .order(tickets::id)
+                .limit(n)
+                .select(TicketRow::as_select())
+                .load(c)?;
+            let cursor = next(&rows, limit, |r| r.id.clone());
+            (rows.into_iter().map(|r| r.into_domain(None).map(Record::Ticket)).collect::<Result<_, _>>()?, cursor)
+        }
+        RecordKind::TicketReply => {
+            let rows: Vec<ReplyRow> = ticket_replies::table
+                .filter(ticket_replies::id.gt(&after_id))
+                .order(ticket_replies::id)
+                .limit(n)
+                .select(ReplyRow::as_select())
+                .load(c)?;
+            let cursor = next(&rows, limit, |r| r.id.clone());
+            (rows.into_iter().map(|r| r.into_domain(None).map(Record::TicketReply)).collect::<Result<_, _>>()?, cursor)
+        }
         RecordKind::Grant => {
             let (job, user) = match &after {
                 Some(a) => split(a)?,
@@ -282,6 +313,15 @@ fn restore_one(c: &mut SqliteConnection, record: &Record) -> Result<(), Db> {
         }
         Record::Asset(a) => {
             diesel::insert_into(assets::table).values(AssetRow::from_domain(a)).execute(c)?;
+        }
+        Record::SubmitLink(l) => {
+            diesel::insert_into(submit_links::table).values(SubmitLinkRow::from_domain(l)).execute(c)?;
+        }
+        Record::Ticket(t) => {
+            diesel::insert_into(tickets::table).values(TicketRow::from_domain(t)).execute(c)?;
+        }
+        Record::TicketReply(r) => {
+            diesel::insert_into(ticket_replies::table).values(ReplyRow::from_domain(r)).execute(c)?;
         }
         Record::Grant(g) => {
             diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c)?;

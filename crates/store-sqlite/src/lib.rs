@@ -12,6 +12,7 @@ mod reports;
 mod rows;
 pub mod schema;
 mod share;
+mod tickets;
 mod workspaces;
 
 use std::path::Path;

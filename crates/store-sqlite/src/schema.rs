@@ -298,3 +298,50 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(assets, memberships);
 diesel::allow_tables_to_appear_in_same_query!(assets, users);
+
+diesel::table! {
+    submit_links (id) {
+        id -> Text,
+        workspace_id -> Text,
+        token_hash -> Binary,
+        created_by -> Text,
+        created_at -> BigInt,
+        disabled_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> Text,
+        workspace_id -> Text,
+        subject -> Text,
+        body -> Text,
+        status -> Text,
+        priority -> Text,
+        assignee_id -> Nullable<Text>,
+        requester_name -> Nullable<Text>,
+        requester_email -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        submit_link_id -> Nullable<Text>,
+        track_hash -> Nullable<Binary>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    ticket_replies (id) {
+        id -> Text,
+        workspace_id -> Text,
+        ticket_id -> Text,
+        author_id -> Nullable<Text>,
+        by_requester -> Bool,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(tickets, memberships);
+diesel::allow_tables_to_appear_in_same_query!(tickets, users);
+diesel::allow_tables_to_appear_in_same_query!(ticket_replies, users);
+diesel::allow_tables_to_appear_in_same_query!(submit_links, workspaces);

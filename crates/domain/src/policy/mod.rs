@@ -115,11 +115,23 @@ pub enum Action {
     ImportAssets,
     /// Export the workspace's records (assets, tickets) as CSV.
     ExportRecords,
+    /// List tickets (a Restricted member's list holds only those assigned to them).
+    ListTickets,
+    /// Open a ticket on the team's side.
+    CreateTicket,
+    /// Read a ticket and its thread.
+    ViewTicket,
+    /// Work a ticket: reply, change its status or priority.
+    WorkTicket,
+    /// Hand a ticket to a member.
+    AssignTicket,
+    /// Create, rotate and turn off the workspace's public submit link.
+    ManageSubmitLinks,
 }
 
 impl Action {
     /// Every action, in table order.
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 29] = [
         Action::ViewWorkspace,
         Action::UpdateWorkspace,
         Action::ListMembers,
@@ -143,6 +155,12 @@ impl Action {
         Action::DeleteAssets,
         Action::ImportAssets,
         Action::ExportRecords,
+        Action::ListTickets,
+        Action::CreateTicket,
+        Action::ViewTicket,
+        Action::WorkTicket,
+        Action::AssignTicket,
+        Action::ManageSubmitLinks,
     ];
 
     /// Whether the action is about one job (and so a grant can extend it).
@@ -158,6 +176,12 @@ impl Action {
         )
     }
 
+    /// Whether the action is about one ticket (and so its assignment extends it to a
+    /// Restricted member, as a grant does a job).
+    pub const fn is_ticket_scoped(self) -> bool {
+        matches!(self, Action::ViewTicket | Action::WorkTicket)
+    }
+
     /// Whether the action is about another member (and so their role matters).
     pub const fn targets_member(self) -> bool {
         matches!(self, Action::ChangeRole | Action::RemoveMember | Action::ManageSessions)
@@ -169,7 +193,7 @@ impl Action {
 pub enum Rule {
     /// Allowed on everything of the workspace.
     Allow,
-    /// Allowed only on jobs the member is granted.
+    /// Allowed only on jobs the member is granted (and tickets assigned to them).
     IfGranted,
     /// Never.
     Deny,
@@ -187,12 +211,12 @@ pub const fn rule(role: Role, action: Action) -> Rule {
         },
         Role::Member => match action {
             ViewWorkspace | ListMembers | CreateJob | ListJobs | ViewJob | UpdateJob | ShareJob | ViewAssets
-            | EditAssets => Allow,
+            | EditAssets | ListTickets | CreateTicket | ViewTicket | WorkTicket | AssignTicket => Allow,
             _ => Deny,
         },
         Role::Restricted => match action {
-            ViewWorkspace | ListJobs => Allow,
-            ViewJob | UpdateJob | ShareJob => IfGranted,
+            ViewWorkspace | ListJobs | ListTickets => Allow,
+            ViewJob | UpdateJob | ShareJob | ViewTicket | WorkTicket => IfGranted,
             _ => Deny,
         },
     }
@@ -214,6 +238,11 @@ pub enum ResourceFacts {
     Job {
         /// A grant for the actor on this job exists.
         granted: bool,
+    },
+    /// One ticket, and whether it is assigned to the actor.
+    Ticket {
+        /// The actor is its assignee.
+        assigned: bool,
     },
     /// A member (or, for an invite, the role being handed out).
     Member {
@@ -272,13 +301,18 @@ pub fn decide(actor: ActorFacts, action: Action, resource: ResourceFacts) -> Dec
     let Some(role) = actor.role else {
         return Decision::Deny(DenyReason::NotMember);
     };
-    // A Restricted member cannot learn that an ungranted job exists, whatever they ask.
-    if let (Role::Restricted, ResourceFacts::Job { granted: false }) = (role, resource) {
+    // A Restricted member cannot learn that an ungranted job (or a ticket not assigned
+    // to them) exists, whatever they ask.
+    if let (Role::Restricted, ResourceFacts::Job { granted: false } | ResourceFacts::Ticket { assigned: false }) =
+        (role, resource)
+    {
         return Decision::Deny(DenyReason::NotGranted);
     }
     match rule(role, action) {
         Rule::Deny => return Decision::Deny(DenyReason::RoleInsufficient),
-        Rule::IfGranted if !matches!(resource, ResourceFacts::Job { granted: true }) => {
+        Rule::IfGranted
+            if !matches!(resource, ResourceFacts::Job { granted: true } | ResourceFacts::Ticket { assigned: true }) =>
+        {
             return Decision::Deny(DenyReason::NotGranted);
         }
         Rule::Allow | Rule::IfGranted => {}

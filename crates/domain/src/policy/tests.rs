@@ -29,6 +29,12 @@ edit_assets         A A A -
 delete_assets       A A - -
 import_assets       A A - -
 export_records      A A - -
+list_tickets        A A A A
+create_ticket       A A A -
+view_ticket         A A A G
+work_ticket         A A A G
+assign_ticket       A A A -
+manage_submit_links A A - -
 ";
 
 fn action_name(action: Action) -> String {
@@ -59,6 +65,9 @@ fn every_resource(action: Action) -> Vec<ResourceFacts> {
     if action.is_job_scoped() {
         return vec![ResourceFacts::Job { granted: false }, ResourceFacts::Job { granted: true }];
     }
+    if action.is_ticket_scoped() {
+        return vec![ResourceFacts::Ticket { assigned: false }, ResourceFacts::Ticket { assigned: true }];
+    }
     if action.targets_member() || action == Action::InviteMember {
         let targets: Vec<Option<Role>> =
             if action == Action::InviteMember { vec![None] } else { Role::ALL.into_iter().map(Some).collect() };
@@ -79,8 +88,8 @@ fn expected(role: Option<Role>, action: Action, resource: ResourceFacts) -> Deci
     let Some(role) = role else {
         return Decision::Deny(DenyReason::NotMember);
     };
-    let granted = matches!(resource, ResourceFacts::Job { granted: true });
-    let is_job = matches!(resource, ResourceFacts::Job { .. });
+    let granted = matches!(resource, ResourceFacts::Job { granted: true } | ResourceFacts::Ticket { assigned: true });
+    let is_job = matches!(resource, ResourceFacts::Job { .. } | ResourceFacts::Ticket { .. });
     if role == Role::Restricted && is_job && !granted {
         return Decision::Deny(DenyReason::NotGranted);
     }
@@ -120,7 +129,7 @@ fn table_matches_the_written_spec_cell_by_cell() {
             cells += 1;
         }
     }
-    assert_eq!(cells, 4 * 23);
+    assert_eq!(cells, 4 * 29);
     assert_eq!(SPEC.lines().filter(|l| !l.trim().is_empty()).count(), Action::ALL.len());
 }
 
@@ -136,8 +145,9 @@ fn every_role_action_and_resource_case_decides_as_specified() {
             }
         }
     }
-    // 5 standings × (13 workspace-level + 6 job-scoped × 2 + invite 5 + 3 × 20 member cases)
-    assert_eq!(cases, 5 * (13 + 6 * 2 + 5 + 3 * 20));
+    // 5 standings × (17 workspace-level + (6 job-scoped + 2 ticket-scoped) × 2 + invite 5
+    // + 3 × 20 member cases)
+    assert_eq!(cases, 5 * (17 + 8 * 2 + 5 + 3 * 20));
 }
 
 #[test]

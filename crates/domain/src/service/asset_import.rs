@@ -150,16 +150,16 @@ impl AssetImport {
 }
 
 /// The CSV export: its columns and the stream of its bytes.
-pub struct AssetExport {
+pub struct CsvExport {
     /// The header (fixed columns, then `custom.<key>` in key order).
     pub columns: Vec<String>,
     /// The file, header first, one page of assets per piece.
     pub body: Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>,
 }
 
-impl std::fmt::Debug for AssetExport {
+impl std::fmt::Debug for CsvExport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AssetExport").field("columns", &self.columns).finish()
+        f.debug_struct("CsvExport").field("columns", &self.columns).finish()
     }
 }
 
@@ -296,7 +296,7 @@ impl Workvault {
 
     /// Exports the live assets as CSV, in id order (creation order), streamed page by
     /// page. Audited (`assets.exported`) before the first byte.
-    pub async fn export_assets(&self, ctx: &Ctx, ws: WorkspaceId) -> Result<AssetExport, Error> {
+    pub async fn export_assets(&self, ctx: &Ctx, ws: WorkspaceId) -> Result<CsvExport, Error> {
         self.authorize_workspace(ctx, ws, Action::ExportRecords).await?;
         let keys: Vec<FieldKey> = self.field_keys(ws).await?.into_iter().collect();
         let mut columns: Vec<String> = COLUMNS.iter().map(|c| (*c).to_owned()).collect();
@@ -322,6 +322,6 @@ impl Workvault {
             }
         });
         let body = futures_util::stream::once(async move { Ok(Bytes::from(header)) }).chain(pages);
-        Ok(AssetExport { columns, body: Box::pin(body) })
+        Ok(CsvExport { columns, body: Box::pin(body) })
     }
 }

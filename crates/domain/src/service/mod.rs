@@ -11,6 +11,8 @@ mod members;
 mod photos;
 mod reports;
 mod share;
+mod ticket_public;
+mod tickets;
 mod workspaces;
 
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use crate::id::{RequestId, UserId, WorkspaceId};
 use crate::images::ImageProcessor;
 use crate::ports::{Clock, Rng, Store};
 
-pub use asset_import::{AssetExport, AssetImport, CheckedImport};
+pub use asset_import::{AssetImport, CheckedImport, CsvExport};
 pub use assets::AssetInput;
 pub use auth::{AuthorizationReply, SessionStart, SignInRedirect};
 pub use jobs::{JobChange, NewJob};
@@ -33,6 +35,10 @@ pub use members::InviteRequest;
 pub use photos::{ByteStreamDebug, PhotoContent, Want};
 pub use reports::{ItemInput, NewReport, ReportChange, ReportView};
 pub use share::{NewShareLink, ShareRefusal, ShareRequest, SharedPage};
+pub use ticket_public::{
+    PublicRefusal, REPLIES_PER_TICKET, SUBMITS_PER_LINK, SUBMITS_PER_NETWORK, SubmitForm, TrackedTicket, WINDOW_MINUTES,
+};
+pub use tickets::{NewTicket, TICKET_COLUMNS, TicketChange};
 pub use workspaces::WorkspaceChange;
 
 /// Lifetimes of links and sessions.

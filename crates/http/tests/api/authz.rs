@@ -48,7 +48,7 @@ struct Variant {
 fn variants(action: Action) -> Vec<Variant> {
     let base = Variant { granted: false, target: Role::Member, assigned: Role::Restricted };
     match action {
-        a if a.is_job_scoped() => vec![base, Variant { granted: true, ..base }],
+        a if a.is_job_scoped() || a.is_ticket_scoped() => vec![base, Variant { granted: true, ..base }],
         Action::ChangeRole => [Role::Owner, Role::Admin, Role::Member, Role::Restricted]
             .into_iter()
             .flat_map(|target| {
@@ -75,6 +75,7 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
     let (ws, job) = (&w.ws, &w.job);
     let whole = ResourceFacts::Workspace;
     let on_job = ResourceFacts::Job { granted: v.granted };
+    let on_ticket = ResourceFacts::Ticket { assigned: v.granted };
     let target = w.member_with(v.target);
     let api = |p: &str| format!("/api/v1/workspaces/{ws}{p}");
     match action {
@@ -194,7 +195,35 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
             csv(api("/assets/import"), "name,tag\r\nImported,T-1\r\n"),
             csv(api("/assets/import"), &format!("id,name\r\n{},Renamed\r\n", w.asset)),
         ],
-        Action::ExportRecords => vec![route(Method::GET, api("/assets/export"), None, whole)],
+        Action::ExportRecords => vec![
+            route(Method::GET, api("/assets/export"), None, whole),
+            route(Method::GET, api("/tickets/export"), None, whole),
+        ],
+        Action::ListTickets => vec![route(Method::GET, api("/tickets"), None, whole)],
+        Action::CreateTicket => {
+            vec![route(Method::POST, api("/tickets"), Some(json!({"subject": "Printer", "body": "Jams"})), whole)]
+        }
+        Action::ViewTicket => vec![route(Method::GET, api(&format!("/tickets/{}", w.ticket)), None, on_ticket)],
+        Action::WorkTicket => vec![
+            route(Method::PATCH, api(&format!("/tickets/{}", w.ticket)), Some(json!({"status": "pending"})), on_ticket),
+            route(
+                Method::POST,
+                api(&format!("/tickets/{}/replies", w.ticket)),
+                Some(json!({"body": "On it"})),
+                on_ticket,
+            ),
+        ],
+        Action::AssignTicket => vec![route(
+            Method::PATCH,
+            api(&format!("/tickets/{}", w.ticket)),
+            Some(json!({"assignee_email": "member2@example.test"})),
+            on_ticket,
+        )],
+        Action::ManageSubmitLinks => vec![
+            route(Method::GET, api("/submit-links"), None, whole),
+            route(Method::POST, api("/submit-links"), None, whole),
+            route(Method::DELETE, api("/submit-links"), None, whole),
+        ],
         Action::ManageGrants => vec![
             route(Method::GET, api(&format!("/jobs/{job}/grants")), None, on_job),
             route(Method::PUT, api(&format!("/jobs/{job}/grants/{}", w.grantee.id)), None, on_job),
@@ -219,6 +248,8 @@ struct World {
     link: String,
     /// An asset, and one in trash.
     asset: String,
+    /// A ticket, assigned to the Restricted actor when the case grants.
+    ticket: String,
     trashed_asset: String,
     invite: String,
     owner: User,
@@ -304,6 +335,13 @@ where
     let field = json!({"key": "warranty", "label": "Warranty"});
     let r = t.post(&format!("/api/v1/workspaces/{ws}/asset-fields"), &owner, field).await;
     assert_eq!(r.status, 201, "{}", r.text);
+    let assignee = if granted { "restricted@example.test" } else { "member2@example.test" };
+    let body = json!({"subject": "Printer", "body": "Jams", "assignee_email": assignee});
+    let r = t.post(&format!("/api/v1/workspaces/{ws}/tickets"), &owner, body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let ticket = r.str("id");
+    let r = t.call(Method::POST, &format!("/api/v1/workspaces/{ws}/submit-links"), Some(&owner), None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
     // The outsider is Owner of a workspace of their own: their role there gives nothing here.
     t.workspace(&outsider, "Elsewhere").await;
     World {
@@ -316,6 +354,7 @@ where
         link,
         asset,
         trashed_asset,
+        ticket,
         invite,
         owner,
         admin,
@@ -386,9 +425,9 @@ async fn every_role_action_and_workspace_case_answers_as_the_policy_decides() {
             }
         }
     }
-    // 5 standings × (13 plain actions + 6 job actions × 2 + 3 invited roles + 9 target × new-role
+    // 5 standings × (17 plain actions + (6 job + 2 ticket actions) × 2 + 3 invited roles + 9 target × new-role
     // pairs + 4 removal targets + 4 session-management targets).
-    assert_eq!(cases, 5 * (13 + 6 * 2 + 3 + 9 + 4 + 4));
+    assert_eq!(cases, 5 * (17 + 8 * 2 + 3 + 9 + 4 + 4));
     assert!(requests > cases);
 }
 

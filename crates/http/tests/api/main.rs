@@ -11,3 +11,4 @@ mod problems;
 mod reports;
 mod security;
 mod share;
+mod tickets;

@@ -11,6 +11,7 @@ mod queue;
 mod redirect;
 mod reports;
 mod share;
+mod tickets;
 
 pub use access::*;
 pub use assets::*;
@@ -23,6 +24,7 @@ pub use queue::*;
 pub use redirect::*;
 pub use reports::*;
 pub use share::*;
+pub use tickets::*;
 
 use workvault_domain::audit::ChainReport;
 use workvault_domain::secret::Token;

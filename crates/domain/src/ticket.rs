@@ -1,0 +1,201 @@
+//! Helpdesk tickets: the record, its thread of replies, and the public submit links a
+//! workspace hands out so anyone can open a ticket without an account. A ticket opened
+//! through a link carries a tracking token (kept only as its hash) that shows its
+//! requester that one ticket and lets them reply.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditDraft;
+use crate::id::{ReplyId, SubmitLinkId, TicketId, UserId, WorkspaceId};
+use crate::page::{Page, PageRequest};
+use crate::policy::Role;
+use crate::ports::StoreResult;
+use crate::secret::TokenHash;
+use crate::text::{Email, LongText, Name};
+
+macro_rules! named_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vdoc])* $variant),* }
+
+        impl $name {
+            /// Every value.
+            pub const ALL: &[$name] = &[$($name::$variant),*];
+
+            /// The stable name (API, CSV, stores).
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            /// Parses a stable name, ignoring case.
+            pub fn parse(s: &str) -> Option<Self> {
+                let s = s.trim();
+                Self::ALL.iter().copied().find(|v| v.as_str().eq_ignore_ascii_case(s))
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// Where a ticket stands.
+    TicketStatus {
+        /// Waiting for the team.
+        Open = "open",
+        /// Waiting for the requester.
+        Pending = "pending",
+        /// Answered; a requester's reply opens it again.
+        Resolved = "resolved",
+        /// Done; nobody replies any more.
+        Closed = "closed",
+    }
+}
+
+named_enum! {
+    /// How urgent a ticket is.
+    TicketPriority {
+        /// Low.
+        Low = "low",
+        /// Normal (the default).
+        Normal = "normal",
+        /// High.
+        High = "high",
+        /// Urgent.
+        Urgent = "urgent",
+    }
+}
+
+/// Who wrote a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyAuthor {
+    /// A member of the workspace.
+    Staff(UserId),
+    /// The ticket's requester, through the tracking link.
+    Requester,
+}
+
+/// A helpdesk ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    /// Its id.
+    pub id: TicketId,
+    /// Its workspace.
+    pub workspace_id: WorkspaceId,
+    /// Subject.
+    pub subject: Name,
+    /// What the requester (or the member who opened it) wrote first.
+    pub body: LongText,
+    /// Status.
+    pub status: TicketStatus,
+    /// Priority.
+    pub priority: TicketPriority,
+    /// The member working it.
+    pub assignee: Option<UserId>,
+    /// The assignee's email, as read.
+    pub assignee_email: Option<Email>,
+    /// Who asked: their name.
+    pub requester_name: Option<Name>,
+    /// Who asked: their email (answers go there in a later version; shown to members).
+    pub requester_email: Option<Email>,
+    /// The member who opened it; `None` when it came through a submit link.
+    pub created_by: Option<UserId>,
+    /// The submit link it came through.
+    pub submit_link_id: Option<SubmitLinkId>,
+    /// The hash of its tracking token (tickets from a submit link only).
+    pub track_hash: Option<TokenHash>,
+    /// Opened at.
+    pub created_at: DateTime<Utc>,
+    /// Last changed (a reply changes it too).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A reply on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketReply {
+    /// Its id.
+    pub id: ReplyId,
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Its workspace.
+    pub workspace_id: WorkspaceId,
+    /// Who wrote it.
+    pub author: ReplyAuthor,
+    /// A staff author's email, as read.
+    pub author_email: Option<Email>,
+    /// What they wrote.
+    pub body: LongText,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A public submit link of a workspace (`/t/new/{token}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitLink {
+    /// Its id.
+    pub id: SubmitLinkId,
+    /// Its workspace.
+    pub workspace_id: WorkspaceId,
+    /// The hash of its token.
+    pub token_hash: TokenHash,
+    /// Who made it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When it was rotated away or turned off.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// The most replies a thread shows (and takes).
+pub const MAX_REPLIES: usize = 500;
+
+/// Tickets, replies and submit links. Contract: staff reads take the actor and return
+/// the actor's role with the rows in one statement; a Restricted member's list holds
+/// only tickets assigned to them; public reads go by token hash and never reach
+/// anything but their own link's workspace and their own ticket.
+#[async_trait]
+pub trait TicketStore: Send + Sync {
+    /// Stores a new submit link and turns off every other live link of its workspace
+    /// (a rotation), in one transaction.
+    async fn create_submit_link(&self, link: &SubmitLink, audit: AuditDraft) -> StoreResult<()>;
+    /// Turns off the workspace's live submit links; `NotFound` if there was none.
+    async fn disable_submit_links(&self, ws: WorkspaceId, at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()>;
+    /// The workspace's submit links, newest first (at most 50).
+    async fn submit_links(&self, ws: WorkspaceId) -> StoreResult<Vec<SubmitLink>>;
+    /// The live submit link with this token hash, and its workspace's name.
+    async fn submit_link_by_token(&self, hash: &TokenHash) -> StoreResult<Option<(SubmitLink, Name)>>;
+    /// Stores a new ticket.
+    async fn create_ticket(&self, ticket: &Ticket, audit: AuditDraft) -> StoreResult<()>;
+    /// The ticket with the actor's role; `None` if it is not in `ws` or the actor is not
+    /// a member there.
+    async fn ticket_for(&self, actor: UserId, ws: WorkspaceId, ticket: TicketId)
+    -> StoreResult<Option<(Ticket, Role)>>;
+    /// The actor's role and a page of the tickets they may see (a Restricted member's:
+    /// those assigned to them), newest first; `None` if the actor is not a member.
+    async fn tickets_for(
+        &self,
+        actor: UserId,
+        ws: WorkspaceId,
+        page: PageRequest,
+    ) -> StoreResult<Option<(Role, Page<Ticket>)>>;
+    /// The ticket whose tracking token has this hash.
+    async fn ticket_by_track(&self, hash: &TokenHash) -> StoreResult<Option<Ticket>>;
+    /// Writes a ticket's new state, only if unchanged since `read_at`: `Conflict(Stale)`.
+    async fn update_ticket(&self, ticket: &Ticket, read_at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()>;
+    /// Adds a reply and writes the ticket's new state (its `updated_at`, and the status
+    /// a reply moves it to) in one transaction, only if the ticket is unchanged since
+    /// `read_at`.
+    async fn add_reply(
+        &self,
+        reply: &TicketReply,
+        ticket: &Ticket,
+        read_at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
+    /// A ticket's replies, oldest first (at most [`MAX_REPLIES`]).
+    async fn replies(&self, ws: WorkspaceId, ticket: TicketId) -> StoreResult<Vec<TicketReply>>;
+    /// Up to `limit` tickets in id order after `after` (export pages).
+    async fn tickets_in_order(&self, ws: WorkspaceId, after: Option<TicketId>, limit: u32) -> StoreResult<Vec<Ticket>>;
+}

@@ -1,0 +1,249 @@
+//! The public ticket pages: the submit form a workspace hands out (`/t/new/{token}`)
+//! and the tracking page of one ticket (`/t/{track_token}`), where its requester reads
+//! the thread and replies. The token is the only permission. Pages carry the share
+//! pages' headers (no-store, noindex, no-referrer) and the strict default CSP; unknown,
+//! malformed, rotated and turned-off tokens all get the same page.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::{Bytes, Data, Path};
+use actix_web::{HttpRequest, HttpResponse, get, post};
+use askama::Template;
+use serde::Deserialize;
+use workvault_domain::service::{PublicRefusal, SubmitForm};
+use workvault_domain::ticket::{ReplyAuthor, TicketStatus};
+
+use crate::AppState;
+use crate::share_pages::{network, page, public};
+
+#[derive(Template)]
+#[template(path = "share_message.html")]
+struct Message<'a> {
+    heading: &'a str,
+    message: &'a str,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FormIn {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    website: String,
+}
+
+#[derive(Template)]
+#[template(path = "ticket_new.html")]
+struct NewPage {
+    workspace: String,
+    action: String,
+    form: FormIn,
+    problems: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "ticket_sent.html")]
+struct SentPage {
+    track_url: String,
+}
+
+struct ReplyView {
+    by_requester: bool,
+    at: String,
+    body: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "ticket_track.html")]
+struct TrackPage {
+    subject: String,
+    status: &'static str,
+    body: Vec<String>,
+    replies: Vec<ReplyView>,
+    closed: bool,
+    action: String,
+    problem: Option<String>,
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::to_owned).collect()
+}
+
+/// The page for a refusal.
+fn refused(refusal: PublicRefusal) -> HttpResponse {
+    let (status, heading, message) = match refusal {
+        PublicRefusal::Invalid => (
+            StatusCode::NOT_FOUND,
+            "This link is not valid",
+            "It may have been mistyped, replaced by a newer one, or turned off. Ask whoever gave it to you.",
+        ),
+        PublicRefusal::TooMany { retry_after } => {
+            let mut res = page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &Message { heading: "Too many requests", message: "Please wait a few minutes, then try again." },
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return res;
+        }
+        PublicRefusal::Spam => {
+            (StatusCode::BAD_REQUEST, "Your request could not be sent", "Please fill in the visible fields only.")
+        }
+        PublicRefusal::Closed => (
+            StatusCode::CONFLICT,
+            "This request is closed",
+            "It takes no more replies. To ask something new, use the form you first wrote from.",
+        ),
+        PublicRefusal::Unavailable => {
+            (StatusCode::SERVICE_UNAVAILABLE, "Something went wrong", "Nothing was sent. Please try again shortly.")
+        }
+        PublicRefusal::Form(_) => (StatusCode::BAD_REQUEST, "Please check the form", "Some fields are not valid."),
+    };
+    page(status, &Message { heading, message })
+}
+
+fn bad_form() -> HttpResponse {
+    page(
+        StatusCode::BAD_REQUEST,
+        &Message { heading: "The form could not be read", message: "Please go back and send it again." },
+    )
+}
+
+/// The submit form of a workspace.
+#[utoipa::path(tag = "pages", params(("token" = String, Path)), responses(
+    (status = 200, content_type = "text/html", description = "The form"),
+    (status = 404, content_type = "text/html", description = "Unknown, rotated or turned-off link"),
+))]
+#[get("/t/new/{token}")]
+pub async fn new_form(state: Data<AppState>, path: Path<String>) -> HttpResponse {
+    let token = path.into_inner();
+    match state.app.submit_link(&token).await {
+        Ok((_, workspace)) => page(
+            StatusCode::OK,
+            &NewPage {
+                workspace: workspace.into(),
+                action: format!("/t/new/{token}"),
+                form: FormIn::default(),
+                problems: vec![],
+            },
+        ),
+        Err(r) => refused(r),
+    }
+}
+
+/// Sends the form: a ticket, and a page with its tracking link.
+#[utoipa::path(tag = "pages", params(("token" = String, Path)),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "name, email, subject, body (and the hidden `website`, which must stay empty)"),
+    responses(
+    (status = 201, content_type = "text/html", description = "Sent: the tracking link, shown once"),
+    (status = 400, content_type = "text/html", description = "The form again, with its problems (or a filled honeypot)"),
+    (status = 404, content_type = "text/html", description = "Unknown, rotated or turned-off link"),
+    (status = 429, content_type = "text/html", description = "Too many requests from this network or to this link (`Retry-After`)"),
+))]
+#[post("/t/new/{token}")]
+pub async fn submit(state: Data<AppState>, req: HttpRequest, path: Path<String>, body: Bytes) -> HttpResponse {
+    let token = path.into_inner();
+    let Ok(form) = serde_urlencoded::from_bytes::<FormIn>(&body) else { return bad_form() };
+    let net = network(req.peer_addr().map(|a| a.ip()));
+    let input = SubmitForm {
+        name: form.name.clone(),
+        email: form.email.clone(),
+        subject: form.subject.clone(),
+        body: form.body.clone(),
+        website: form.website.clone(),
+    };
+    match state.app.submit_ticket(&token, input, &net).await {
+        Ok((_, tracking_token)) => {
+            let track_url = state.settings.link(&format!("/t/{}", tracking_token.expose()));
+            page(StatusCode::CREATED, &SentPage { track_url })
+        }
+        Err(PublicRefusal::Form(problems)) => {
+            let workspace = match state.app.submit_link(&token).await {
+                Ok((_, name)) => name.into(),
+                Err(r) => return refused(r),
+            };
+            let action = format!("/t/new/{token}");
+            page(
+                StatusCode::BAD_REQUEST,
+                &NewPage { workspace, action, form: FormIn { website: String::new(), ..form }, problems },
+            )
+        }
+        Err(r) => refused(r),
+    }
+}
+
+async fn track_page(state: &AppState, token: &str, status: StatusCode, problem: Option<String>) -> HttpResponse {
+    let tracked = match state.app.tracked_ticket(token).await {
+        Ok(t) => t,
+        Err(r) => return refused(r),
+    };
+    let t = tracked.ticket;
+    let replies = tracked
+        .replies
+        .iter()
+        .map(|r| ReplyView {
+            by_requester: r.author == ReplyAuthor::Requester,
+            at: r.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            body: lines(r.body.as_str()),
+        })
+        .collect();
+    page(
+        status,
+        &TrackPage {
+            subject: t.subject.as_str().to_owned(),
+            status: t.status.as_str(),
+            body: lines(t.body.as_str()),
+            replies,
+            closed: t.status == TicketStatus::Closed,
+            action: format!("/t/{token}/replies"),
+            problem,
+        },
+    )
+}
+
+/// One ticket as its requester sees it: the thread and a reply form.
+#[utoipa::path(tag = "pages", params(("token" = String, Path)), responses(
+    (status = 200, content_type = "text/html", description = "The ticket and its thread"),
+    (status = 404, content_type = "text/html", description = "Unknown tracking link"),
+))]
+#[get("/t/{token}")]
+pub async fn tracking(state: Data<AppState>, path: Path<String>) -> HttpResponse {
+    track_page(&state, &path.into_inner(), StatusCode::OK, None).await
+}
+
+#[derive(Debug, Deserialize)]
+struct ReplyIn {
+    #[serde(default)]
+    body: String,
+}
+
+/// The requester's reply; back to the ticket.
+#[utoipa::path(tag = "pages", params(("token" = String, Path)),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "body"),
+    responses(
+    (status = 303, description = "Sent; back to the ticket"),
+    (status = 400, content_type = "text/html", description = "An empty or too long reply: the page again"),
+    (status = 404, content_type = "text/html", description = "Unknown tracking link"),
+    (status = 409, content_type = "text/html", description = "The ticket is closed"),
+    (status = 429, content_type = "text/html", description = "Too many replies (`Retry-After`)"),
+))]
+#[post("/t/{token}/replies")]
+pub async fn requester_reply(state: Data<AppState>, req: HttpRequest, path: Path<String>, body: Bytes) -> HttpResponse {
+    let token = path.into_inner();
+    let Ok(form) = serde_urlencoded::from_bytes::<ReplyIn>(&body) else { return bad_form() };
+    let net = network(req.peer_addr().map(|a| a.ip()));
+    match state.app.requester_reply(&token, &form.body, &net).await {
+        Ok(()) => public(HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/t/{token}"))).finish()),
+        Err(PublicRefusal::Form(problems)) => {
+            let problem = problems.into_iter().next().map(|(_, m)| format!("Your reply {m}."));
+            track_page(&state, &token, StatusCode::BAD_REQUEST, problem).await
+        }
+        Err(r) => refused(r),
+    }
+}

@@ -1,0 +1,427 @@
+//! Tickets, replies and submit links on SQLite. A staff read joins the actor's
+//! membership (and the assignee's email) in one statement; a reply and the ticket's
+//! new state are written together, compare-and-set on the ticket.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use workvault_domain::audit::AuditDraft;
+use workvault_domain::id::{TicketId, UserId, WorkspaceId};
+use workvault_domain::page::{Cursor, Page, PageRequest};
+use workvault_domain::policy::Role;
+use workvault_domain::ports::{Conflict, StoreError, StoreResult};
+use workvault_domain::secret::TokenHash;
+use workvault_domain::text::{Email, LongText, Name};
+use workvault_domain::ticket::{
+    MAX_REPLIES, ReplyAuthor, SubmitLink, Ticket, TicketPriority, TicketReply, TicketStatus, TicketStore,
+};
+
+use crate::audit::append;
+use crate::rows::{corrupt, hash, id, micros, opt_time, role, text, time};
+use crate::schema::{memberships, submit_links, ticket_replies, tickets, users, workspaces};
+use crate::{Db, SqliteStore};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tickets)]
+pub(crate) struct TicketRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub subject: String,
+    pub body: String,
+    pub status: String,
+    pub priority: String,
+    pub assignee_id: Option<String>,
+    pub requester_name: Option<String>,
+    pub requester_email: Option<String>,
+    pub created_by: Option<String>,
+    pub submit_link_id: Option<String>,
+    pub track_hash: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ticket_replies)]
+pub(crate) struct ReplyRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub ticket_id: String,
+    pub author_id: Option<String>,
+    pub by_requester: bool,
+    pub body: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = submit_links)]
+pub(crate) struct SubmitLinkRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub token_hash: Vec<u8>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+}
+
+impl TicketRow {
+    pub fn from_domain(t: &Ticket) -> Self {
+        Self {
+            id: t.id.to_string(),
+            workspace_id: t.workspace_id.to_string(),
+            subject: t.subject.as_str().to_owned(),
+            body: t.body.as_str().to_owned(),
+            status: t.status.as_str().to_owned(),
+            priority: t.priority.as_str().to_owned(),
+            assignee_id: t.assignee.map(|u| u.to_string()),
+            requester_name: t.requester_name.as_ref().map(|n| n.as_str().to_owned()),
+            requester_email: t.requester_email.as_ref().map(|e| e.as_str().to_owned()),
+            created_by: t.created_by.map(|u| u.to_string()),
+            submit_link_id: t.submit_link_id.map(|l| l.to_string()),
+            track_hash: t.track_hash.map(|h| h.as_bytes().to_vec()),
+            created_at: micros(t.created_at),
+            updated_at: micros(t.updated_at),
+        }
+    }
+
+    pub fn into_domain(self, assignee_email: Option<String>) -> Result<Ticket, StoreError> {
+        Ok(Ticket {
+            id: id(&self.id)?,
+            workspace_id: id(&self.workspace_id)?,
+            subject: text("ticket subject", &self.subject, Name::parse)?,
+            body: text("ticket body", &self.body, LongText::parse)?,
+            status: TicketStatus::parse(&self.status).ok_or_else(|| corrupt("ticket status", &self.status))?,
+            priority: TicketPriority::parse(&self.priority)
+                .ok_or_else(|| corrupt("ticket priority", &self.priority))?,
+            assignee: self.assignee_id.as_deref().map(id).transpose()?,
+            assignee_email: assignee_email.as_deref().map(|e| text("email", e, Email::parse)).transpose()?,
+            requester_name: self
+                .requester_name
+                .as_deref()
+                .map(|n| text("requester name", n, Name::parse))
+                .transpose()?,
+            requester_email: self
+                .requester_email
+                .as_deref()
+                .map(|e| text("requester email", e, Email::parse))
+                .transpose()?,
+            created_by: self.created_by.as_deref().map(id).transpose()?,
+            submit_link_id: self.submit_link_id.as_deref().map(id).transpose()?,
+            track_hash: self.track_hash.as_deref().map(hash).transpose()?,
+            created_at: time(self.created_at)?,
+            updated_at: time(self.updated_at)?,
+        })
+    }
+}
+
+impl ReplyRow {
+    pub fn from_domain(r: &TicketReply) -> Self {
+        let (author_id, by_requester) = match r.author {
+            ReplyAuthor::Staff(u) => (Some(u.to_string()), false),
+            ReplyAuthor::Requester => (None, true),
+        };
+        Self {
+            id: r.id.to_string(),
+            workspace_id: r.workspace_id.to_string(),
+            ticket_id: r.ticket_id.to_string(),
+            author_id,
+            by_requester,
+            body: r.body.as_str().to_owned(),
+            created_at: micros(r.created_at),
+        }
+    }
+
+    pub fn into_domain(self, author_email: Option<String>) -> Result<TicketReply, StoreError> {
+        let author = match (self.by_requester, self.author_id.as_deref()) {
+            (true, _) => ReplyAuthor::Requester,
+            (false, Some(u)) => ReplyAuthor::Staff(id(u)?),
+            (false, None) => return Err(corrupt("reply author", &self.id)),
+        };
+        Ok(TicketReply {
+            id: id(&self.id)?,
+            ticket_id: id(&self.ticket_id)?,
+            workspace_id: id(&self.workspace_id)?,
+            author,
+            author_email: author_email.as_deref().map(|e| text("email", e, Email::parse)).transpose()?,
+            body: text("reply body", &self.body, LongText::parse)?,
+            created_at: time(self.created_at)?,
+        })
+    }
+}
+
+impl SubmitLinkRow {
+    pub fn from_domain(l: &SubmitLink) -> Self {
+        Self {
+            id: l.id.to_string(),
+            workspace_id: l.workspace_id.to_string(),
+            token_hash: l.token_hash.as_bytes().to_vec(),
+            created_by: l.created_by.to_string(),
+            created_at: micros(l.created_at),
+            disabled_at: l.disabled_at.map(micros),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<SubmitLink, StoreError> {
+        Ok(SubmitLink {
+            id: id(&self.id)?,
+            workspace_id: id(&self.workspace_id)?,
+            token_hash: hash(&self.token_hash)?,
+            created_by: id(&self.created_by)?,
+            created_at: time(self.created_at)?,
+            disabled_at: opt_time(self.disabled_at)?,
+        })
+    }
+}
+
+fn stale_or_gone(c: &mut SqliteConnection, ticket: &str) -> Db {
+    let exists = tickets::table.find(ticket).select(tickets::id).first::<String>(c).optional();
+    match exists {
+        Ok(Some(_)) => Db(StoreError::Conflict(Conflict::Stale)),
+        Ok(None) => Db(StoreError::NotFound),
+        Err(e) => Db::from(e),
+    }
+}
+
+use diesel::sqlite::SqliteConnection;
+
+#[async_trait]
+impl TicketStore for SqliteStore {
+    async fn create_submit_link(&self, link: &SubmitLink, audit: AuditDraft) -> StoreResult<()> {
+        let row = SubmitLinkRow::from_domain(link);
+        self.write(move |c| {
+            diesel::update(
+                submit_links::table
+                    .filter(submit_links::workspace_id.eq(&row.workspace_id))
+                    .filter(submit_links::disabled_at.is_null()),
+            )
+            .set(submit_links::disabled_at.eq(row.created_at))
+            .execute(c)?;
+            diesel::insert_into(submit_links::table).values(&row).execute(c)?;
+            append(c, audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn disable_submit_links(&self, ws: WorkspaceId, at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()> {
+        self.write(move |c| {
+            let n = diesel::update(
+                submit_links::table
+                    .filter(submit_links::workspace_id.eq(ws.to_string()))
+                    .filter(submit_links::disabled_at.is_null()),
+            )
+            .set(submit_links::disabled_at.eq(micros(at)))
+            .execute(c)?;
+            if n == 0 {
+                return Err(Db(StoreError::NotFound));
+            }
+            append(c, audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn submit_links(&self, ws: WorkspaceId) -> StoreResult<Vec<SubmitLink>> {
+        self.run(move |c| {
+            let rows: Vec<SubmitLinkRow> = submit_links::table
+                .filter(submit_links::workspace_id.eq(ws.to_string()))
+                .order((submit_links::created_at.desc(), submit_links::id.desc()))
+                .limit(50)
+                .select(SubmitLinkRow::as_select())
+                .load(c)?;
+            Ok(rows.into_iter().map(SubmitLinkRow::into_domain).collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn submit_link_by_token(&self, token: &TokenHash) -> StoreResult<Option<(SubmitLink, Name)>> {
+        let token = token.as_bytes().to_vec();
+        self.run(move |c| {
+            let found: Option<(SubmitLinkRow, String)> = submit_links::table
+                .inner_join(workspaces::table.on(workspaces::id.eq(submit_links::workspace_id)))
+                .filter(submit_links::token_hash.eq(token))
+                .filter(submit_links::disabled_at.is_null())
+                .select((SubmitLinkRow::as_select(), workspaces::name))
+                .first(c)
+                .optional()?;
+            let Some((row, name)) = found else { return Ok(None) };
+            Ok(Some((row.into_domain()?, text("workspace name", &name, Name::parse)?)))
+        })
+        .await
+    }
+
+    async fn create_ticket(&self, ticket: &Ticket, audit: AuditDraft) -> StoreResult<()> {
+        let row = TicketRow::from_domain(ticket);
+        self.write(move |c| {
+            diesel::insert_into(tickets::table).values(&row).execute(c)?;
+            append(c, audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ticket_for(
+        &self,
+        actor: UserId,
+        ws: WorkspaceId,
+        ticket: TicketId,
+    ) -> StoreResult<Option<(Ticket, Role)>> {
+        self.run(move |c| {
+            let found: Option<(TicketRow, Option<String>, String)> = tickets::table
+                .inner_join(memberships::table.on(
+                    memberships::workspace_id.eq(tickets::workspace_id).and(memberships::user_id.eq(actor.to_string())),
+                ))
+                .left_join(users::table.on(users::id.nullable().eq(tickets::assignee_id)))
+                .filter(tickets::id.eq(ticket.to_string()))
+                .filter(tickets::workspace_id.eq(ws.to_string()))
+                .select((TicketRow::as_select(), users::email.nullable(), memberships::role))
+                .first(c)
+                .optional()?;
+            let Some((row, email, r)) = found else { return Ok(None) };
+            Ok(Some((row.into_domain(email)?, role(&r)?)))
+        })
+        .await
+    }
+
+    async fn tickets_for(
+        &self,
+        actor: UserId,
+        ws: WorkspaceId,
+        page: PageRequest,
+    ) -> StoreResult<Option<(Role, Page<Ticket>)>> {
+        self.run(move |c| {
+            let (key, after) = match page.after {
+                Some(after) => (after.key, after.id.to_string()),
+                None => (i64::MAX, String::from("~")),
+            };
+            let me = actor.to_string();
+            // The member's row, left-joined to the page of tickets they may see (a
+            // Restricted member's: assigned to them), in one statement.
+            let rows: Vec<(String, Option<TicketRow>, Option<String>)> = memberships::table
+                .left_join(
+                    tickets::table.on(tickets::workspace_id
+                        .eq(memberships::workspace_id)
+                        .and(tickets::created_at.lt(key).or(tickets::created_at.eq(key).and(tickets::id.lt(after))))
+                        .and(memberships::role.ne(Role::Restricted.as_str()).or(tickets::assignee_id.eq(me.clone())))),
+                )
+                .left_join(users::table.on(users::id.nullable().eq(tickets::assignee_id)))
+                .filter(memberships::workspace_id.eq(ws.to_string()))
+                .filter(memberships::user_id.eq(&me))
+                .order((tickets::created_at.desc(), tickets::id.desc()))
+                .limit(i64::from(page.limit) + 1)
+                .select((memberships::role, tickets::all_columns.nullable(), users::email.nullable()))
+                .load(c)?;
+            let Some((r, _, _)) = rows.first() else { return Ok(None) };
+            let r = role(r)?;
+            let items = rows
+                .into_iter()
+                .filter_map(|(_, row, email)| row.map(|row| row.into_domain(email)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let page =
+                Page::from_rows(items, page.limit, |t| Cursor { key: micros(t.created_at), id: *t.id.as_uuid() });
+            Ok(Some((r, page)))
+        })
+        .await
+    }
+
+    async fn ticket_by_track(&self, track: &TokenHash) -> StoreResult<Option<Ticket>> {
+        let track = track.as_bytes().to_vec();
+        self.run(move |c| {
+            let found: Option<(TicketRow, Option<String>)> = tickets::table
+                .left_join(users::table.on(users::id.nullable().eq(tickets::assignee_id)))
+                .filter(tickets::track_hash.eq(track))
+                .select((TicketRow::as_select(), users::email.nullable()))
+                .first(c)
+                .optional()?;
+            Ok(found.map(|(row, email)| row.into_domain(email)).transpose()?)
+        })
+        .await
+    }
+
+    async fn update_ticket(&self, ticket: &Ticket, read_at: DateTime<Utc>, audit: AuditDraft) -> StoreResult<()> {
+        let row = TicketRow::from_domain(ticket);
+        self.write(move |c| {
+            let n = diesel::update(
+                tickets::table
+                    .filter(tickets::id.eq(&row.id))
+                    .filter(tickets::workspace_id.eq(&row.workspace_id))
+                    .filter(tickets::updated_at.eq(micros(read_at))),
+            )
+            .set((
+                tickets::status.eq(&row.status),
+                tickets::priority.eq(&row.priority),
+                tickets::assignee_id.eq(&row.assignee_id),
+                tickets::updated_at.eq(row.updated_at),
+            ))
+            .execute(c)?;
+            if n == 0 {
+                return Err(stale_or_gone(c, &row.id));
+            }
+            append(c, audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn add_reply(
+        &self,
+        reply: &TicketReply,
+        ticket: &Ticket,
+        read_at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
+        let (reply, ticket) = (ReplyRow::from_domain(reply), TicketRow::from_domain(ticket));
+        self.write(move |c| {
+            let n = diesel::update(
+                tickets::table
+                    .filter(tickets::id.eq(&ticket.id))
+                    .filter(tickets::workspace_id.eq(&ticket.workspace_id))
+                    .filter(tickets::updated_at.eq(micros(read_at))),
+            )
+            .set((tickets::status.eq(&ticket.status), tickets::updated_at.eq(ticket.updated_at)))
+            .execute(c)?;
+            if n == 0 {
+                return Err(stale_or_gone(c, &ticket.id));
+            }
+            let count: i64 =
+                ticket_replies::table.filter(ticket_replies::ticket_id.eq(&ticket.id)).count().get_result(c)?;
+            if usize::try_from(count).unwrap_or(usize::MAX) >= MAX_REPLIES {
+                return Err(Db(StoreError::Conflict(Conflict::Full)));
+            }
+            diesel::insert_into(ticket_replies::table).values(&reply).execute(c)?;
+            append(c, audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn replies(&self, ws: WorkspaceId, ticket: TicketId) -> StoreResult<Vec<TicketReply>> {
+        self.run(move |c| {
+            let rows: Vec<(ReplyRow, Option<String>)> = ticket_replies::table
+                .left_join(users::table.on(users::id.nullable().eq(ticket_replies::author_id)))
+                .filter(ticket_replies::ticket_id.eq(ticket.to_string()))
+                .filter(ticket_replies::workspace_id.eq(ws.to_string()))
+                .order((ticket_replies::created_at, ticket_replies::id))
+                .limit(MAX_REPLIES as i64)
+                .select((ReplyRow::as_select(), users::email.nullable()))
+                .load(c)?;
+            Ok(rows.into_iter().map(|(r, e)| r.into_domain(e)).collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn tickets_in_order(&self, ws: WorkspaceId, after: Option<TicketId>, limit: u32) -> StoreResult<Vec<Ticket>> {
+        self.run(move |c| {
+            let after = after.map(|a| a.to_string()).unwrap_or_default();
+            let rows: Vec<(TicketRow, Option<String>)> = tickets::table
+                .left_join(users::table.on(users::id.nullable().eq(tickets::assignee_id)))
+                .filter(tickets::workspace_id.eq(ws.to_string()))
+                .filter(tickets::id.gt(after))
+                .order(tickets::id)
+                .limit(i64::from(limit))
+                .select((TicketRow::as_select(), users::email.nullable()))
+                .load(c)?;
+            Ok(rows.into_iter().map(|(r, e)| r.into_domain(e)).collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
