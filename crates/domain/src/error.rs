@@ -93,6 +93,9 @@ pub enum Error {
     /// The upload is not an image type Workvault takes (told from its bytes).
     #[error("the upload is not a JPEG, PNG, HEIC or WebP image")]
     UnsupportedImage,
+    /// The file is not a photo (JPEG, PNG, HEIC, WebP) or a PDF (told from its bytes).
+    #[error("the file is not a JPEG, PNG, HEIC or WebP image or a PDF")]
+    UnsupportedAttachment,
     /// The upload is empty.
     #[error("the upload is empty")]
     EmptyBody,

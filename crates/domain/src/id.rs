@@ -94,6 +94,8 @@ ids! {
     ReplyId;
     /// Identifies a public ticket submit link.
     SubmitLinkId;
+    /// Identifies a file attached to a ticket.
+    AttachmentId;
 }
 
 fn new_v7(clock: &dyn Clock, rng: &dyn Rng) -> Uuid {

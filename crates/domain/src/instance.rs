@@ -39,6 +39,8 @@ pub enum RecordKind {
     Ticket,
     /// Replies on tickets.
     TicketReply,
+    /// Files attached to tickets (their bytes stay in the blob store).
+    TicketAttachment,
     /// Grants.
     Grant,
     /// Invites.
@@ -55,7 +57,7 @@ pub enum RecordKind {
 
 impl RecordKind {
     /// Every kind, referenced kinds first.
-    pub const ALL: [RecordKind; 19] = [
+    pub const ALL: [RecordKind; 20] = [
         RecordKind::User,
         RecordKind::Workspace,
         RecordKind::Membership,
@@ -69,6 +71,7 @@ impl RecordKind {
         RecordKind::SubmitLink,
         RecordKind::Ticket,
         RecordKind::TicketReply,
+        RecordKind::TicketAttachment,
         RecordKind::Grant,
         RecordKind::Invite,
         RecordKind::Session,
@@ -93,6 +96,7 @@ impl RecordKind {
             RecordKind::SubmitLink => "ticket submit links",
             RecordKind::Ticket => "tickets",
             RecordKind::TicketReply => "ticket replies",
+            RecordKind::TicketAttachment => "ticket attachments",
             RecordKind::Grant => "grants",
             RecordKind::Invite => "invites",
             RecordKind::Session => "sessions",
@@ -132,6 +136,8 @@ pub enum Record {
     Ticket(crate::ticket::Ticket),
     /// A reply on a ticket (`author_email` left out).
     TicketReply(crate::ticket::TicketReply),
+    /// A file attached to a ticket.
+    TicketAttachment(crate::ticket::TicketAttachment),
     /// A grant.
     Grant(Grant),
     /// An invite.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditDraft;
-use crate::id::{ReplyId, SubmitLinkId, TicketId, UserId, WorkspaceId};
+use crate::id::{AttachmentId, ReplyId, SubmitLinkId, TicketId, UserId, WorkspaceId};
 use crate::page::{Page, PageRequest};
 use crate::policy::Role;
 use crate::ports::StoreResult;
@@ -67,6 +67,83 @@ named_enum! {
         Urgent = "urgent",
     }
 }
+
+named_enum! {
+    /// What an attached file is, told from its first bytes (never from its name).
+    AttachmentKind {
+        /// A JPEG photo.
+        Jpeg = "jpeg",
+        /// A PNG image.
+        Png = "png",
+        /// A HEIC / HEIF photo.
+        Heic = "heic",
+        /// A WebP image.
+        Webp = "webp",
+        /// A PDF document.
+        Pdf = "pdf",
+    }
+}
+
+impl AttachmentKind {
+    /// Tells the kind from the first bytes (at least 32 when the file is that long).
+    pub fn sniff(head: &[u8]) -> Option<Self> {
+        use crate::photo::ImageType;
+        if head.starts_with(b"%PDF-") {
+            return Some(AttachmentKind::Pdf);
+        }
+        ImageType::sniff(head).map(|t| match t {
+            ImageType::Jpeg => AttachmentKind::Jpeg,
+            ImageType::Png => AttachmentKind::Png,
+            ImageType::Heic => AttachmentKind::Heic,
+            ImageType::Webp => AttachmentKind::Webp,
+        })
+    }
+
+    /// The media type it is served as.
+    pub const fn media_type(self) -> &'static str {
+        match self {
+            AttachmentKind::Jpeg => "image/jpeg",
+            AttachmentKind::Png => "image/png",
+            AttachmentKind::Heic => "image/heic",
+            AttachmentKind::Webp => "image/webp",
+            AttachmentKind::Pdf => "application/pdf",
+        }
+    }
+}
+
+/// A file attached to a ticket (a photo of the problem, a PDF), its bytes sealed in the
+/// blob store under `ticket-<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketAttachment {
+    /// Its id.
+    pub id: AttachmentId,
+    /// Its workspace.
+    pub workspace_id: WorkspaceId,
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// What it is.
+    pub kind: AttachmentKind,
+    /// The name it was sent with.
+    pub file_name: Option<Name>,
+    /// Its length in bytes.
+    pub size: u64,
+    /// SHA-256 of its bytes.
+    pub sha256: [u8; 32],
+    /// Whether the requester sent it (through the submit form), not a member.
+    pub by_requester: bool,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl TicketAttachment {
+    /// Where its bytes are.
+    pub fn blob_key(&self) -> Option<crate::blob::BlobKey> {
+        crate::blob::BlobKey::new(self.workspace_id, format!("ticket-{}", self.id))
+    }
+}
+
+/// The most files one ticket holds.
+pub const MAX_ATTACHMENTS: usize = 20;
 
 /// Who wrote a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,8 +243,18 @@ pub trait TicketStore: Send + Sync {
     async fn submit_links(&self, ws: WorkspaceId) -> StoreResult<Vec<SubmitLink>>;
     /// The live submit link with this token hash, and its workspace's name.
     async fn submit_link_by_token(&self, hash: &TokenHash) -> StoreResult<Option<(SubmitLink, Name)>>;
-    /// Stores a new ticket.
-    async fn create_ticket(&self, ticket: &Ticket, audit: AuditDraft) -> StoreResult<()>;
+    /// Stores a new ticket (and the file sent with it, whose bytes are stored already).
+    async fn create_ticket(
+        &self,
+        ticket: &Ticket,
+        attachment: Option<&TicketAttachment>,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
+    /// Records a file attached to a ticket of `attachment.workspace_id` (its bytes are
+    /// stored already); `NotFound` if the ticket is not there.
+    async fn add_attachment(&self, attachment: &TicketAttachment, audit: AuditDraft) -> StoreResult<()>;
+    /// A ticket's files, oldest first.
+    async fn attachments(&self, ws: WorkspaceId, ticket: TicketId) -> StoreResult<Vec<TicketAttachment>>;
     /// The ticket with the actor's role; `None` if it is not in `ws` or the actor is not
     /// a member there.
     async fn ticket_for(&self, actor: UserId, ws: WorkspaceId, ticket: TicketId)

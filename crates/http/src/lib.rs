@@ -181,6 +181,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(ticket_pages::submit)
         .service(ticket_pages::tracking)
         .service(ticket_pages::requester_reply)
+        .service(ticket_pages::tracked_file)
         .service(
             scope("/api/v1")
                 .service(api::session::show)
@@ -246,6 +247,8 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .service(api::tickets::show)
                 .service(api::tickets::update)
                 .service(api::tickets::reply)
+                .service(api::ticket_files::attach)
+                .service(api::ticket_files::attachment)
                 .service(api::tickets::submit_links)
                 .service(api::tickets::create_submit_link)
                 .service(api::tickets::disable_submit_links)

@@ -68,6 +68,7 @@ codes! {
     NO_SESSION = ("no_session", 409, "There is no browser session to end");
     IDENTITY_PROVIDER_UNAVAILABLE = ("identity_provider_unavailable", 503, "The identity provider cannot be reached");
     UNSUPPORTED_IMAGE = ("unsupported_image", 415, "The upload is not a JPEG, PNG, HEIC or WebP image");
+    UNSUPPORTED_ATTACHMENT = ("unsupported_attachment", 415, "The file is not a JPEG, PNG, HEIC or WebP image or a PDF");
     EMPTY_BODY = ("empty_body", 400, "The request body is empty");
     BODY_INCOMPLETE = ("body_incomplete", 400, "The request body could not be read to its end");
     RANGE_NOT_SATISFIABLE = ("range_not_satisfiable", 416, "The range is outside the content");
@@ -270,6 +271,7 @@ impl From<DomainError> for ApiError {
                 ApiError::new(PAYLOAD_TOO_LARGE, format!("the upload must be at most {limit} bytes"))
             }
             DomainError::UnsupportedImage => ApiError::plain(UNSUPPORTED_IMAGE),
+            DomainError::UnsupportedAttachment => ApiError::plain(UNSUPPORTED_ATTACHMENT),
             DomainError::EmptyBody => ApiError::plain(EMPTY_BODY),
             DomainError::BadBody(_) => ApiError::plain(BODY_INCOMPLETE),
             DomainError::RangeNotSatisfiable { size } => {

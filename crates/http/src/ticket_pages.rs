@@ -6,14 +6,21 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::web::{Bytes, Data, Path};
+use std::pin::pin;
+
+use actix_multipart::{Field, Multipart};
+use actix_web::web::{Bytes, Data, Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use askama::Template;
+use futures_util::StreamExt;
+use futures_util::future::{Either, select};
 use serde::Deserialize;
+use workvault_domain::blob::ByteStream;
 use workvault_domain::service::{PublicRefusal, SubmitForm};
 use workvault_domain::ticket::{ReplyAuthor, TicketStatus};
 
 use crate::AppState;
+use crate::api::photos::pump;
 use crate::share_pages::{network, page, public};
 
 #[derive(Template)]
@@ -52,6 +59,12 @@ struct SentPage {
     track_url: String,
 }
 
+struct FileView {
+    href: String,
+    name: String,
+    size: String,
+}
+
 struct ReplyView {
     by_requester: bool,
     at: String,
@@ -65,6 +78,7 @@ struct TrackPage {
     status: &'static str,
     body: Vec<String>,
     replies: Vec<ReplyView>,
+    files: Vec<FileView>,
     closed: bool,
     action: String,
     problem: Option<String>,
@@ -104,6 +118,11 @@ fn refused(refusal: PublicRefusal) -> HttpResponse {
             (StatusCode::SERVICE_UNAVAILABLE, "Something went wrong", "Nothing was sent. Please try again shortly.")
         }
         PublicRefusal::Form(_) => (StatusCode::BAD_REQUEST, "Please check the form", "Some fields are not valid."),
+        PublicRefusal::File(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The file could not be taken",
+            "Attach a photo (JPEG, PNG, HEIC, WebP) or a PDF, or send the form without a file. Nothing was sent.",
+        ),
     };
     page(status, &Message { heading, message })
 }
@@ -137,44 +156,127 @@ pub async fn new_form(state: Data<AppState>, path: Path<String>) -> HttpResponse
     }
 }
 
-/// Sends the form: a ticket, and a page with its tracking link.
+/// The largest text field of the form, and how many fields come before the file.
+const FIELD_LIMIT: usize = 64 * 1024;
+const FIELDS_BEFORE_FILE: usize = 8;
+/// The largest urlencoded form.
+const FORM_LIMIT: usize = 256 * 1024;
+
+/// Reads an urlencoded form whole (it holds text only).
+async fn read_form(mut payload: Payload) -> Option<FormIn> {
+    let mut body = Vec::new();
+    while let Some(piece) = payload.next().await {
+        body.extend_from_slice(&piece.ok()?);
+        if body.len() > FORM_LIMIT {
+            return None;
+        }
+    }
+    serde_urlencoded::from_bytes(&body).ok()
+}
+
+/// Reads a multipart form's text fields up to its file part, if any.
+async fn read_multipart(form: &mut Multipart) -> Result<(FormIn, Option<Field>), ()> {
+    let mut fields = FormIn::default();
+    for _ in 0..=FIELDS_BEFORE_FILE {
+        let Some(part) = form.next().await else { return Ok((fields, None)) };
+        let mut part = part.map_err(|_| ())?;
+        let name = part.name().unwrap_or_default().to_owned();
+        let has_file = part.content_disposition().and_then(|c| c.get_filename()).is_some_and(|n| !n.is_empty());
+        if name == "attachment" && has_file {
+            return Ok((fields, Some(part)));
+        }
+        let mut value = Vec::new();
+        while let Some(piece) = part.next().await {
+            value.extend_from_slice(&piece.map_err(|_| ())?);
+            if value.len() > FIELD_LIMIT {
+                return Err(());
+            }
+        }
+        let value = String::from_utf8(value).map_err(|_| ())?;
+        match name.as_str() {
+            "name" => fields.name = value,
+            "email" => fields.email = value,
+            "subject" => fields.subject = value,
+            "body" => fields.body = value,
+            "website" => fields.website = value,
+            _ => {}
+        }
+    }
+    Err(())
+}
+
+/// Sends the form (urlencoded, or multipart with an optional photo or PDF): a ticket,
+/// and a page with its tracking link.
 #[utoipa::path(tag = "pages", params(("token" = String, Path)),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "name, email, subject, body (and the hidden `website`, which must stay empty)"),
+    request_body(content = String, content_type = "multipart/form-data", description = "name, email, subject, body, an optional `attachment` file (a photo or PDF, last), and the hidden `website`, which must stay empty; `application/x-www-form-urlencoded` without the file is taken too"),
     responses(
     (status = 201, content_type = "text/html", description = "Sent: the tracking link, shown once"),
     (status = 400, content_type = "text/html", description = "The form again, with its problems (or a filled honeypot)"),
     (status = 404, content_type = "text/html", description = "Unknown, rotated or turned-off link"),
+    (status = 415, content_type = "text/html", description = "The file is not a photo or a PDF; nothing was sent"),
     (status = 429, content_type = "text/html", description = "Too many requests from this network or to this link (`Retry-After`)"),
 ))]
 #[post("/t/new/{token}")]
-pub async fn submit(state: Data<AppState>, req: HttpRequest, path: Path<String>, body: Bytes) -> HttpResponse {
+pub async fn submit(state: Data<AppState>, req: HttpRequest, path: Path<String>, payload: Payload) -> HttpResponse {
     let token = path.into_inner();
-    let Ok(form) = serde_urlencoded::from_bytes::<FormIn>(&body) else { return bad_form() };
     let net = network(req.peer_addr().map(|a| a.ip()));
-    let input = SubmitForm {
-        name: form.name.clone(),
-        email: form.email.clone(),
-        subject: form.subject.clone(),
-        body: form.body.clone(),
-        website: form.website.clone(),
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    let outcome = if multipart {
+        let mut parts = Multipart::new(req.headers(), payload);
+        let Ok((form, file)) = read_multipart(&mut parts).await else { return bad_form() };
+        let input = submitted(&form);
+        match file {
+            None => (form, state.app.submit_ticket(&token, input, &net, None).await),
+            Some(part) => {
+                let name = part.content_disposition().and_then(|c| c.get_filename()).map(str::to_owned);
+                let (tx, rx) = futures_channel::mpsc::channel(4);
+                let body: ByteStream = Box::pin(rx);
+                let sending = pin!(state.app.submit_ticket(&token, input, &net, Some((name, body))));
+                let pumping = pin!(async move {
+                    pump(part, tx).await;
+                    drop(parts);
+                });
+                let done = match select(sending, pumping).await {
+                    Either::Left((done, _)) => done,
+                    Either::Right(((), sending)) => sending.await,
+                };
+                (form, done)
+            }
+        }
+    } else {
+        let Some(form) = read_form(payload).await else { return bad_form() };
+        let input = submitted(&form);
+        (form, state.app.submit_ticket(&token, input, &net, None).await)
     };
-    match state.app.submit_ticket(&token, input, &net).await {
-        Ok((_, tracking_token)) => {
+    match outcome {
+        (_, Ok((_, tracking_token))) => {
             let track_url = state.settings.link(&format!("/t/{}", tracking_token.expose()));
             page(StatusCode::CREATED, &SentPage { track_url })
         }
-        Err(PublicRefusal::Form(problems)) => {
+        (form, Err(PublicRefusal::Form(problems))) => {
             let workspace = match state.app.submit_link(&token).await {
                 Ok((_, name)) => name.into(),
                 Err(r) => return refused(r),
             };
             let action = format!("/t/new/{token}");
-            page(
-                StatusCode::BAD_REQUEST,
-                &NewPage { workspace, action, form: FormIn { website: String::new(), ..form }, problems },
-            )
+            let form = FormIn { website: String::new(), ..form };
+            page(StatusCode::BAD_REQUEST, &NewPage { workspace, action, form, problems })
         }
-        Err(r) => refused(r),
+        (_, Err(r)) => refused(r),
+    }
+}
+
+fn submitted(form: &FormIn) -> SubmitForm {
+    SubmitForm {
+        name: form.name.clone(),
+        email: form.email.clone(),
+        subject: form.subject.clone(),
+        body: form.body.clone(),
+        website: form.website.clone(),
     }
 }
 
@@ -193,9 +295,19 @@ async fn track_page(state: &AppState, token: &str, status: StatusCode, problem: 
             body: lines(r.body.as_str()),
         })
         .collect();
+    let files = tracked
+        .attachments
+        .iter()
+        .map(|a| FileView {
+            href: format!("/t/{token}/attachments/{}", a.id),
+            name: a.file_name.as_ref().map_or_else(|| format!("{} file", a.kind.as_str()), |n| n.as_str().to_owned()),
+            size: format!("{} KiB", a.size.div_ceil(1024)),
+        })
+        .collect();
     page(
         status,
         &TrackPage {
+            files,
             subject: t.subject.as_str().to_owned(),
             status: t.status.as_str(),
             body: lines(t.body.as_str()),
@@ -244,6 +356,21 @@ pub async fn requester_reply(state: Data<AppState>, req: HttpRequest, path: Path
             let problem = problems.into_iter().next().map(|(_, m)| format!("Your reply {m}."));
             track_page(&state, &token, StatusCode::BAD_REQUEST, problem).await
         }
+        Err(r) => refused(r),
+    }
+}
+
+/// A file of the ticket behind a tracking link, as an attachment.
+#[utoipa::path(tag = "pages", params(("token" = String, Path), ("attachment" = String, Path)), responses(
+    (status = 200, description = "The file", content_type = "application/octet-stream"),
+    (status = 404, content_type = "text/html", description = "Unknown tracking link, or not one of its files"),
+))]
+#[get("/t/{token}/attachments/{attachment}")]
+pub async fn tracked_file(state: Data<AppState>, path: Path<(String, String)>) -> HttpResponse {
+    let (token, attachment) = path.into_inner();
+    let Ok(attachment) = attachment.parse() else { return refused(PublicRefusal::Invalid) };
+    match state.app.tracked_attachment(&token, attachment).await {
+        Ok((att, body)) => public(crate::api::ticket_files::download(&att, body)),
         Err(r) => refused(r),
     }
 }

@@ -18,10 +18,11 @@ use crate::rows::{
 };
 use crate::schema::{
     asset_fields, assets, audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions,
-    share_links, share_views, sign_in_links, submit_links, tasks, ticket_replies, tickets, users, workspaces,
+    share_links, share_views, sign_in_links, submit_links, tasks, ticket_attachments, ticket_replies, tickets, users,
+    workspaces,
 };
 use crate::share::{LinkRow, ViewRow};
-use crate::tickets::{ReplyRow, SubmitLinkRow, TicketRow};
+use crate::tickets::{AttachmentRow, ReplyRow, SubmitLinkRow, TicketRow};
 use crate::{Db, PgStore, read, write_tx};
 
 fn next<T>(rows: &[T], limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
@@ -223,6 +224,17 @@ async fn dump(
             let cursor = next(&rows, limit, |r| r.id.to_string());
             (all(rows, |r| r.into_domain(None).map(Record::TicketReply))?, cursor)
         }
+        RecordKind::TicketAttachment => {
+            let rows: Vec<AttachmentRow> = ticket_attachments::table
+                .filter(ticket_attachments::id.gt(uuid(after)?))
+                .order(ticket_attachments::id)
+                .limit(n)
+                .select(AttachmentRow::as_select())
+                .load(c)
+                .await?;
+            let cursor = next(&rows, limit, |r| r.id.to_string());
+            (all(rows, |r| r.into_domain().map(Record::TicketAttachment))?, cursor)
+        }
         RecordKind::Grant => {
             let (job, user) = pair(after)?;
             let rows: Vec<GrantRow> = grants::table
@@ -355,6 +367,9 @@ async fn restore_one(c: &mut AsyncPgConnection, record: &Record) -> Result<(), D
         }
         Record::TicketReply(r) => {
             diesel::insert_into(ticket_replies::table).values(ReplyRow::from_domain(r)).execute(c).await?;
+        }
+        Record::TicketAttachment(a) => {
+            diesel::insert_into(ticket_attachments::table).values(AttachmentRow::from_domain(a)).execute(c).await?;
         }
         Record::Grant(g) => {
             diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c).await?;

@@ -345,3 +345,17 @@ diesel::allow_tables_to_appear_in_same_query!(tickets, memberships);
 diesel::allow_tables_to_appear_in_same_query!(tickets, users);
 diesel::allow_tables_to_appear_in_same_query!(ticket_replies, users);
 diesel::allow_tables_to_appear_in_same_query!(submit_links, workspaces);
+
+diesel::table! {
+    ticket_attachments (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        ticket_id -> Uuid,
+        kind -> Text,
+        file_name -> Nullable<Text>,
+        size -> BigInt,
+        sha256 -> Bytea,
+        by_requester -> Bool,
+        created_at -> Timestamptz,
+    }
+}

@@ -8,20 +8,21 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 use workvault_domain::audit::AuditDraft;
-use workvault_domain::id::{ReplyId, SubmitLinkId, TicketId, UserId, WorkspaceId};
+use workvault_domain::id::{AttachmentId, ReplyId, SubmitLinkId, TicketId, UserId, WorkspaceId};
 use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::{Conflict, StoreError, StoreResult};
 use workvault_domain::secret::TokenHash;
 use workvault_domain::text::{Email, LongText, Name};
 use workvault_domain::ticket::{
-    MAX_REPLIES, ReplyAuthor, SubmitLink, Ticket, TicketPriority, TicketReply, TicketStatus, TicketStore,
+    AttachmentKind, MAX_REPLIES, ReplyAuthor, SubmitLink, Ticket, TicketAttachment, TicketPriority, TicketReply,
+    TicketStatus, TicketStore,
 };
 
 use crate::audit::append;
 use crate::jobs::cursor_time;
-use crate::rows::{corrupt, hash, role, text};
-use crate::schema::{memberships, submit_links, ticket_replies, tickets, users, workspaces};
+use crate::rows::{corrupt, digest, hash, role, text};
+use crate::schema::{memberships, submit_links, ticket_attachments, ticket_replies, tickets, users, workspaces};
 use crate::{Db, PgStore, read, write_tx};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -64,6 +65,50 @@ pub(crate) struct SubmitLinkRow {
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub disabled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ticket_attachments)]
+pub(crate) struct AttachmentRow {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub ticket_id: Uuid,
+    pub kind: String,
+    pub file_name: Option<String>,
+    pub size: i64,
+    pub sha256: Vec<u8>,
+    pub by_requester: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl AttachmentRow {
+    pub fn from_domain(a: &TicketAttachment) -> Self {
+        Self {
+            id: *a.id.as_uuid(),
+            workspace_id: *a.workspace_id.as_uuid(),
+            ticket_id: *a.ticket_id.as_uuid(),
+            kind: a.kind.as_str().to_owned(),
+            file_name: a.file_name.as_ref().map(|n| n.as_str().to_owned()),
+            size: i64::try_from(a.size).unwrap_or(i64::MAX),
+            sha256: a.sha256.to_vec(),
+            by_requester: a.by_requester,
+            created_at: a.created_at,
+        }
+    }
+
+    pub fn into_domain(self) -> Result<TicketAttachment, StoreError> {
+        Ok(TicketAttachment {
+            id: AttachmentId::from_uuid(self.id),
+            workspace_id: WorkspaceId::from_uuid(self.workspace_id),
+            ticket_id: TicketId::from_uuid(self.ticket_id),
+            kind: AttachmentKind::parse(&self.kind).ok_or_else(|| corrupt("attachment kind", &self.kind))?,
+            file_name: self.file_name.as_deref().map(|n| text("file name", n, Name::parse)).transpose()?,
+            size: u64::try_from(self.size).map_err(|_| corrupt("attachment size", &self.size.to_string()))?,
+            sha256: digest(&self.sha256)?,
+            by_requester: self.by_requester,
+            created_at: self.created_at,
+        })
+    }
 }
 
 impl TicketRow {
@@ -250,12 +295,54 @@ impl TicketStore for PgStore {
         })
     }
 
-    async fn create_ticket(&self, ticket: &Ticket, audit: AuditDraft) -> StoreResult<()> {
+    async fn create_ticket(
+        &self,
+        ticket: &Ticket,
+        attachment: Option<&TicketAttachment>,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
         let row = TicketRow::from_domain(ticket);
+        let file = attachment.map(AttachmentRow::from_domain);
         write_tx!(self, |c| {
             diesel::insert_into(tickets::table).values(&row).execute(c).await?;
+            if let Some(file) = &file {
+                diesel::insert_into(ticket_attachments::table).values(file).execute(c).await?;
+            }
             append(c, audit).await?;
             Ok(())
+        })
+    }
+
+    async fn add_attachment(&self, attachment: &TicketAttachment, audit: AuditDraft) -> StoreResult<()> {
+        let row = AttachmentRow::from_domain(attachment);
+        write_tx!(self, |c| {
+            let found: Option<Uuid> = tickets::table
+                .filter(tickets::id.eq(row.ticket_id))
+                .filter(tickets::workspace_id.eq(row.workspace_id))
+                .select(tickets::id)
+                .for_share()
+                .first(c)
+                .await
+                .optional()?;
+            if found.is_none() {
+                return Err(Db(StoreError::NotFound));
+            }
+            diesel::insert_into(ticket_attachments::table).values(&row).execute(c).await?;
+            append(c, audit).await?;
+            Ok(())
+        })
+    }
+
+    async fn attachments(&self, ws: WorkspaceId, ticket: TicketId) -> StoreResult<Vec<TicketAttachment>> {
+        read!(self, |c| {
+            let rows: Vec<AttachmentRow> = ticket_attachments::table
+                .filter(ticket_attachments::ticket_id.eq(*ticket.as_uuid()))
+                .filter(ticket_attachments::workspace_id.eq(*ws.as_uuid()))
+                .order((ticket_attachments::created_at, ticket_attachments::id))
+                .select(AttachmentRow::as_select())
+                .load(c)
+                .await?;
+            Ok(rows.into_iter().map(AttachmentRow::into_domain).collect::<Result<_, _>>()?)
         })
     }
 

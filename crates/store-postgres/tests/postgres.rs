@@ -205,7 +205,8 @@ async fn the_diesel_schema_matches_the_migrated_database() {
         assets,
         submit_links,
         tickets,
-        ticket_replies
+        ticket_replies,
+        ticket_attachments
     );
     theirs.sort();
     ours.sort();

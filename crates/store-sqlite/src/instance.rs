@@ -16,10 +16,11 @@ use crate::rows::{
 };
 use crate::schema::{
     asset_fields, assets, audit_events, audit_heads, grants, invites, jobs, memberships, photos, reports, sessions,
-    share_links, share_views, sign_in_links, submit_links, tasks, ticket_replies, tickets, users, workspaces,
+    share_links, share_views, sign_in_links, submit_links, tasks, ticket_attachments, ticket_replies, tickets, users,
+    workspaces,
 };
 use crate::share::{LinkRow, ViewRow};
-use crate::tickets::{ReplyRow, SubmitLinkRow, TicketRow};
+use crate::tickets::{AttachmentRow, ReplyRow, SubmitLinkRow, TicketRow};
 use crate::{Db, SqliteStore};
 
 /// The cursor after the last record of a full page, or `None` at the end.
@@ -193,6 +194,16 @@ fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit
             let cursor = next(&rows, limit, |r| r.id.clone());
             (rows.into_iter().map(|r| r.into_domain(None).map(Record::TicketReply)).collect::<Result<_, _>>()?, cursor)
         }
+        RecordKind::TicketAttachment => {
+            let rows: Vec<AttachmentRow> = ticket_attachments::table
+                .filter(ticket_attachments::id.gt(&after_id))
+                .order(ticket_attachments::id)
+                .limit(n)
+                .select(AttachmentRow::as_select())
+                .load(c)?;
+            let cursor = next(&rows, limit, |r| r.id.clone());
+            (rows.into_iter().map(|r| r.into_domain().map(Record::TicketAttachment)).collect::<Result<_, _>>()?, cursor)
+        }
         RecordKind::Grant => {
             let (job, user) = match &after {
                 Some(a) => split(a)?,
@@ -322,6 +333,9 @@ fn restore_one(c: &mut SqliteConnection, record: &Record) -> Result<(), Db> {
         }
         Record::TicketReply(r) => {
             diesel::insert_into(ticket_replies::table).values(ReplyRow::from_domain(r)).execute(c)?;
+        }
+        Record::TicketAttachment(a) => {
+            diesel::insert_into(ticket_attachments::table).values(AttachmentRow::from_domain(a)).execute(c)?;
         }
         Record::Grant(g) => {
             diesel::insert_into(grants::table).values(GrantRow::from_domain(g)).execute(c)?;

@@ -13,12 +13,13 @@ use workvault_domain::ports::{Conflict, StoreError, StoreResult};
 use workvault_domain::secret::TokenHash;
 use workvault_domain::text::{Email, LongText, Name};
 use workvault_domain::ticket::{
-    MAX_REPLIES, ReplyAuthor, SubmitLink, Ticket, TicketPriority, TicketReply, TicketStatus, TicketStore,
+    AttachmentKind, MAX_REPLIES, ReplyAuthor, SubmitLink, Ticket, TicketAttachment, TicketPriority, TicketReply,
+    TicketStatus, TicketStore,
 };
 
 use crate::audit::append;
-use crate::rows::{corrupt, hash, id, micros, opt_time, role, text, time};
-use crate::schema::{memberships, submit_links, ticket_replies, tickets, users, workspaces};
+use crate::rows::{corrupt, digest, hash, id, micros, opt_time, role, text, time};
+use crate::schema::{memberships, submit_links, ticket_attachments, ticket_replies, tickets, users, workspaces};
 use crate::{Db, SqliteStore};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -61,6 +62,50 @@ pub(crate) struct SubmitLinkRow {
     pub created_by: String,
     pub created_at: i64,
     pub disabled_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ticket_attachments)]
+pub(crate) struct AttachmentRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub ticket_id: String,
+    pub kind: String,
+    pub file_name: Option<String>,
+    pub size: i64,
+    pub sha256: Vec<u8>,
+    pub by_requester: bool,
+    pub created_at: i64,
+}
+
+impl AttachmentRow {
+    pub fn from_domain(a: &TicketAttachment) -> Self {
+        Self {
+            id: a.id.to_string(),
+            workspace_id: a.workspace_id.to_string(),
+            ticket_id: a.ticket_id.to_string(),
+            kind: a.kind.as_str().to_owned(),
+            file_name: a.file_name.as_ref().map(|n| n.as_str().to_owned()),
+            size: i64::try_from(a.size).unwrap_or(i64::MAX),
+            sha256: a.sha256.to_vec(),
+            by_requester: a.by_requester,
+            created_at: micros(a.created_at),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<TicketAttachment, StoreError> {
+        Ok(TicketAttachment {
+            id: id(&self.id)?,
+            workspace_id: id(&self.workspace_id)?,
+            ticket_id: id(&self.ticket_id)?,
+            kind: AttachmentKind::parse(&self.kind).ok_or_else(|| corrupt("attachment kind", &self.kind))?,
+            file_name: self.file_name.as_deref().map(|n| text("file name", n, Name::parse)).transpose()?,
+            size: u64::try_from(self.size).map_err(|_| corrupt("attachment size", &self.size.to_string()))?,
+            sha256: digest(&self.sha256)?,
+            by_requester: self.by_requester,
+            created_at: time(self.created_at)?,
+        })
+    }
 }
 
 impl TicketRow {
@@ -249,12 +294,53 @@ impl TicketStore for SqliteStore {
         .await
     }
 
-    async fn create_ticket(&self, ticket: &Ticket, audit: AuditDraft) -> StoreResult<()> {
+    async fn create_ticket(
+        &self,
+        ticket: &Ticket,
+        attachment: Option<&TicketAttachment>,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
         let row = TicketRow::from_domain(ticket);
+        let file = attachment.map(AttachmentRow::from_domain);
         self.write(move |c| {
             diesel::insert_into(tickets::table).values(&row).execute(c)?;
+            if let Some(file) = &file {
+                diesel::insert_into(ticket_attachments::table).values(file).execute(c)?;
+            }
             append(c, audit)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn add_attachment(&self, attachment: &TicketAttachment, audit: AuditDraft) -> StoreResult<()> {
+        let row = AttachmentRow::from_domain(attachment);
+        self.write(move |c| {
+            let found: Option<String> = tickets::table
+                .filter(tickets::id.eq(&row.ticket_id))
+                .filter(tickets::workspace_id.eq(&row.workspace_id))
+                .select(tickets::id)
+                .first(c)
+                .optional()?;
+            if found.is_none() {
+                return Err(Db(StoreError::NotFound));
+            }
+            diesel::insert_into(ticket_attachments::table).values(&row).execute(c)?;
+            append(c, audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn attachments(&self, ws: WorkspaceId, ticket: TicketId) -> StoreResult<Vec<TicketAttachment>> {
+        self.run(move |c| {
+            let rows: Vec<AttachmentRow> = ticket_attachments::table
+                .filter(ticket_attachments::ticket_id.eq(ticket.to_string()))
+                .filter(ticket_attachments::workspace_id.eq(ws.to_string()))
+                .order((ticket_attachments::created_at, ticket_attachments::id))
+                .select(AttachmentRow::as_select())
+                .load(c)?;
+            Ok(rows.into_iter().map(AttachmentRow::into_domain).collect::<Result<_, _>>()?)
         })
         .await
     }

@@ -171,7 +171,8 @@ fn the_diesel_schema_matches_the_migrated_database() {
         assets,
         submit_links,
         tickets,
-        ticket_replies
+        ticket_replies,
+        ticket_attachments
     );
     #[derive(QueryableByName)]
     struct Name {

@@ -60,7 +60,7 @@ impl std::fmt::Debug for ByteStreamDebug {
 
 /// Reads up to [`SNIFF_LEN`] leading bytes and gives back a stream that still yields
 /// every byte, those first.
-async fn peek(mut body: ByteStream) -> Result<(Vec<u8>, ByteStream), BlobError> {
+pub(super) async fn peek(mut body: ByteStream) -> Result<(Vec<u8>, ByteStream), BlobError> {
     let mut head = Vec::with_capacity(SNIFF_LEN);
     let mut taken: Vec<Bytes> = Vec::new();
     while head.len() < SNIFF_LEN {

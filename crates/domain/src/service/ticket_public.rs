@@ -8,8 +8,10 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::json;
 
 use super::Workvault;
+use crate::Error;
 use crate::audit::{AuditActor, AuditDraft};
-use crate::id::{ReplyId, TicketId};
+use crate::blob::ByteStream;
+use crate::id::{AttachmentId, ReplyId, TicketId};
 use crate::secret::Token;
 use crate::text::{Email, LongText, Name};
 use crate::ticket::{ReplyAuthor, SubmitLink, Ticket, TicketPriority, TicketReply, TicketStatus};
@@ -39,6 +41,9 @@ pub enum PublicRefusal {
     Spam,
     /// The ticket is closed: no more replies.
     Closed,
+    /// The attached file was refused (not a photo or PDF, empty, too large, cut off);
+    /// nothing was stored.
+    File(String),
     /// The store failed; nothing is known to have been stored.
     Unavailable,
 }
@@ -65,6 +70,8 @@ pub struct TrackedTicket {
     pub ticket: Ticket,
     /// Its thread, oldest first (staff replies show no email).
     pub replies: Vec<TicketReply>,
+    /// Its files, oldest first.
+    pub attachments: Vec<crate::ticket::TicketAttachment>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> PublicRefusal {
@@ -94,13 +101,15 @@ impl Workvault {
         Ok(())
     }
 
-    /// Opens a ticket through a submit link. Returns the ticket and its tracking
-    /// token, shown this once.
+    /// Opens a ticket through a submit link, with the file sent along if any (a photo
+    /// or a PDF; its bytes are read only once the form is valid and within the limits).
+    /// Returns the ticket and its tracking token, shown this once.
     pub async fn submit_ticket(
         &self,
         presented: &str,
         form: SubmitForm,
         network: &str,
+        file: Option<(Option<String>, ByteStream)>,
     ) -> Result<(Ticket, Token), PublicRefusal> {
         let (link, _) = self.submit_link(presented).await?;
         if !form.website.trim().is_empty() {
@@ -157,7 +166,22 @@ impl Workvault {
             details: json!({"submit_link": link.id.to_string(), "network": network}),
             request_id: None,
         };
-        self.store.create_ticket(&ticket, audit).await.map_err(unavailable)?;
+        let attachment = match file {
+            Some((name, body)) => {
+                let stored = self.store_attachment(ticket.workspace_id, ticket.id, true, name.as_deref(), body).await;
+                Some(stored.map_err(|e| match e {
+                    Error::Unavailable(_) | Error::ContentUnavailable(_) => unavailable(e),
+                    other => PublicRefusal::File(other.to_string()),
+                })?)
+            }
+            None => None,
+        };
+        if let Err(e) = self.store.create_ticket(&ticket, attachment.as_ref(), audit).await {
+            if let Some(att) = &attachment {
+                self.drop_attachment(att).await;
+            }
+            return Err(unavailable(e));
+        }
         Ok((ticket, track))
     }
 
@@ -171,7 +195,23 @@ impl Workvault {
         for r in &mut replies {
             r.author_email = None;
         }
-        Ok(TrackedTicket { ticket, replies })
+        let attachments = self.store.attachments(ticket.workspace_id, ticket.id).await.map_err(unavailable)?;
+        Ok(TrackedTicket { ticket, replies, attachments })
+    }
+
+    /// A file of the ticket behind a tracking token, and its bytes.
+    pub async fn tracked_attachment(
+        &self,
+        presented: &str,
+        attachment: AttachmentId,
+    ) -> Result<(crate::ticket::TicketAttachment, ByteStream), PublicRefusal> {
+        let token = Token::parse(presented).ok_or(PublicRefusal::Invalid)?;
+        let ticket =
+            self.store.ticket_by_track(&token.hash()).await.map_err(unavailable)?.ok_or(PublicRefusal::Invalid)?;
+        self.attachment_bytes(ticket.workspace_id, ticket.id, attachment).await.map_err(|e| match e {
+            Error::NotFound => PublicRefusal::Invalid,
+            other => unavailable(other),
+        })
     }
 
     /// The requester's reply through the tracking link. A resolved or pending ticket

@@ -6,15 +6,20 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::json;
 
+use super::photos::{blob_error, peek};
 use super::{Ctx, Workvault};
 use crate::asset_csv::write_record;
+use crate::blob::ByteStream;
 use crate::error::{Error, field};
-use crate::id::{ReplyId, SubmitLinkId, TicketId, WorkspaceId};
+use crate::id::{AttachmentId, ReplyId, SubmitLinkId, TicketId, WorkspaceId};
 use crate::page::{Page, PageRequest};
 use crate::policy::{Action, ActorFacts, Decision, ResourceFacts, decide};
 use crate::secret::Token;
 use crate::text::{Email, LongText, Name};
-use crate::ticket::{ReplyAuthor, SubmitLink, Ticket, TicketPriority, TicketReply, TicketStatus};
+use crate::ticket::{
+    AttachmentKind, MAX_ATTACHMENTS, ReplyAuthor, SubmitLink, Ticket, TicketAttachment, TicketPriority, TicketReply,
+    TicketStatus,
+};
 
 /// A ticket opened by a member.
 #[derive(Debug, Clone, Default)]
@@ -127,7 +132,7 @@ impl Workvault {
             ("ticket", ticket.id.to_string()),
             json!({"subject": ticket.subject}),
         );
-        self.store.create_ticket(&ticket, audit).await?;
+        self.store.create_ticket(&ticket, None, audit).await?;
         Ok(ticket)
     }
 
@@ -143,11 +148,110 @@ impl Workvault {
         Ok(Page { items: items.into_iter().filter(visible).collect(), next })
     }
 
-    /// One ticket and its thread.
-    pub async fn ticket(&self, ctx: &Ctx, ws: WorkspaceId, id: TicketId) -> Result<(Ticket, Vec<TicketReply>), Error> {
+    /// One ticket, its thread and its files.
+    pub async fn ticket(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        id: TicketId,
+    ) -> Result<(Ticket, Vec<TicketReply>, Vec<TicketAttachment>), Error> {
         let ticket = self.authorize_ticket(ctx, ws, id, Action::ViewTicket).await?;
         let replies = self.store.replies(ws, id).await?;
-        Ok((ticket, replies))
+        let files = self.store.attachments(ws, id).await?;
+        Ok((ticket, replies, files))
+    }
+
+    /// Stores a file's bytes for a ticket (its kind told from its first bytes); the row
+    /// is the caller's to write (and the blob its to delete if that fails).
+    pub(super) async fn store_attachment(
+        &self,
+        ws: WorkspaceId,
+        ticket: TicketId,
+        by_requester: bool,
+        file_name: Option<&str>,
+        body: ByteStream,
+    ) -> Result<TicketAttachment, Error> {
+        let file_name =
+            file_name.filter(|n| !n.trim().is_empty()).map(Name::parse).transpose().map_err(field("file_name"))?;
+        let blobs = self.blobs()?;
+        let (head, body) = peek(body).await.map_err(blob_error)?;
+        if head.is_empty() {
+            return Err(Error::EmptyBody);
+        }
+        let kind = AttachmentKind::sniff(&head).ok_or(Error::UnsupportedAttachment)?;
+        let mut att = TicketAttachment {
+            id: AttachmentId::generate(&*self.clock, &*self.rng),
+            workspace_id: ws,
+            ticket_id: ticket,
+            kind,
+            file_name,
+            size: 0,
+            sha256: [0; 32],
+            by_requester,
+            created_at: self.now(),
+        };
+        let key = att.blob_key().ok_or(Error::NotFound)?;
+        let written = blobs.put(&key, body, self.limits.max_upload_bytes).await.map_err(blob_error)?;
+        (att.size, att.sha256) = (written.size, written.sha256);
+        Ok(att)
+    }
+
+    /// Deletes the bytes of an attachment whose row was not written.
+    pub(super) async fn drop_attachment(&self, att: &TicketAttachment) {
+        if let (Ok(blobs), Some(key)) = (self.blobs(), att.blob_key())
+            && let Err(e) = blobs.delete(&key).await
+        {
+            tracing::warn!(error = %e, blob = %key.name, "could not delete the bytes of an attachment whose row failed");
+        }
+    }
+
+    /// Attaches a file (a photo or a PDF) to a ticket as a member.
+    pub async fn attach_to_ticket(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        id: TicketId,
+        file_name: Option<&str>,
+        body: ByteStream,
+    ) -> Result<TicketAttachment, Error> {
+        self.authorize_ticket(ctx, ws, id, Action::WorkTicket).await?;
+        if self.store.attachments(ws, id).await?.len() >= MAX_ATTACHMENTS {
+            return Err(Error::Conflict("this ticket holds as many files as it takes"));
+        }
+        let att = self.store_attachment(ws, id, false, file_name, body).await?;
+        let details = json!({"attachment": att.id.to_string(), "kind": att.kind.as_str(), "size": att.size});
+        let audit = self.audit(ctx, ws, "ticket.file_attached", ("ticket", id.to_string()), details);
+        if let Err(e) = self.store.add_attachment(&att, audit).await {
+            self.drop_attachment(&att).await;
+            return Err(e.into());
+        }
+        Ok(att)
+    }
+
+    /// A ticket's file and its bytes.
+    pub async fn ticket_attachment(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        id: TicketId,
+        attachment: AttachmentId,
+    ) -> Result<(TicketAttachment, ByteStream), Error> {
+        self.authorize_ticket(ctx, ws, id, Action::ViewTicket).await?;
+        self.attachment_bytes(ws, id, attachment).await
+    }
+
+    /// An attachment of a ticket whose reading was authorized, and its bytes.
+    pub(super) async fn attachment_bytes(
+        &self,
+        ws: WorkspaceId,
+        id: TicketId,
+        attachment: AttachmentId,
+    ) -> Result<(TicketAttachment, ByteStream), Error> {
+        let att =
+            self.store.attachments(ws, id).await?.into_iter().find(|a| a.id == attachment).ok_or(Error::NotFound)?;
+        let key = att.blob_key().ok_or(Error::NotFound)?;
+        let body = self.blobs()?.get(&key, att.size, 0..att.size).await.map_err(blob_error)?;
+        Ok((att, body))
     }
 
     /// Changes a ticket's status, priority or assignee.

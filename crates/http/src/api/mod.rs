@@ -13,6 +13,7 @@ pub mod photos;
 pub mod reports;
 pub mod session;
 pub mod share;
+pub mod ticket_files;
 pub mod tickets;
 pub mod workspaces;
 

@@ -100,7 +100,7 @@ pub struct UploadQuery {
 
 /// Hands a body over to the upload as it arrives (at most a few pieces ahead),
 /// stopping as soon as the upload stops reading.
-async fn pump<S, E>(mut body: S, mut tx: futures_channel::mpsc::Sender<Result<Bytes, BlobError>>)
+pub(crate) async fn pump<S, E>(mut body: S, mut tx: futures_channel::mpsc::Sender<Result<Bytes, BlobError>>)
 where
     S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,

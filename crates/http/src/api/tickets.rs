@@ -196,6 +196,8 @@ pub struct TicketThread {
     pub ticket: TicketOut,
     /// Its replies, oldest first.
     pub replies: Vec<ReplyOut>,
+    /// Its files, oldest first.
+    pub attachments: Vec<super::ticket_files::AttachmentOut>,
 }
 
 /// A submit link (its token is shown only when it is made).
@@ -280,9 +282,10 @@ pub async fn list(state: Data<AppState>, caller: Caller, path: Path<String>, q: 
 #[get("/workspaces/{ws}/tickets/{ticket}")]
 pub async fn show(state: Data<AppState>, caller: Caller, path: Path<(String, String)>) -> Reply {
     let (ws, t) = (id(&path.0, "workspace")?, ticket_id(&path.1)?);
-    let (ticket, replies) = state.app.ticket(&caller.ctx, ws, t).await?;
+    let (ticket, replies, files) = state.app.ticket(&caller.ctx, ws, t).await?;
     let replies = replies.into_iter().map(ReplyOut::from).collect();
-    Ok(HttpResponse::Ok().json(TicketThread { ticket: ticket.into(), replies }))
+    let attachments = files.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(TicketThread { ticket: ticket.into(), replies, attachments }))
 }
 
 /// Changes a ticket's status, priority or assignee (assigning: Owner, Admin, Member).

@@ -203,7 +203,10 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
         Action::CreateTicket => {
             vec![route(Method::POST, api("/tickets"), Some(json!({"subject": "Printer", "body": "Jams"})), whole)]
         }
-        Action::ViewTicket => vec![route(Method::GET, api(&format!("/tickets/{}", w.ticket)), None, on_ticket)],
+        Action::ViewTicket => vec![
+            route(Method::GET, api(&format!("/tickets/{}", w.ticket)), None, on_ticket),
+            route(Method::GET, api(&format!("/tickets/{}/attachments/{}", w.ticket, w.attachment)), None, on_ticket),
+        ],
         Action::WorkTicket => vec![
             route(Method::PATCH, api(&format!("/tickets/{}", w.ticket)), Some(json!({"status": "pending"})), on_ticket),
             route(
@@ -212,6 +215,7 @@ fn routes(action: Action, w: &World, v: Variant) -> Vec<Route> {
                 Some(json!({"body": "On it"})),
                 on_ticket,
             ),
+            upload(api(&format!("/tickets/{}/attachments", w.ticket)), on_ticket),
         ],
         Action::AssignTicket => vec![route(
             Method::PATCH,
@@ -248,8 +252,9 @@ struct World {
     link: String,
     /// An asset, and one in trash.
     asset: String,
-    /// A ticket, assigned to the Restricted actor when the case grants.
+    /// A ticket, assigned to the Restricted actor when the case grants, and a file on it.
     ticket: String,
+    attachment: String,
     trashed_asset: String,
     invite: String,
     owner: User,
@@ -340,6 +345,10 @@ where
     let r = t.post(&format!("/api/v1/workspaces/{ws}/tickets"), &owner, body).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let ticket = r.str("id");
+    let files = format!("/api/v1/workspaces/{ws}/tickets/{ticket}/attachments");
+    let r = t.call_typed(Method::POST, &files, &owner, "image/jpeg", crate::harness::jpeg(200)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let attachment = r.str("id");
     let r = t.call(Method::POST, &format!("/api/v1/workspaces/{ws}/submit-links"), Some(&owner), None).await;
     assert_eq!(r.status, 201, "{}", r.text);
     // The outsider is Owner of a workspace of their own: their role there gives nothing here.
@@ -355,6 +364,7 @@ where
         asset,
         trashed_asset,
         ticket,
+        attachment,
         invite,
         owner,
         admin,

@@ -26,6 +26,30 @@ fn form_post(uri: &str, body: &str, peer: &str) -> TestRequest {
         .set_payload(body.to_owned())
 }
 
+/// A multipart form with the text fields, then a file part.
+fn multipart(uri: &str, fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> TestRequest {
+    let boundary = "wvBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    if let Some((file_name, bytes)) = file {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"attachment\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    TestRequest::post()
+        .uri(uri)
+        .peer_addr("203.0.113.50:4000".parse().expect("addr"))
+        .insert_header(("content-type", format!("multipart/form-data; boundary={boundary}")))
+        .set_payload(body)
+}
+
 fn path_of(url: &str) -> String {
     url.trim_start_matches("http://127.0.0.1:8080").to_owned()
 }
@@ -179,4 +203,74 @@ async fn the_tokens_reach_nothing_else_and_bad_submits_store_nothing() {
     assert_eq!(t.send(TestRequest::get().uri(&rotated)).await.status, 404, "turned off");
     let r = t.delete(&links, &owner).await;
     assert_eq!((r.status, r.code()), (404, Some("not_found")));
+}
+
+#[actix_web::test]
+async fn files_travel_with_the_form_and_the_thread_as_downloads_only() {
+    let t = test_app().await;
+    let owner = t.user("owner").await;
+    let ws = t.workspace(&owner, "Helpdesk").await;
+    let links = format!("/api/v1/workspaces/{ws}/submit-links");
+    let form_path = path_of(&t.call(Method::POST, &links, Some(&owner), None).await.str("url"));
+    let fields = [
+        ("name", "Asha"),
+        ("email", "asha@customer.test"),
+        ("subject", "Broken gate"),
+        ("body", "See the plan"),
+        ("website", ""),
+    ];
+
+    // A file that is neither a photo nor a PDF: refused, nothing stored.
+    let before = t.snapshot(&ws).await;
+    let r = t.send(multipart(&form_path, &fields, Some(("run.sh", b"#!/bin/sh\necho hi\n")))).await;
+    assert_eq!(r.status, 415, "{}", r.text);
+    assert_eq!(t.snapshot(&ws).await, before, "nothing stored");
+    assert_eq!(t.blobs.len(), 0, "no bytes kept");
+
+    let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n";
+    let sent = t.send(multipart(&form_path, &fields, Some(("gate plan.pdf", pdf)))).await;
+    assert_eq!(sent.status, 201, "{}", sent.text);
+    let start = sent.text.find("/t/").expect("tracking link");
+    let track_path: String = sent.text[start..].chars().take_while(|c| *c != '"' && *c != '<').collect();
+    let page = t.send(TestRequest::get().uri(&track_path)).await;
+    let href_at = page.text.find(&format!("{track_path}/attachments/")).expect("the file is listed");
+    let href: String = page.text[href_at..].chars().take_while(|c| *c != '"').collect();
+    let file = t.send(TestRequest::get().uri(&href)).await;
+    assert_eq!(file.status, 200, "{}", file.text);
+    assert_eq!(file.bytes, pdf);
+    assert_eq!(file.header("content-type"), Some("application/pdf"));
+    assert_eq!(file.header("content-disposition"), Some("attachment; filename=\"gateplan.pdf\""));
+    assert_eq!(file.header("content-security-policy"), Some("default-src 'none'; sandbox"));
+    assert_eq!(file.header("cache-control"), Some("private, no-store"));
+
+    // The team sees it and adds a photo; a text file is refused (415).
+    let tickets = format!("/api/v1/workspaces/{ws}/tickets");
+    let ticket = t.get(&tickets, &owner).await.body["items"][0]["id"].as_str().expect("id").to_owned();
+    let thread = t.get(&format!("{tickets}/{ticket}"), &owner).await;
+    assert_eq!(thread.body["attachments"][0]["by"], json!("requester"));
+    assert_eq!(thread.body["attachments"][0]["kind"], json!("pdf"));
+    let files = format!("{tickets}/{ticket}/attachments");
+    let r = t
+        .call_typed(
+            Method::POST,
+            &format!("{files}?file_name=door.jpg"),
+            &owner,
+            "image/jpeg",
+            crate::harness::jpeg(300),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let photo = r.str("id");
+    let r = t.call_typed(Method::POST, &files, &owner, "text/plain", b"just text".to_vec()).await;
+    assert_eq!((r.status, r.code()), (415, Some("unsupported_attachment")));
+    let got = t.get(&format!("{files}/{photo}"), &owner).await;
+    assert_eq!((got.status, got.bytes.len()), (200, 304));
+    assert!(t.send(TestRequest::get().uri(&track_path)).await.text.contains("door.jpg"), "the requester sees it too");
+
+    // Another ticket's tracking link does not reach these files.
+    let other = t.send(multipart(&form_path, &fields, None)).await;
+    let start = other.text.find("/t/").expect("tracking link");
+    let other_track: String = other.text[start..].chars().take_while(|c| *c != '"' && *c != '<').collect();
+    let stolen = format!("{other_track}/attachments/{photo}");
+    assert_eq!(t.send(TestRequest::get().uri(&stolen)).await.status, 404);
 }

@@ -12,7 +12,7 @@ use workvault_domain::page::PageRequest;
 use workvault_domain::policy::Role;
 use workvault_domain::ports::Store;
 use workvault_domain::service::{NewTicket, PublicRefusal, SUBMITS_PER_NETWORK, SubmitForm, TicketChange};
-use workvault_domain::ticket::{ReplyAuthor, TicketPriority, TicketStatus};
+use workvault_domain::ticket::{AttachmentKind, ReplyAuthor, TicketPriority, TicketStatus};
 
 use crate::Fixture;
 
@@ -23,6 +23,17 @@ fn new(subject: &str, assignee: Option<&str>) -> NewTicket {
         assignee_email: assignee.map(str::to_owned),
         ..Default::default()
     }
+}
+
+/// A file sent along, as the adapter hands it over.
+fn file(bytes: &'static [u8]) -> (Option<String>, workvault_domain::blob::ByteStream) {
+    let pieces: Vec<Result<Bytes, workvault_domain::blob::BlobError>> = vec![Ok(Bytes::from_static(bytes))];
+    (Some("plan.pdf".into()), Box::pin(futures_util::stream::iter(pieces)))
+}
+
+async fn bytes_of(body: workvault_domain::blob::ByteStream) -> Vec<u8> {
+    let pieces: Vec<Bytes> = body.try_collect().await.expect("bytes");
+    pieces.concat()
 }
 
 fn form(subject: &str) -> SubmitForm {
@@ -68,7 +79,7 @@ pub async fn tickets_are_worked_by_members_and_restricted_see_only_theirs(store:
     assert!(matches!(f.app.update_ticket(&restricted, ws, theirs.id, away).await, Err(Error::Forbidden(_))));
     assert!(f.app.reply_to_ticket(&restricted, ws, other.id, "Not mine").await.is_err());
 
-    let (read, thread) = f.app.ticket(&owner, ws, theirs.id).await.expect("read");
+    let (read, thread, _) = f.app.ticket(&owner, ws, theirs.id).await.expect("read");
     assert_eq!(read.status, TicketStatus::Resolved);
     assert_eq!(thread.len(), 1);
     assert_eq!(thread[0].author, ReplyAuthor::Staff(restricted.user));
@@ -117,8 +128,11 @@ pub async fn submit_links_open_tickets_and_tracking_tokens_reach_only_theirs(sto
     let (found, name) = f.app.submit_link(token.expose()).await.expect("live");
     assert_eq!((found.id, name.as_str()), (link.id, "Helpdesk"));
 
-    let (ticket, track) =
-        f.app.submit_ticket(token.expose(), form("Gate code"), "203.0.113.0/24").await.expect("submit");
+    let (ticket, track) = f
+        .app
+        .submit_ticket(token.expose(), form("Gate code"), "203.0.113.0/24", Some(file(b"%PDF-1.7 gate plan")))
+        .await
+        .expect("submit");
     assert_eq!(ticket.created_by, None);
     assert_eq!(ticket.requester_email.as_ref().map(|e| e.as_str()), Some("asha@customer.test"));
     let seen = f.app.tickets(&member, ws, PageRequest::first()).await.expect("list");
@@ -135,9 +149,31 @@ pub async fn submit_links_open_tickets_and_tracking_tokens_reach_only_theirs(sto
     assert_eq!(tracked.replies[0].author_email, None, "the requester sees the team, not who");
     f.clock.advance(chrono::Duration::seconds(1));
     f.app.requester_reply(track.expose(), "Works now, thanks!", "203.0.113.0/24").await.expect("requester replies");
-    let (again, thread) = f.app.ticket(&member, ws, ticket.id).await.expect("read");
+    let (again, thread, files) = f.app.ticket(&member, ws, ticket.id).await.expect("read");
     assert_eq!(again.status, TicketStatus::Open, "a requester's reply opens a resolved ticket again");
     assert_eq!(thread.last().map(|r| r.author), Some(ReplyAuthor::Requester));
+    // The file sent with the form: listed for the team and the requester, bytes intact.
+    assert_eq!(files.len(), 1);
+    assert_eq!((files[0].kind, files[0].by_requester, files[0].size), (AttachmentKind::Pdf, true, 18));
+    let (_, body) = f.app.ticket_attachment(&member, ws, ticket.id, files[0].id).await.expect("file");
+    assert_eq!(bytes_of(body).await, b"%PDF-1.7 gate plan");
+    let tracked = f.app.tracked_ticket(track.expose()).await.expect("tracked");
+    assert_eq!(tracked.attachments.iter().map(|a| a.id).collect::<Vec<_>>(), [files[0].id]);
+    let (_, body) = f.app.tracked_attachment(track.expose(), files[0].id).await.expect("their file");
+    assert_eq!(bytes_of(body).await, b"%PDF-1.7 gate plan");
+    // A member attaches a photo; a file that is neither is refused and leaves nothing.
+    let jpeg: &'static [u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0];
+    let (_, photo) = file(jpeg);
+    let att = f.app.attach_to_ticket(&member, ws, ticket.id, Some("door.jpg"), photo).await.expect("attach");
+    assert_eq!((att.kind, att.by_requester), (AttachmentKind::Jpeg, false));
+    let (_, script) = file(b"#!/bin/sh\nrm -rf /\n");
+    assert!(matches!(
+        f.app.attach_to_ticket(&member, ws, ticket.id, Some("x.sh"), script).await,
+        Err(Error::UnsupportedAttachment)
+    ));
+    assert_eq!(f.app.ticket(&member, ws, ticket.id).await.expect("read").2.len(), 2);
+    let other = f.app.create_ticket(&member, ws, new("Other", None)).await.expect("ticket");
+    assert!(matches!(f.app.ticket_attachment(&member, ws, other.id, att.id).await, Err(Error::NotFound)));
     let close = TicketChange { status: Some(TicketStatus::Closed), ..Default::default() };
     f.app.update_ticket(&member, ws, ticket.id, close).await.expect("close");
     assert_eq!(f.app.requester_reply(track.expose(), "One more", "net").await, Err(PublicRefusal::Closed));
@@ -150,9 +186,12 @@ pub async fn submit_links_open_tickets_and_tracking_tokens_reach_only_theirs(sto
     // Spam and bad forms store nothing; floods from one network are turned away.
     let before = f.app.tickets(&member, ws, PageRequest::first()).await.expect("list").items.len();
     let spam = SubmitForm { website: "http://spam.test".into(), ..form("Cheap pills") };
-    assert!(matches!(f.app.submit_ticket(token.expose(), spam, "198.51.100.0/24").await, Err(PublicRefusal::Spam)));
+    assert!(matches!(
+        f.app.submit_ticket(token.expose(), spam, "198.51.100.0/24", None).await,
+        Err(PublicRefusal::Spam)
+    ));
     let bad = SubmitForm { email: "not an email".into(), subject: " ".into(), ..form("x") };
-    match f.app.submit_ticket(token.expose(), bad, "198.51.100.0/24").await {
+    match f.app.submit_ticket(token.expose(), bad, "198.51.100.0/24", None).await {
         Err(PublicRefusal::Form(problems)) => {
             let fields: Vec<&str> = problems.iter().map(|(f, _)| *f).collect();
             assert_eq!(fields, ["email", "subject"]);
@@ -162,17 +201,20 @@ pub async fn submit_links_open_tickets_and_tracking_tokens_reach_only_theirs(sto
     assert_eq!(f.app.tickets(&member, ws, PageRequest::first()).await.expect("list").items.len(), before);
     let flood = "192.0.2.0/24";
     for i in 0..SUBMITS_PER_NETWORK {
-        f.app.submit_ticket(token.expose(), form(&format!("Flood {i}")), flood).await.expect("within the limit");
+        f.app.submit_ticket(token.expose(), form(&format!("Flood {i}")), flood, None).await.expect("within the limit");
     }
     assert!(matches!(
-        f.app.submit_ticket(token.expose(), form("One too many"), flood).await,
+        f.app.submit_ticket(token.expose(), form("One too many"), flood, None).await,
         Err(PublicRefusal::TooMany { retry_after }) if retry_after > 0
     ));
 
     // Rotation ends the old link at once; turning off ends the new one.
     let (_, rotated) = f.app.create_submit_link(&owner, ws).await.expect("rotate");
-    assert!(matches!(f.app.submit_ticket(token.expose(), form("Old link"), "n").await, Err(PublicRefusal::Invalid)));
-    f.app.submit_ticket(rotated.expose(), form("New link"), "n").await.expect("new link works");
+    assert!(matches!(
+        f.app.submit_ticket(token.expose(), form("Old link"), "n", None).await,
+        Err(PublicRefusal::Invalid)
+    ));
+    f.app.submit_ticket(rotated.expose(), form("New link"), "n", None).await.expect("new link works");
     assert_eq!(
         f.app.submit_links(&owner, ws).await.expect("links").iter().filter(|l| l.disabled_at.is_none()).count(),
         1
