@@ -140,6 +140,18 @@ pub type CustomValues = BTreeMap<FieldKey, String>;
 /// The most characters a custom value holds.
 pub const MAX_CUSTOM_VALUE: usize = 500;
 
+/// Whether a custom value holds no control characters but line breaks and tabs.
+pub fn custom_text_ok(value: &str) -> bool {
+    !value.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+/// Whether a date is one an asset can have been bought on (years 1000 to 9999: what
+/// every store keeps and every spreadsheet reads).
+pub fn date_in_range(d: NaiveDate) -> bool {
+    use chrono::Datelike;
+    (1000..=9999).contains(&d.year())
+}
+
 /// An asset's fields as given (by the API or one CSV row), validated; who the assignee
 /// is gets resolved against the workspace's members by the use case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,6 +243,43 @@ pub struct AssetField {
 /// The most custom fields a workspace defines.
 pub const MAX_FIELDS: usize = 50;
 
+/// Which columns an import file has. A row that updates an asset changes only these:
+/// a file of `id,name` renames and leaves everything else as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportColumns {
+    /// Whether each fixed column (in `asset_csv::COLUMNS` order) is in the file.
+    pub fixed: [bool; 11],
+    /// The custom fields the file has a column for.
+    pub custom: std::collections::BTreeSet<FieldKey>,
+}
+
+impl ImportColumns {
+    /// The record an update row leaves: the file's columns from `new`, the rest from `old`.
+    pub fn merge(&self, old: &AssetRecord, new: AssetRecord) -> AssetRecord {
+        let has = |i: usize| self.fixed[i];
+        let mut custom = old.custom.clone();
+        for key in &self.custom {
+            match new.custom.get(key) {
+                Some(v) => custom.insert(key.clone(), v.clone()),
+                None => custom.remove(key),
+            };
+        }
+        AssetRecord {
+            name: new.name,
+            tag: if has(2) { new.tag } else { old.tag.clone() },
+            serial: if has(3) { new.serial } else { old.serial.clone() },
+            category: if has(4) { new.category } else { old.category.clone() },
+            status: if has(5) { new.status } else { old.status },
+            location: if has(6) { new.location } else { old.location.clone() },
+            assignee: if has(7) { new.assignee } else { old.assignee },
+            purchase_date: if has(8) { new.purchase_date } else { old.purchase_date },
+            cost: if has(9) { new.cost } else { old.cost },
+            notes: if has(10) { new.notes } else { old.notes.clone() },
+            custom,
+        }
+    }
+}
+
 /// One row of an import, ready to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportWrite {
@@ -240,8 +289,10 @@ pub struct ImportWrite {
     pub id: AssetId,
     /// Whether the row names an existing asset (it had an id).
     pub update: bool,
-    /// What to write.
+    /// What to write (for an update, merged with the stored record by `columns`).
     pub record: AssetRecord,
+    /// The file's columns.
+    pub columns: std::sync::Arc<ImportColumns>,
 }
 
 /// One message of an import's feed.
@@ -338,8 +389,9 @@ pub trait AssetStore: Send + Sync {
     /// Deletes a trashed asset for good.
     async fn purge_asset(&self, ws: WorkspaceId, asset: AssetId, audit: AuditDraft) -> StoreResult<()>;
     /// Writes the rows of `feed` in one transaction: new assets are inserted, existing
-    /// ones updated where the row differs (`updated_at` = `at`) and left alone where it
-    /// does not. Rows naming an unknown or trashed asset are refused; then, when
+    /// ones (locked for the transaction) updated with the file's columns where they
+    /// differ (`updated_at` = `at`; [`ImportColumns::merge`]) and left alone where they
+    /// do not. Rows naming an unknown or trashed asset are refused; then, when
     /// `dry_run`, or when the feed closes without [`ImportBatch::End`], everything is
     /// rolled back (the last: `Unavailable`). The audit event gets the counts added to
     /// its details and is written only with a commit.

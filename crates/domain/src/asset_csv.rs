@@ -313,6 +313,9 @@ impl Importer {
                 Column::Custom(_) if text.chars().count() > MAX_CUSTOM_VALUE => {
                     self.fail(row, Some(name), "too_long", format!("is longer than {MAX_CUSTOM_VALUE} characters"));
                 }
+                Column::Custom(_) if !crate::asset::custom_text_ok(text) => {
+                    self.fail(row, Some(name), "invalid_text", "holds control characters");
+                }
                 Column::Custom(key) => {
                     custom.insert(key.clone(), text.to_owned());
                 }
@@ -369,6 +372,15 @@ impl Importer {
             }
         });
         let purchase_date = date.and_then(|d| match NaiveDate::parse_from_str(&d, "%Y-%m-%d") {
+            Ok(day) if !crate::asset::date_in_range(day) => {
+                self.fail(
+                    row,
+                    Some("purchase_date"),
+                    "invalid_date",
+                    format!("`{d}` is not between the years 1000 and 9999"),
+                );
+                None
+            }
             Ok(d) => Some(d),
             Err(_) => {
                 self.fail(row, Some("purchase_date"), "invalid_date", format!("`{d}` is not a date like 2025-07-14"));
@@ -409,6 +421,20 @@ impl Importer {
             custom,
         };
         Some(ImportRow { row, id, fields })
+    }
+
+    /// The columns of the file.
+    pub fn columns(&self) -> crate::asset::ImportColumns {
+        let mut out = crate::asset::ImportColumns::default();
+        for (_, column) in &self.columns {
+            match column {
+                Column::Fixed(i) => out.fixed[*i] = true,
+                Column::Custom(key) => {
+                    out.custom.insert(key.clone());
+                }
+            }
+        }
+        out
     }
 
     /// Records an error found outside the cells (an unknown assignee, an id of another

@@ -286,3 +286,64 @@ pub trait TicketStore: Send + Sync {
     /// Up to `limit` tickets in id order after `after` (export pages).
     async fn tickets_in_order(&self, ws: WorkspaceId, after: Option<TicketId>, limit: u32) -> StoreResult<Vec<Ticket>>;
 }
+
+/// The task kind that reaps the bytes of a ticket file whose row was never written.
+pub const REAP_ATTACHMENT_KIND: &str = "tickets.reap_attachment";
+
+/// What a [`REAP_ATTACHMENT_KIND`] task names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReapAttachment {
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The file.
+    pub attachment_id: AttachmentId,
+}
+
+/// Runs [`REAP_ATTACHMENT_KIND`] tasks: enqueued before a file's bytes are written, it
+/// finds the file's row (nothing to do) or deletes the bytes. So a request dropped or a
+/// process stopped between the bytes and the row leaves nothing behind.
+pub struct ReapAttachments {
+    store: std::sync::Arc<dyn crate::ports::Store>,
+    blobs: std::sync::Arc<dyn crate::blob::BlobStore>,
+}
+
+impl std::fmt::Debug for ReapAttachments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReapAttachments")
+    }
+}
+
+impl ReapAttachments {
+    /// The handler over the store and the blob store.
+    pub fn new(
+        store: std::sync::Arc<dyn crate::ports::Store>,
+        blobs: std::sync::Arc<dyn crate::blob::BlobStore>,
+    ) -> Self {
+        Self { store, blobs }
+    }
+}
+
+#[async_trait]
+impl crate::queue::TaskHandler for ReapAttachments {
+    fn kind(&self) -> &'static str {
+        REAP_ATTACHMENT_KIND
+    }
+
+    async fn run(&self, task: &crate::queue::Task) -> Result<(), String> {
+        let p: ReapAttachment =
+            serde_json::from_str(&task.payload).map_err(|e| format!("bad reap task payload: {e}"))?;
+        let files = self.store.attachments(p.workspace_id, p.ticket_id).await.map_err(|e| e.to_string())?;
+        if files.iter().any(|a| a.id == p.attachment_id) {
+            return Ok(());
+        }
+        let Some(key) = crate::blob::BlobKey::new(p.workspace_id, format!("ticket-{}", p.attachment_id)) else {
+            return Ok(());
+        };
+        match self.blobs.delete(&key).await {
+            Ok(()) | Err(crate::blob::BlobError::NotFound) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

@@ -118,6 +118,11 @@ fn refused(refusal: PublicRefusal) -> HttpResponse {
             (StatusCode::SERVICE_UNAVAILABLE, "Something went wrong", "Nothing was sent. Please try again shortly.")
         }
         PublicRefusal::Form(_) => (StatusCode::BAD_REQUEST, "Please check the form", "Some fields are not valid."),
+        PublicRefusal::FileTooLarge(_) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The file is too large",
+            "Attach a smaller photo or PDF, or send the form without a file. Nothing was sent.",
+        ),
         PublicRefusal::File(_) => (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "The file could not be taken",

@@ -389,6 +389,7 @@ async fn start_worker(instance: &Instance, v: &Validated) -> anyhow::Result<()> 
         handlers.push(Arc::new(ProcessPhotos::new(store.clone(), blobs.clone(), Arc::new(Variants))));
         handlers.push(Arc::new(PurgeBlobs::new(blobs.clone())));
         handlers.push(Arc::new(ReapUploads::new(store.clone(), blobs.clone())));
+        handlers.push(Arc::new(workvault_domain::ticket::ReapAttachments::new(store.clone(), blobs.clone())));
     }
     let sleep: workvault_domain::queue::Sleep = Arc::new(|d| Box::pin(actix_web::rt::time::sleep(d)));
     let lease = chrono::Duration::seconds(v.config.worker.lease_secs);

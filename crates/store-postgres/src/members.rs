@@ -13,7 +13,7 @@ use workvault_domain::secret::TokenHash;
 
 use crate::audit::append;
 use crate::rows::{InviteRow, MembershipRow, role};
-use crate::schema::{invites, memberships, sessions, users};
+use crate::schema::{assets, invites, memberships, sessions, tickets, users};
 use crate::{Db, PgStore, read, write_tx};
 
 async fn member_row(c: &mut AsyncPgConnection, ws: Uuid, user: Uuid) -> Result<Option<Member>, Db> {
@@ -129,6 +129,15 @@ impl MemberStore for PgStore {
             still_holds(c, ws, user, decided).await?;
             // Grants go with the membership (foreign key, ON DELETE CASCADE).
             diesel::delete(memberships::table.find((ws, user))).execute(c).await?;
+            // Nobody outside the workspace holds its assets or works its tickets.
+            diesel::update(assets::table.filter(assets::workspace_id.eq(ws)).filter(assets::assignee_id.eq(user)))
+                .set(assets::assignee_id.eq(None::<Uuid>))
+                .execute(c)
+                .await?;
+            diesel::update(tickets::table.filter(tickets::workspace_id.eq(ws)).filter(tickets::assignee_id.eq(user)))
+                .set(tickets::assignee_id.eq(None::<Uuid>))
+                .execute(c)
+                .await?;
             // The member's pending invites carried their authority: it is gone.
             diesel::update(invites::table)
                 .filter(invites::workspace_id.eq(ws))

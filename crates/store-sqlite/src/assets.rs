@@ -88,14 +88,6 @@ impl AssetRow {
         }
     }
 
-    /// Whether two rows hold the same content (ids and times aside).
-    fn same_content(&self, o: &AssetRow) -> bool {
-        (&self.name, &self.tag, &self.serial, &self.category, &self.status, &self.location, &self.assignee_id)
-            == (&o.name, &o.tag, &o.serial, &o.category, &o.status, &o.location, &o.assignee_id)
-            && (self.purchase_date, self.cost_cents, &self.notes, &self.custom)
-                == (o.purchase_date, o.cost_cents, &o.notes, &o.custom)
-    }
-
     pub fn into_domain(self, email: Option<String>) -> Result<Asset, StoreError> {
         let short = |what: &str, v: Option<String>| v.map(|v| text(what, &v, Name::parse)).transpose();
         let custom: CustomValues =
@@ -164,6 +156,34 @@ impl From<Db> for Abort {
     }
 }
 
+impl From<StoreError> for Abort {
+    fn from(e: StoreError) -> Self {
+        Abort::Db(Db(e))
+    }
+}
+
+/// Writes an asset's content and `updated_at` (never its id, workspace, creation or
+/// trash time).
+fn write_content(c: &mut SqliteConnection, row: &AssetRow) -> Result<(), Db> {
+    diesel::update(assets::table.find(&row.id))
+        .set((
+            assets::name.eq(&row.name),
+            assets::tag.eq(&row.tag),
+            assets::serial.eq(&row.serial),
+            assets::category.eq(&row.category),
+            assets::status.eq(&row.status),
+            assets::location.eq(&row.location),
+            assets::assignee_id.eq(&row.assignee_id),
+            assets::purchase_date.eq(&row.purchase_date),
+            assets::cost_cents.eq(&row.cost_cents),
+            assets::notes.eq(&row.notes),
+            assets::custom.eq(&row.custom),
+            assets::updated_at.eq(row.updated_at),
+        ))
+        .execute(c)?;
+    Ok(())
+}
+
 /// One batch of an import: refuses unknown and trashed ids, counts unchanged rows,
 /// updates changed ones and inserts new ones (writing nothing once a row was refused).
 fn import_batch(
@@ -174,7 +194,7 @@ fn import_batch(
     out: &mut ImportOutcome,
 ) -> Result<(), Abort> {
     out.counts.rows += rows.len() as u64;
-    let wsid: WorkspaceId = id(ws).map_err(Db)?;
+    let ws_id: WorkspaceId = id(ws).map_err(Db)?;
     let ids: Vec<String> = rows.iter().filter(|w| w.update).map(|w| w.id.to_string()).collect();
     let mut existing: HashMap<String, AssetRow> = HashMap::new();
     if !ids.is_empty() {
@@ -187,24 +207,28 @@ fn import_batch(
     }
     let mut inserts = Vec::new();
     for w in rows {
-        let row = AssetRow::new(wsid, w.id, &w.record, at, at);
         if !w.update {
             out.counts.created += 1;
-            inserts.push(row);
+            inserts.push(AssetRow::new(ws_id, w.id, &w.record, at, at));
             continue;
         }
-        let refusal = match existing.get(&row.id) {
+        let key = w.id.to_string();
+        let refusal = match existing.remove(&key) {
             None => Some(RowRefusal::UnknownId),
             Some(old) if old.deleted_at.is_some() => Some(RowRefusal::Trashed),
-            Some(old) if old.same_content(&row) => {
-                out.counts.unchanged += 1;
-                None
-            }
             Some(old) => {
-                out.counts.updated += 1;
-                if out.total_refused == 0 {
-                    let changed = AssetRow { created_at: old.created_at, ..row };
-                    diesel::update(assets::table.find(&changed.id)).set(&changed).execute(c)?;
+                let (created_at, stored) = (old.created_at, old.into_domain(None)?.record);
+                // Columns the file does not have keep their stored values; values are
+                // compared as values, not as the text a store keeps them in.
+                let merged = w.columns.merge(&stored, w.record);
+                if merged == stored {
+                    out.counts.unchanged += 1;
+                } else {
+                    out.counts.updated += 1;
+                    if out.total_refused == 0 {
+                        let row = AssetRow::new(ws_id, w.id, &merged, time(created_at)?, at);
+                        write_content(c, &row)?;
+                    }
                 }
                 None
             }

@@ -12,7 +12,7 @@ use workvault_domain::secret::TokenHash;
 
 use crate::audit::append;
 use crate::rows::{InviteRow, MembershipRow, micros, role};
-use crate::schema::{invites, memberships, sessions, users};
+use crate::schema::{assets, invites, memberships, sessions, tickets, users};
 use crate::{Db, SqliteStore};
 
 fn member_row(c: &mut SqliteConnection, ws: &str, user: &str) -> Result<Option<Member>, Db> {
@@ -121,6 +121,13 @@ impl MemberStore for SqliteStore {
             still_holds(c, &ws, &user, decided)?;
             // Grants go with the membership (foreign key, ON DELETE CASCADE).
             diesel::delete(memberships::table.find((&ws, &user))).execute(c)?;
+            // Nobody outside the workspace holds its assets or works its tickets.
+            diesel::update(assets::table.filter(assets::workspace_id.eq(&ws)).filter(assets::assignee_id.eq(&user)))
+                .set(assets::assignee_id.eq(None::<String>))
+                .execute(c)?;
+            diesel::update(tickets::table.filter(tickets::workspace_id.eq(&ws)).filter(tickets::assignee_id.eq(&user)))
+                .set(tickets::assignee_id.eq(None::<String>))
+                .execute(c)?;
             // The member's pending invites carried their authority: it is gone.
             diesel::update(invites::table)
                 .filter(invites::workspace_id.eq(&ws))

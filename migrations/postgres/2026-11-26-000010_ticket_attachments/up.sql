@@ -13,3 +13,6 @@ CREATE TABLE ticket_attachments (
 );
 CREATE INDEX ticket_attachments_ticket ON ticket_attachments (ticket_id, created_at, id);
 CREATE INDEX ticket_attachments_workspace ON ticket_attachments (workspace_id);
+
+-- One live submit link per workspace, even when two rotations race.
+CREATE UNIQUE INDEX submit_links_live ON submit_links (workspace_id) WHERE disabled_at IS NULL;

@@ -1,1 +1,2 @@
+DROP INDEX submit_links_live;
 DROP TABLE ticket_attachments;

@@ -182,3 +182,25 @@ fn random_input_in_random_pieces_is_handled() {
         }
     }
 }
+
+#[test]
+fn dates_stay_in_years_every_store_keeps_and_custom_cells_refuse_control_characters() {
+    let mut imp = importer("name,purchase_date,custom.warranty").expect("header");
+    assert!(row(&mut imp, 2, "A,0999-12-31,").is_none());
+    assert!(row(&mut imp, 3, "B,10000-01-01,").is_none());
+    assert!(row(&mut imp, 4, "C,2025-07-14,bell\u{7}").is_none());
+    assert!(row(&mut imp, 5, "D,1000-01-01,two\tparts").is_some());
+    let (errors, total, _) = imp.finish();
+    let got: Vec<(u64, &str)> = errors.iter().map(|e| (e.row, e.code)).collect();
+    assert_eq!(got, [(2, "invalid_date"), (3, "invalid_date"), (4, "invalid_text")]);
+    assert_eq!(total, 3);
+}
+
+#[test]
+fn a_file_with_some_columns_updates_only_those() {
+    let imp = importer("ID,name,Cost").expect("header");
+    let columns = imp.columns();
+    let fixed: Vec<&str> = COLUMNS.iter().zip(columns.fixed).filter(|(_, on)| *on).map(|(c, _)| *c).collect();
+    assert_eq!(fixed, ["id", "name", "cost"]);
+    assert!(columns.custom.is_empty());
+}

@@ -212,8 +212,9 @@ impl Workvault {
         let produce = self.produce_rows(body, keys, members, tx);
         let write = self.store.import_assets(ws, rx, self.now(), dry_run, audit);
         let (produced, written) = futures_util::future::join(produce, write).await;
-        produced?;
+        // The store's failure first: when it stops reading, the producer fails too.
         let outcome = written?;
+        produced?;
         if outcome.total_refused > 0 {
             let errors = outcome
                 .refused
@@ -251,6 +252,7 @@ impl Workvault {
         let changed = || Error::BadBody("the file changed between its check and its import".into());
         let mut records = Records::default();
         let mut importer: Option<Importer> = None;
+        let mut columns = std::sync::Arc::new(crate::asset::ImportColumns::default());
         let (mut row, mut batch, mut bad) = (1_u64, Vec::with_capacity(BATCH), false);
         let mut at_end = false;
         while !at_end {
@@ -265,6 +267,9 @@ impl Workvault {
                 let Some(imp) = importer.as_mut() else {
                     importer = Importer::new(fields, &keys).ok();
                     bad |= importer.is_none();
+                    if let Some(imp) = &importer {
+                        columns = std::sync::Arc::new(imp.columns());
+                    }
                     return;
                 };
                 row += 1;
@@ -277,7 +282,7 @@ impl Workvault {
                     Some(id) => (id, true),
                     None => (AssetId::generate(&*self.clock, &*self.rng), false),
                 };
-                batch.push(ImportWrite { row, id, update, record });
+                batch.push(ImportWrite { row, id, update, record, columns: columns.clone() });
             });
             if fed.is_err() || bad {
                 return Err(changed());

@@ -79,7 +79,7 @@ pub(super) fn custom_value(keys: &BTreeSet<FieldKey>, key: &str, value: &str) ->
             format!("`{}` is longer than {MAX_CUSTOM_VALUE} characters", key.as_str()),
         ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if !crate::asset::custom_text_ok(value) {
         return Err(Error::invalid("custom", format!("`{}` holds control characters", key.as_str())));
     }
     Ok((key, value.to_owned()))
@@ -129,6 +129,9 @@ impl AssetInput {
             location: keep(opt(self.location, "location", short_text)?, base.map(|b| &b.location)),
             assignee,
             purchase_date: match self.purchase_date {
+                Some(Some(d)) if !crate::asset::date_in_range(d) => {
+                    return Err(Error::invalid("purchase_date", "must be between the years 1000 and 9999"));
+                }
                 Some(d) => d,
                 None => base.and_then(|b| b.purchase_date),
             },

@@ -178,7 +178,7 @@ impl Workvault {
 
     /// Withdraws an upload's reaper once its outcome is settled (a failure to is
     /// harmless: the reaper finds the row, or nothing, and does nothing).
-    async fn cancel_reap(&self, task: TaskId) {
+    pub(super) async fn cancel_reap(&self, task: TaskId) {
         if let Err(e) = self.store.cancel(task).await {
             tracing::debug!(error = %e, %task, "an upload's reaper stays queued");
         }

@@ -41,9 +41,11 @@ pub enum PublicRefusal {
     Spam,
     /// The ticket is closed: no more replies.
     Closed,
-    /// The attached file was refused (not a photo or PDF, empty, too large, cut off);
-    /// nothing was stored.
+    /// The attached file was refused (not a photo or PDF, empty, cut off); nothing was
+    /// stored.
     File(String),
+    /// The attached file is larger than this many bytes; nothing was stored.
+    FileTooLarge(u64),
     /// The store failed; nothing is known to have been stored.
     Unavailable,
 }
@@ -171,17 +173,17 @@ impl Workvault {
                 let stored = self.store_attachment(ticket.workspace_id, ticket.id, true, name.as_deref(), body).await;
                 Some(stored.map_err(|e| match e {
                     Error::Unavailable(_) | Error::ContentUnavailable(_) => unavailable(e),
+                    Error::PayloadTooLarge(limit) => PublicRefusal::FileTooLarge(limit),
                     other => PublicRefusal::File(other.to_string()),
                 })?)
             }
             None => None,
         };
-        if let Err(e) = self.store.create_ticket(&ticket, attachment.as_ref(), audit).await {
-            if let Some(att) = &attachment {
-                self.drop_attachment(att).await;
-            }
-            return Err(unavailable(e));
+        let written = self.store.create_ticket(&ticket, attachment.as_ref().map(|(a, _)| a), audit).await;
+        if let Some((att, reap)) = &attachment {
+            self.settle_attachment(att, *reap, written.is_ok()).await;
         }
+        written.map_err(unavailable)?;
         Ok((ticket, track))
     }
 

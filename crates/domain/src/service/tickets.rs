@@ -11,14 +11,15 @@ use super::{Ctx, Workvault};
 use crate::asset_csv::write_record;
 use crate::blob::ByteStream;
 use crate::error::{Error, field};
-use crate::id::{AttachmentId, ReplyId, SubmitLinkId, TicketId, WorkspaceId};
+use crate::id::{AttachmentId, ReplyId, SubmitLinkId, TaskId, TicketId, WorkspaceId};
 use crate::page::{Page, PageRequest};
 use crate::policy::{Action, ActorFacts, Decision, ResourceFacts, decide};
+use crate::queue::NewTask;
 use crate::secret::Token;
 use crate::text::{Email, LongText, Name};
 use crate::ticket::{
-    AttachmentKind, MAX_ATTACHMENTS, ReplyAuthor, SubmitLink, Ticket, TicketAttachment, TicketPriority, TicketReply,
-    TicketStatus,
+    AttachmentKind, MAX_ATTACHMENTS, REAP_ATTACHMENT_KIND, ReapAttachment, ReplyAuthor, SubmitLink, Ticket,
+    TicketAttachment, TicketPriority, TicketReply, TicketStatus,
 };
 
 /// A ticket opened by a member.
@@ -161,8 +162,9 @@ impl Workvault {
         Ok((ticket, replies, files))
     }
 
-    /// Stores a file's bytes for a ticket (its kind told from its first bytes); the row
-    /// is the caller's to write (and the blob its to delete if that fails).
+    /// Stores a file's bytes for a ticket (its kind told from its first bytes), with a
+    /// reaping task queued first; the row is the caller's to write, then
+    /// [`Self::settle_attachment`] its to call whatever came of it.
     pub(super) async fn store_attachment(
         &self,
         ws: WorkspaceId,
@@ -170,7 +172,7 @@ impl Workvault {
         by_requester: bool,
         file_name: Option<&str>,
         body: ByteStream,
-    ) -> Result<TicketAttachment, Error> {
+    ) -> Result<(TicketAttachment, TaskId), Error> {
         let file_name =
             file_name.filter(|n| !n.trim().is_empty()).map(Name::parse).transpose().map_err(field("file_name"))?;
         let blobs = self.blobs()?;
@@ -191,18 +193,39 @@ impl Workvault {
             created_at: self.now(),
         };
         let key = att.blob_key().ok_or(Error::NotFound)?;
-        let written = blobs.put(&key, body, self.limits.max_upload_bytes).await.map_err(blob_error)?;
-        (att.size, att.sha256) = (written.size, written.sha256);
-        Ok(att)
+        // First the reaper, so that nothing from here on leaves bytes no row points to.
+        let started = self.now();
+        let payload = ReapAttachment { workspace_id: ws, ticket_id: ticket, attachment_id: att.id };
+        let reap = NewTask {
+            id: TaskId::generate(&*self.clock, &*self.rng),
+            kind: REAP_ATTACHMENT_KIND.into(),
+            payload: json!(payload).to_string(),
+            run_at: started + chrono::Duration::hours(crate::images::REAP_UPLOAD_AFTER_HOURS),
+            max_attempts: 10,
+            created_at: started,
+        };
+        self.store.enqueue(&reap).await?;
+        match blobs.put(&key, body, self.limits.max_upload_bytes).await {
+            Ok(written) => (att.size, att.sha256) = (written.size, written.sha256),
+            Err(e) => {
+                self.cancel_reap(reap.id).await;
+                return Err(blob_error(e));
+            }
+        }
+        Ok((att, reap.id))
     }
 
-    /// Deletes the bytes of an attachment whose row was not written.
-    pub(super) async fn drop_attachment(&self, att: &TicketAttachment) {
-        if let (Ok(blobs), Some(key)) = (self.blobs(), att.blob_key())
+    /// After a file's row was written (`stored`) or not: deletes the bytes of one that
+    /// was not, and withdraws the reaper when nothing is left for it.
+    pub(super) async fn settle_attachment(&self, att: &TicketAttachment, reap: TaskId, stored: bool) {
+        if !stored
+            && let (Ok(blobs), Some(key)) = (self.blobs(), att.blob_key())
             && let Err(e) = blobs.delete(&key).await
         {
-            tracing::warn!(error = %e, blob = %key.name, "could not delete the bytes of an attachment whose row failed");
+            tracing::warn!(error = %e, blob = %key.name, "could not delete the bytes of a file whose row failed: the queued reaper will");
+            return;
         }
+        self.cancel_reap(reap).await;
     }
 
     /// Attaches a file (a photo or a PDF) to a ticket as a member.
@@ -218,13 +241,12 @@ impl Workvault {
         if self.store.attachments(ws, id).await?.len() >= MAX_ATTACHMENTS {
             return Err(Error::Conflict("this ticket holds as many files as it takes"));
         }
-        let att = self.store_attachment(ws, id, false, file_name, body).await?;
+        let (att, reap) = self.store_attachment(ws, id, false, file_name, body).await?;
         let details = json!({"attachment": att.id.to_string(), "kind": att.kind.as_str(), "size": att.size});
         let audit = self.audit(ctx, ws, "ticket.file_attached", ("ticket", id.to_string()), details);
-        if let Err(e) = self.store.add_attachment(&att, audit).await {
-            self.drop_attachment(&att).await;
-            return Err(e.into());
-        }
+        let written = self.store.add_attachment(&att, audit).await;
+        self.settle_attachment(&att, reap, written.is_ok()).await;
+        written?;
         Ok(att)
     }
 

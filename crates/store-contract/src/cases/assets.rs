@@ -163,6 +163,32 @@ pub async fn asset_imports_are_all_or_nothing_and_idempotent(store: Arc<dyn Stor
     assert_eq!((changed.created, changed.updated, changed.unchanged), (0, 1, 1));
     assert_eq!(names(&f.app, &owner, ws).await, ["Drill 18V", "Ladder"]);
 
+    // A file with some columns changes only those: a rename keeps cost, notes, room.
+    let ladder = exported
+        .lines()
+        .find(|l| l.contains(",Ladder,"))
+        .expect("ladder row")
+        .split(',')
+        .next()
+        .expect("id")
+        .to_owned();
+    let renamed =
+        import(&f.app, &owner, ws, &format!("ID,Name\r\n{ladder},Ladder 4m\r\n"), false).await.expect("rename");
+    assert_eq!((renamed.updated, renamed.unchanged), (1, 0));
+    let after = f.app.asset(&owner, ws, ladder.parse().expect("id")).await.expect("read");
+    assert_eq!(after.record.name.as_str(), "Ladder 4m");
+    assert_eq!(after.record.cost, Some(Cents(14_990)), "columns not in the file stay");
+    assert_eq!(after.record.status, AssetStatus::InStock);
+    assert_eq!(after.record.custom.len(), 1);
+    let again = import(&f.app, &owner, ws, &format!("id,name\r\n{ladder},Ladder 4m\r\n"), false).await.expect("same");
+    assert_eq!((again.updated, again.unchanged), (0, 1));
+    // Removing the member clears what they held; the export imports back all the same.
+    f.app.remove_member(&owner, ws, member.user).await.expect("remove");
+    assert_eq!(f.app.asset(&owner, ws, ladder.parse().expect("id")).await.expect("read").record.assignee, None);
+    let without = export(&f.app, &owner, ws).await.expect("export");
+    let back = import(&f.app, &owner, ws, &without, false).await.expect("re-import after the removal");
+    assert_eq!(back.updated, 0);
+
     // Another workspace's asset id, an unknown id, a trashed one: refused, nothing written.
     let foreign = f.app.create_asset(&outsider, theirs, input("Theirs")).await.expect("asset").id;
     let trashed = f.app.create_asset(&owner, ws, input("Old")).await.expect("asset").id;
@@ -229,7 +255,7 @@ pub async fn an_import_cut_short_writes_nothing(store: Arc<dyn Store>) {
         custom: BTreeMap::new(),
     };
     let id = AssetId::from_uuid(uuid::Uuid::now_v7());
-    let write = ImportWrite { row: 2, id, update: false, record };
+    let write = ImportWrite { row: 2, id, update: false, record, columns: Default::default() };
     let at = f.clock_now();
     let draft = f.store_draft(ws);
     let feeding = async move {

@@ -68,3 +68,21 @@ fn rand_seed() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1 << 48);
     NEXT.fetch_add(1 << 20, Ordering::Relaxed)
 }
+
+/// A task as a worker holds it, of `kind` (its payload set by the caller).
+fn queued_task(f: &Fixture, kind: &str) -> workvault_domain::queue::Task {
+    let t = new_task(f, kind, 1);
+    workvault_domain::queue::Task {
+        id: t.id,
+        kind: t.kind,
+        payload: t.payload,
+        state: workvault_domain::queue::TaskState::Running,
+        attempts: 1,
+        max_attempts: t.max_attempts,
+        run_at: t.run_at,
+        lease_until: None,
+        locked_by: Some("contract".into()),
+        last_error: None,
+        created_at: t.created_at,
+    }
+}

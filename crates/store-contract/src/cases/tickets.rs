@@ -174,6 +174,25 @@ pub async fn submit_links_open_tickets_and_tracking_tokens_reach_only_theirs(sto
     assert_eq!(f.app.ticket(&member, ws, ticket.id).await.expect("read").2.len(), 2);
     let other = f.app.create_ticket(&member, ws, new("Other", None)).await.expect("ticket");
     assert!(matches!(f.app.ticket_attachment(&member, ws, other.id, att.id).await, Err(Error::NotFound)));
+    let blobs_before = f.blobs.len();
+    // Bytes whose row never came (a request dropped midway) are reaped; a file's are not.
+    use workvault_domain::blob::BlobStore as _;
+    use workvault_domain::queue::TaskHandler as _;
+    let orphan = workvault_domain::id::AttachmentId::from_uuid(uuid::Uuid::now_v7());
+    let key = workvault_domain::blob::BlobKey::new(ws, format!("ticket-{orphan}")).expect("key");
+    let (_, bytes) = file(b"%PDF-1.7 lost");
+    f.blobs.put(&key, bytes, 1 << 20).await.expect("put");
+    let reaper = workvault_domain::ticket::ReapAttachments::new(store.clone(), f.blobs.clone());
+    for (id, kept) in [(orphan, blobs_before), (att.id, blobs_before)] {
+        let payload =
+            workvault_domain::ticket::ReapAttachment { workspace_id: ws, ticket_id: ticket.id, attachment_id: id };
+        let task = workvault_domain::queue::Task {
+            payload: serde_json::to_string(&payload).expect("json"),
+            ..super::queued_task(&f, workvault_domain::ticket::REAP_ATTACHMENT_KIND)
+        };
+        reaper.run(&task).await.expect("reap");
+        assert_eq!(f.blobs.len(), kept, "{id}");
+    }
     let close = TicketChange { status: Some(TicketStatus::Closed), ..Default::default() };
     f.app.update_ticket(&member, ws, ticket.id, close).await.expect("close");
     assert_eq!(f.app.requester_reply(track.expose(), "One more", "net").await, Err(PublicRefusal::Closed));
