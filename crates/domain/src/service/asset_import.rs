@@ -163,6 +163,45 @@ impl std::fmt::Debug for CsvExport {
     }
 }
 
+impl CsvExport {
+    /// A CSV file streamed in keyset pages: the header, then one piece per page that
+    /// `fetch` reads after the last id written (`page` records at most), each record
+    /// written by `write`. The stream ends after a short page.
+    pub(super) fn paged<T, K, F, Fut>(
+        columns: Vec<String>,
+        page: u32,
+        fetch: F,
+        key: fn(&T) -> K,
+        write: impl Fn(&mut Vec<u8>, &T) + Clone + Send + Sync + 'static,
+    ) -> Self
+    where
+        T: Send + 'static,
+        K: Copy + Send + 'static,
+        F: Fn(Option<K>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<T>, Error>> + Send + 'static,
+    {
+        let mut header = Vec::new();
+        write_record(&mut header, columns.iter().map(String::as_str));
+        // State: the last key written; `None` once the last page went out.
+        let pages = futures_util::stream::try_unfold(Some(None::<K>), move |after| {
+            let (fetch, write) = (fetch.clone(), write.clone());
+            async move {
+                let Some(after) = after else { return Ok(None) };
+                let records = fetch(after).await?;
+                let Some(last) = records.last().map(key) else { return Ok(None) };
+                let mut out = Vec::with_capacity(records.len() * 200);
+                for r in &records {
+                    write(&mut out, r);
+                }
+                let next = (records.len() == page as usize).then_some(Some(last));
+                Ok(Some((Bytes::from(out), next)))
+            }
+        });
+        let body = futures_util::stream::once(async move { Ok(Bytes::from(header)) }).chain(pages);
+        CsvExport { columns, body: Box::pin(body) }
+    }
+}
+
 /// Writes one asset as a CSV record in the export's column order.
 fn write_asset(out: &mut Vec<u8>, a: &Asset, keys: &[FieldKey]) {
     let r = &a.record;
@@ -308,25 +347,12 @@ impl Workvault {
         columns.extend(keys.iter().map(|k| format!("custom.{}", k.as_str())));
         let details = json!({"columns": columns.len()});
         self.store.record(self.audit(ctx, ws, "assets.exported", ("workspace", ws.to_string()), details)).await?;
-        let mut header = Vec::new();
-        write_record(&mut header, columns.iter().map(String::as_str));
         let store = self.store.clone();
-        // State: the last id written; `None` once the last page went out.
-        let pages = futures_util::stream::try_unfold(Some(None::<AssetId>), move |after| {
-            let (store, keys) = (store.clone(), keys.clone());
-            async move {
-                let Some(after) = after else { return Ok(None) };
-                let assets = store.assets_in_order(ws, after, EXPORT_PAGE).await?;
-                let Some(last) = assets.last().map(|a| a.id) else { return Ok(None) };
-                let mut out = Vec::with_capacity(assets.len() * 160);
-                for a in &assets {
-                    write_asset(&mut out, a, &keys);
-                }
-                let next = (assets.len() == EXPORT_PAGE as usize).then_some(Some(last));
-                Ok(Some((Bytes::from(out), next)))
-            }
-        });
-        let body = futures_util::stream::once(async move { Ok(Bytes::from(header)) }).chain(pages);
-        Ok(CsvExport { columns, body: Box::pin(body) })
+        let fetch = move |after| {
+            let store = store.clone();
+            async move { Ok(store.assets_in_order(ws, after, EXPORT_PAGE).await?) }
+        };
+        let write = move |out: &mut Vec<u8>, a: &Asset| write_asset(out, a, &keys);
+        Ok(CsvExport::paged(columns, EXPORT_PAGE, fetch, |a: &Asset| a.id, write))
     }
 }

@@ -2,8 +2,6 @@
 //! status, priority and assignee, reply, export; and the workspace's submit link.
 //! A Restricted member lists, reads and works only tickets assigned to them.
 
-use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::json;
 
 use super::photos::{blob_error, peek};
@@ -49,6 +47,9 @@ pub struct TicketChange {
     /// New assignee, by email.
     pub assignee_email: Option<Option<String>>,
 }
+
+/// Tickets read per export page.
+const EXPORT_PAGE: u32 = 2000;
 
 /// The columns of the tickets export, in order.
 pub const TICKET_COLUMNS: [&str; 10] = [
@@ -376,27 +377,13 @@ impl Workvault {
         self.authorize_workspace(ctx, ws, Action::ExportRecords).await?;
         let details = json!({"columns": TICKET_COLUMNS.len()});
         self.store.record(self.audit(ctx, ws, "tickets.exported", ("workspace", ws.to_string()), details)).await?;
-        let mut header = Vec::new();
-        write_record(&mut header, TICKET_COLUMNS);
         let store = self.store.clone();
-        const PAGE: u32 = 2000;
-        let pages = futures_util::stream::try_unfold(Some(None::<TicketId>), move |after| {
+        let fetch = move |after| {
             let store = store.clone();
-            async move {
-                let Some(after) = after else { return Ok(None) };
-                let tickets = store.tickets_in_order(ws, after, PAGE).await?;
-                let Some(last) = tickets.last().map(|t| t.id) else { return Ok(None) };
-                let mut out = Vec::with_capacity(tickets.len() * 300);
-                for t in &tickets {
-                    write_ticket(&mut out, t);
-                }
-                let next = (tickets.len() == PAGE as usize).then_some(Some(last));
-                Ok::<_, Error>(Some((Bytes::from(out), next)))
-            }
-        });
-        let body = futures_util::stream::once(async move { Ok(Bytes::from(header)) }).chain(pages);
+            async move { Ok(store.tickets_in_order(ws, after, EXPORT_PAGE).await?) }
+        };
         let columns = TICKET_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
-        Ok(super::CsvExport { columns, body: Box::pin(body) })
+        Ok(super::CsvExport::paged(columns, EXPORT_PAGE, fetch, |t: &Ticket| t.id, write_ticket))
     }
 }
 

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 use utoipa::ToSchema;
 use workvault_domain::blob::{BlobError, ByteStream};
 
-use super::{Reply, id};
+use super::{Reply, closing, csv_download, id};
 use crate::AppState;
 use crate::problem::{
     ApiError, BODY_INCOMPLETE, PAYLOAD_TOO_LARGE, Problem, STORE_UNAVAILABLE, UNSUPPORTED_MEDIA_TYPE,
@@ -84,13 +84,6 @@ impl Spool {
 fn spool_failed(e: std::io::Error) -> ApiError {
     tracing::error!(error = %e, "the import spool failed");
     ApiError::new(STORE_UNAVAILABLE, "the import could not be staged on this server; nothing was written")
-}
-
-/// An error response that also closes the connection (the body was not read).
-fn closing(e: ApiError) -> HttpResponse {
-    let mut res = HttpResponse::from_error(e);
-    res.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
-    res
 }
 
 /// `text/csv`, with no charset or UTF-8.
@@ -183,18 +176,5 @@ pub async fn import(
 pub async fn export(state: Data<AppState>, caller: Caller, path: Path<String>) -> Reply {
     let ws = id(&path, "workspace")?;
     let out = state.app.export_assets(&caller.ctx, ws).await?;
-    let body = out.body.map(|piece| {
-        piece.map_err(|e| {
-            // The status went out with the first byte: cutting the connection is the
-            // only way left to tell the client the file is incomplete.
-            tracing::error!(error = %e, "asset export failed midway");
-            actix_web::error::ErrorInternalServerError("export failed")
-        })
-    });
-    let file = format!("attachment; filename=\"assets-{}.csv\"", state.app.clock().now().format("%Y-%m-%d"));
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, file))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .streaming(body))
+    Ok(csv_download("assets", state.app.clock().now().date_naive(), out))
 }

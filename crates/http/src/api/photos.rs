@@ -18,7 +18,7 @@ use workvault_domain::photo::{Photo, Variant};
 use workvault_domain::service::Want;
 
 use super::content::{Ranged, content_headers, not_modified, parse_range, streamed};
-use super::{Reply, created, id};
+use super::{Reply, closing, created, id};
 use crate::AppState;
 use crate::dto::{List, ListQuery};
 use crate::problem::{ApiError, EMPTY_BODY, INVALID_BODY, INVALID_QUERY, PAYLOAD_TOO_LARGE, Problem, UPLOADS_BUSY};
@@ -212,13 +212,6 @@ pub async fn upload(
         Either::Right(((), upload)) => upload.await?,
     };
     Ok(created(format!("/api/v1/workspaces/{ws}/photos/{}", photo.id), &PhotoOut::from(photo)))
-}
-
-/// An error response that also closes the connection.
-fn closing(e: ApiError) -> HttpResponse {
-    let mut res = HttpResponse::from_error(e);
-    res.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
-    res
 }
 
 /// A job's photos, newest first.

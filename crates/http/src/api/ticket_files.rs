@@ -16,7 +16,7 @@ use workvault_domain::blob::{BlobError, ByteStream};
 use workvault_domain::ticket::TicketAttachment;
 
 use super::photos::pump;
-use super::{Reply, created, id};
+use super::{Reply, closing, created, id};
 use crate::AppState;
 use crate::problem::{ApiError, PAYLOAD_TOO_LARGE, Problem};
 use crate::session::Caller;
@@ -60,13 +60,6 @@ impl From<TicketAttachment> for AttachmentOut {
 pub struct AttachQuery {
     /// The file's name, for people.
     pub file_name: Option<String>,
-}
-
-/// An error response that also closes the connection (the body was not read).
-fn closing(e: ApiError) -> HttpResponse {
-    let mut res = HttpResponse::from_error(e);
-    res.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
-    res
 }
 
 /// The response of a file download: the bytes as an attachment, under a sandbox.

@@ -1,18 +1,16 @@
 //! Helpdesk tickets: open, list, read with the thread, change, reply, export; and the
 //! workspace's public submit link (create or rotate, list, turn off).
 
-use actix_web::http::header;
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpResponse, delete, get, patch, post};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use workvault_domain::id::TicketId;
 use workvault_domain::service::{NewTicket, TicketChange};
 use workvault_domain::ticket::{ReplyAuthor, SubmitLink, Ticket, TicketPriority, TicketReply, TicketStatus};
 
-use super::{Reply, created, id};
+use super::{Reply, created, csv_download, id};
 use crate::AppState;
 use crate::dto::{List, ListQuery, present};
 use crate::problem::Problem;
@@ -344,18 +342,7 @@ pub async fn reply(
 pub async fn export(state: Data<AppState>, caller: Caller, path: Path<String>) -> Reply {
     let ws = id(&path, "workspace")?;
     let out = state.app.export_tickets(&caller.ctx, ws).await?;
-    let body = out.body.map(|piece| {
-        piece.map_err(|e| {
-            tracing::error!(error = %e, "ticket export failed midway");
-            actix_web::error::ErrorInternalServerError("export failed")
-        })
-    });
-    let file = format!("attachment; filename=\"tickets-{}.csv\"", state.app.clock().now().format("%Y-%m-%d"));
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, file))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .streaming(body))
+    Ok(csv_download("tickets", state.app.clock().now().date_naive(), out))
 }
 
 /// The workspace's submit links, newest first (Owner, Admin).
