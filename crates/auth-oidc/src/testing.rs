@@ -98,6 +98,7 @@ impl OidcPeer {
     }
 
     fn spawn(&mut self) {
+        const READY_WITHIN_SECS: u64 = 60;
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
         let mut child = Command::new("node")
             .arg(peer_dir().join("provider.mjs"))
@@ -122,7 +123,9 @@ impl OidcPeer {
                 }
             }
         });
-        match rx.recv_timeout(Duration::from_secs(20)) {
+        // Generous: on two cores under the whole test suite, a cold Node start has been
+        // seen to take over 20 s.
+        match rx.recv_timeout(Duration::from_secs(READY_WITHIN_SECS)) {
             Ok(issuer) => {
                 let port = issuer.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap();
                 self.port = port;
@@ -135,7 +138,7 @@ impl OidcPeer {
                 let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(20).collect();
                 panic!(
-                    "the OIDC test provider (`node provider.mjs` in {:?}, port {}) did not get ready in 20 s; log tail:\n{}",
+                    "the OIDC test provider (`node provider.mjs` in {:?}, port {}) did not get ready in {READY_WITHIN_SECS} s; log tail:\n{}",
                     peer_dir(),
                     self.port,
                     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
