@@ -161,6 +161,17 @@ pub trait ShareStore: Send + Sync {
     /// Records views with their audit events, all in one transaction (a batch of the
     /// views that arrived together: one commit for many).
     async fn record_views(&self, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()>;
+    /// What the link shows (as [`Self::shared`]), with `view` recorded before the answer
+    /// when there is something to show: a public page and its record in one trip to the
+    /// store where the store can (SQLite: the read's thread joins the views' group
+    /// commit), else in two.
+    async fn shared_viewed(&self, link: &ShareLink, view: (ShareView, AuditDraft)) -> StoreResult<Option<Shared>> {
+        let shared = self.shared(link).await?;
+        if shared.is_some() {
+            self.record_views(vec![view]).await?;
+        }
+        Ok(shared)
+    }
     /// A page of a link's views, newest first.
     async fn views_of(&self, ws: WorkspaceId, link: ShareLinkId, page: PageRequest) -> StoreResult<Page<ShareView>>;
     /// Deletes every view older than `before`.

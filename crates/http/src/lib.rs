@@ -5,7 +5,6 @@ pub mod dto;
 pub mod middleware;
 pub mod pages;
 pub mod problem;
-mod recorder;
 mod report;
 pub mod session;
 pub mod share_pages;
@@ -82,10 +81,6 @@ pub struct HttpSettings {
     /// Where CSV imports keep their copy of the body between the check and the write
     /// (unlinked files: nothing is left behind, even by a crash).
     pub spool_dir: std::path::PathBuf,
-    /// The one view recorder of the server (all worker threads hand it their views, so
-    /// one task writes them: no two writers wait on each other's commits). Started by
-    /// the first app built from these settings.
-    views: Arc<std::sync::OnceLock<recorder::ViewRecorder>>,
 }
 
 impl HttpSettings {
@@ -100,7 +95,6 @@ impl HttpSettings {
             upload_slots: UploadSlots::new(32),
             record_share_views: true,
             spool_dir: std::env::temp_dir(),
-            views: Arc::default(),
         }
     }
 
@@ -286,11 +280,8 @@ pub fn app(
     >,
 > {
     let doc = Arc::new(openapi());
-    let views =
-        Data::new(state.settings.views.get_or_init(|| recorder::ViewRecorder::start(state.app.clone())).clone());
     App::new()
         .app_data(state)
-        .app_data(views)
         .app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(problem::json_error))
         .app_data(web::QueryConfig::default().error_handler(problem::query_error))
         .app_data(web::FormConfig::default().limit(4096).error_handler(share_pages::form_error))

@@ -18,7 +18,6 @@ use workvault_domain::service::{ShareRefusal, SharedPage};
 use workvault_domain::share::{ShareLink, ShareTarget, Viewed};
 
 use crate::AppState;
-use crate::recorder::ViewRecorder;
 use crate::report::ReportPage;
 use crate::report::pdf;
 
@@ -73,6 +72,11 @@ fn refused(refusal: ShareRefusal, action: String) -> HttpResponse {
             StatusCode::GONE,
             "This is no longer available",
             "What this link showed has been removed since it was shared.",
+        ),
+        ShareRefusal::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "This page cannot be shown right now. Try again in a moment.",
         ),
         ShareRefusal::PasswordNeeded { wrong } => {
             let status = if wrong { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
@@ -135,40 +139,55 @@ fn viewer(req: &HttpRequest) -> (String, &'static str) {
 
 /// Records a view before anything is shown: a view that cannot be recorded is not
 /// shown (503), so the workspace's record of who opened its links is complete.
-async fn record(
-    state: &AppState,
-    recorder: &ViewRecorder,
-    req: &HttpRequest,
-    link: &ShareLink,
-    viewed: Viewed,
-) -> Result<(), HttpResponse> {
+async fn record(state: &AppState, req: &HttpRequest, link: &ShareLink, viewed: Viewed) -> Result<(), HttpResponse> {
     if !state.settings.record_share_views {
         return Ok(());
     }
     let (net, browser) = viewer(req);
-    let (view, audit) = state.app.share_view(link, viewed, &net, browser);
-    if recorder.record(view, audit).await {
-        return Ok(());
+    match state.app.record_share_view(link, viewed, &net, browser).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            tracing::error!(error = %e, "a share link view could not be recorded");
+            Err(refused(ShareRefusal::Unavailable, String::new()))
+        }
     }
-    let message = "This page cannot be shown right now. Try again in a moment.";
-    Err(page(StatusCode::SERVICE_UNAVAILABLE, &Message { heading: "Temporarily unavailable", message }))
 }
 
-/// The link behind the path's token, open and unlocked, with what it shows; or the
-/// response to give instead: the password form on the page itself, a plain 401 for its
-/// images and download.
-async fn resolve(state: &AppState, req: &HttpRequest, token: &str, is_page: bool) -> Result<SharedPage, HttpResponse> {
+/// What a request to a link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// The page itself: shows the password form when locked; recorded as a view.
+    Page,
+    /// One of its images or its download: a plain 401 when locked.
+    Part,
+}
+
+/// The link behind the path's token, open and unlocked, with what it shows (and, for
+/// the page, its view recorded in the same trip to the store); or the response to give
+/// instead: the password form on the page itself, a plain 401 for its parts.
+async fn resolve(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    purpose: Purpose,
+) -> Result<SharedPage, HttpResponse> {
     let action = format!("/s/{token}");
     let link = state.app.open_share(token).await.map_err(|r| refused(r, action.clone()))?;
     let proof = req.cookie(UNLOCK_COOKIE);
     if !state.app.unlocked(&link, proof.as_ref().map(|c| c.value())) {
-        if !is_page {
+        if purpose == Purpose::Part {
             let message = "Open the link's page and enter its password first.";
             return Err(page(StatusCode::UNAUTHORIZED, &Message { heading: "Password needed", message }));
         }
         return Err(refused(ShareRefusal::PasswordNeeded { wrong: false }, action));
     }
-    state.app.shared_page(link).await.map_err(|r| refused(r, action))
+    let shared = if purpose == Purpose::Page && state.settings.record_share_views {
+        let (net, browser) = viewer(req);
+        state.app.view_shared_page(link, &net, browser).await
+    } else {
+        state.app.shared_page(link).await
+    };
+    shared.map_err(|r| refused(r, action))
 }
 
 /// A shared report, photo or gallery.
@@ -178,20 +197,12 @@ async fn resolve(state: &AppState, req: &HttpRequest, token: &str, is_page: bool
     (status = 410, content_type = "text/html", description = "Expired link, or its content removed since"),
 ))]
 #[get("/s/{token}")]
-pub async fn show(
-    state: Data<AppState>,
-    recorder: Data<ViewRecorder>,
-    req: HttpRequest,
-    path: Path<String>,
-) -> HttpResponse {
+pub async fn show(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
     let token = path.into_inner();
-    let shared = match resolve(&state, &req, &token, true).await {
+    let shared = match resolve(&state, &req, &token, Purpose::Page).await {
         Ok(shared) => shared,
         Err(res) => return res,
     };
-    if let Err(res) = record(&state, &recorder, &req, &shared.link, Viewed::Page).await {
-        return res;
-    }
     let base = format!("/s/{token}");
     let image_url = |id: PhotoId, variant: &str| format!("{base}/photos/{id}/{variant}");
     let download_url = shared.link.allow_download.then(|| format!("{base}/download"));
@@ -252,7 +263,7 @@ pub async fn unlock(state: Data<AppState>, req: HttpRequest, path: Path<String>,
 pub async fn photo(state: Data<AppState>, req: HttpRequest, path: Path<(String, String, String)>) -> HttpResponse {
     let (token, photo, variant) = path.into_inner();
     let photo: String = photo;
-    let shared = match resolve(&state, &req, &token, false).await {
+    let shared = match resolve(&state, &req, &token, Purpose::Part).await {
         Ok(shared) => shared,
         Err(res) => return res,
     };
@@ -281,14 +292,9 @@ fn image(size: u64, body: workvault_domain::blob::ByteStream) -> HttpResponse {
     (status = 403, content_type = "text/html", description = "Downloads are off for this link"),
 ))]
 #[get("/s/{token}/download")]
-pub async fn download(
-    state: Data<AppState>,
-    recorder: Data<ViewRecorder>,
-    req: HttpRequest,
-    path: Path<String>,
-) -> HttpResponse {
+pub async fn download(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
     let token = path.into_inner();
-    let shared = match resolve(&state, &req, &token, false).await {
+    let shared = match resolve(&state, &req, &token, Purpose::Part).await {
         Ok(shared) => shared,
         Err(res) => return res,
     };
@@ -296,7 +302,7 @@ pub async fn download(
         let message = "Whoever shared this link did not allow downloads.";
         return page(StatusCode::FORBIDDEN, &Message { heading: "Downloads are off", message });
     }
-    if let Err(res) = record(&state, &recorder, &req, &shared.link, Viewed::Download).await {
+    if let Err(res) = record(&state, &req, &shared.link, Viewed::Download).await {
         return res;
     }
     if let ShareTarget::Photo(id) = shared.link.target {

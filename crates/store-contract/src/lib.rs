@@ -57,6 +57,7 @@ macro_rules! contract_tests {
             share_links_follow_their_job_and_show_only_live_content,
             password_attempts_are_limited_through_the_store,
             a_batch_of_views_keeps_every_audit_chain_intact,
+            pages_read_with_their_views_record_each_view_once,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_copy_reproduces_the_instance() {

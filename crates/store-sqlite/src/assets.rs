@@ -458,7 +458,7 @@ impl AssetStore for SqliteStore {
     ) -> StoreResult<ImportOutcome> {
         // The feed is produced on the async side; this blocking thread waits for each batch.
         let handle = tokio::runtime::Handle::current();
-        self.run(move |c| {
+        self.run_long(move |c| {
             let done = c.immediate_transaction::<_, Abort, _>(|c| {
                 let ws = ws.to_string();
                 let mut out = ImportOutcome::default();

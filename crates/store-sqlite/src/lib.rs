@@ -2,6 +2,7 @@
 
 mod assets;
 mod audit;
+mod engine;
 mod identity;
 mod instance;
 mod jobs;
@@ -16,48 +17,58 @@ mod tickets;
 mod workspaces;
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use tokio::sync::oneshot;
 use workvault_domain::ports::{Conflict, StoreError};
+
+use crate::engine::{Connect, Engine, stopped};
 
 /// The SQLite migrations, embedded in the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
-type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
-
 /// The SQLite implementation of every store port.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: Pool<ConnectionManager<SqliteConnection>>,
+    engine: Arc<Engine>,
+    /// Share link views waiting to be written together.
+    views: Arc<share::ViewGroup>,
+    /// Opens another connection to the same file; `None` for an in-memory database,
+    /// which has only the one.
+    connect: Option<Connect>,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("connections", &self.pool.state().connections).finish()
+        f.debug_struct("SqliteStore").field("threads", &self.engine.threads()).finish()
     }
 }
 
 /// Per-connection settings. `busy_timeout` comes first, so every later statement
 /// waits for a lock instead of failing.
-#[derive(Debug)]
-struct Pragmas;
+const PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-            .map_err(diesel::r2d2::Error::QueryError)
-    }
+fn connect_to(url: &str) -> Result<SqliteConnection, StoreError> {
+    let mut conn = SqliteConnection::establish(url).map_err(unavailable)?;
+    conn.batch_execute(PRAGMAS).map_err(StoreError::from_diesel)?;
+    Ok(conn)
+}
+
+/// How many threads read a database file: as many as there are cores (at least two,
+/// at most eight), so reads never wait behind one slow read and never outnumber the
+/// cores by much.
+fn readers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8)
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file, switches it to WAL (a property of
-    /// the file) and runs pending migrations, on one connection before the pool opens.
+    /// the file) and runs pending migrations, on one connection before the others open.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
@@ -68,66 +79,117 @@ impl SqliteStore {
             .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
             .map_err(StoreError::from_diesel)?;
         run_migrations(&mut setup)?;
+        if !planner_is_stable(&mut setup)? {
+            tracing::warn!(
+                "this SQLite was built without SQLITE_ENABLE_QPSG: every statement with a LIMIT is planned again \
+                 on each run (build with LIBSQLITE3_FLAGS=-DSQLITE_ENABLE_QPSG, as .cargo/config.toml does)"
+            );
+        }
         drop(setup);
-        Self::build(url, 16)
+        let url = url.to_owned();
+        let connect: Connect = Arc::new(move || connect_to(&url));
+        let engine = Engine::start(connect.clone(), readers())?;
+        Ok(Self { engine: Arc::new(engine), views: Arc::default(), connect: Some(connect) })
     }
 
     /// A private in-memory database (tests). One connection, so every call sees the same data.
     pub fn in_memory() -> Result<Self, StoreError> {
-        let store = Self::build(":memory:", 1)?;
+        let conn = Arc::new(std::sync::Mutex::new(Some(connect_to(":memory:")?)));
+        // The engine asks for its one connection once (and again only after a job
+        // panicked, which an in-memory database cannot survive).
+        let connect: Connect = Arc::new(move || {
+            conn.lock()
+                .ok()
+                .and_then(|mut c| c.take())
+                .ok_or_else(|| StoreError::Corrupt("the in-memory database is lost".into()))
+        });
+        let engine = Arc::new(Engine::start(connect, 0)?);
+        let store = Self { engine, views: Arc::default(), connect: None };
         store.migrate()?;
         Ok(store)
     }
 
-    fn build(url: &str, size: u32) -> Result<Self, StoreError> {
-        let pool = Pool::builder()
-            .max_size(size)
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(Pragmas))
-            // SQLite connections do not break; a check on checkout would be a statement per request.
-            .test_on_check_out(false)
-            .build(ConnectionManager::<SqliteConnection>::new(url))
-            .map_err(unavailable)?;
-        Ok(Self { pool })
-    }
-
     /// Runs pending migrations; returns how many ran.
     pub fn migrate(&self) -> Result<usize, StoreError> {
-        let mut conn = self.pool.get().map_err(unavailable)?;
-        run_migrations(&mut conn)
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.engine.write(Box::new(move |c| {
+            let _ = tx.send(run_migrations(c));
+        }))?;
+        rx.recv().map_err(|_| stopped())?
     }
 
-    /// Runs `f` with a pooled connection on the blocking pool.
+    /// Runs `f` on a reading thread's connection.
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Conn) -> Result<T, Db> + Send + 'static,
+        F: FnOnce(&mut SqliteConnection) -> Result<T, Db> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(unavailable)?;
-            f(&mut conn).map_err(StoreError::from)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(Box::new(e)))?
+        let (tx, rx) = oneshot::channel();
+        self.engine.read(Box::new(move |c| {
+            let _ = tx.send(f(c).map_err(StoreError::from));
+        }))?;
+        rx.await.map_err(|_| stopped())?
     }
 
-    /// Runs `f` in a write transaction that holds SQLite's write lock from its start.
+    /// Runs `f` on the writer's connection in a write transaction that holds SQLite's
+    /// write lock from its start.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut SqliteConnection) -> Result<T, Db> + Send + 'static,
     {
-        self.run(move |conn| conn.immediate_transaction(f)).await
+        let (tx, rx) = oneshot::channel();
+        self.engine.write(Box::new(move |c| {
+            let _ = tx.send(c.immediate_transaction(f).map_err(StoreError::from));
+        }))?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Runs `f`, which waits for input while it holds its transaction (an import), on a
+    /// connection of its own on the blocking pool, so it holds up no other statement but
+    /// the writes SQLite makes wait for it. An in-memory database has one connection,
+    /// so there it runs on the writer's.
+    async fn run_long<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut SqliteConnection) -> Result<T, Db> + Send + 'static,
+    {
+        let Some(connect) = self.connect.clone() else {
+            let (tx, rx) = oneshot::channel();
+            self.engine.write(Box::new(move |c| {
+                let _ = tx.send(f(c).map_err(StoreError::from));
+            }))?;
+            return rx.await.map_err(|_| stopped())?;
+        };
+        tokio::task::spawn_blocking(move || f(&mut connect()?).map_err(StoreError::from))
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?
     }
 
     /// Runs raw SQL against the database, outside every port (tests that tamper with
     /// rows behind the store's back, and operators' maintenance).
     pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
         let sql = sql.to_owned();
-        self.run(move |conn| Ok(conn.batch_execute(&sql)?)).await
+        let (tx, rx) = oneshot::channel();
+        self.engine.write(Box::new(move |c| {
+            let _ = tx.send(c.batch_execute(&sql).map_err(StoreError::from_diesel));
+        }))?;
+        rx.await.map_err(|_| stopped())?
     }
+}
+
+/// Whether SQLite was built with its query planner stability guarantee (see
+/// `.cargo/config.toml`): without it, SQLite 3.4x plans a statement with a bound LIMIT
+/// again on every run, and diesel binds every LIMIT.
+pub fn planner_is_stable(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct Option_ {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compile_options: String,
+    }
+    let options: Vec<Option_> = diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA compile_options"), conn)
+        .map_err(StoreError::from_diesel)?;
+    Ok(options.iter().any(|o| o.compile_options == "ENABLE_QPSG"))
 }
 
 fn run_migrations(conn: &mut SqliteConnection) -> Result<usize, StoreError> {

@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel_migrations::MigrationHarness;
 use workvault_domain::audit::ChainProblem;
+use workvault_domain::instance::InstanceStore;
 use workvault_domain::ports::{JobStore, StoreError};
 use workvault_domain::service::NewJob;
 use workvault_store_contract::Fixture;
@@ -90,6 +91,48 @@ async fn a_file_database_runs_in_wal_mode_with_foreign_keys_on() {
     assert_eq!(mode.journal_mode, "wal");
     // Reopening runs no migration twice.
     assert_eq!(SqliteStore::open(&path).expect("reopen").migrate().expect("migrate"), 0);
+}
+
+/// The bundled SQLite is built with the query planner stability guarantee
+/// (`.cargo/config.toml`); without it every statement with a LIMIT is planned again on
+/// each run, which cost more than half the reads' time in `bench/share-view`.
+#[test]
+fn sqlite_is_built_with_a_stable_query_planner() {
+    let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
+    assert!(workvault_store_sqlite::planner_is_stable(&mut conn).expect("compile options"));
+}
+
+/// Many reads and writes at once through the connection threads: every write lands,
+/// every read sees a consistent state, and no call waits on another forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_threads_serve_many_calls_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(SqliteStore::open(&dir.path().join("workvault.db")).expect("open"));
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let store = store.clone();
+        calls.spawn(async move {
+            if i % 4 == 0 {
+                store
+                    .execute_raw(&format!("INSERT INTO rate_limits (key, window_start, count) VALUES ('k{i}', 0, 1)"))
+                    .await
+            } else {
+                store.dump(workvault_domain::instance::RecordKind::User, None, 10).await.map(drop)
+            }
+        });
+    }
+    while let Some(result) = calls.join_next().await {
+        result.expect("task").expect("call");
+    }
+    let mut conn =
+        SqliteConnection::establish(dir.path().join("workvault.db").to_str().expect("utf-8")).expect("connect");
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let count: Count = diesel::sql_query("SELECT count(*) AS n FROM rate_limits").get_result(&mut conn).expect("count");
+    assert_eq!(count.n, 50);
 }
 
 #[test]

@@ -77,6 +77,9 @@ pub enum ShareRefusal {
         /// Seconds until the window ends.
         retry_after: i64,
     },
+    /// The view could not be recorded, so the page is not shown (the workspace's record
+    /// of who opened its links stays complete).
+    Unavailable,
 }
 
 /// A link that may be shown, and what it shows, as a report view (a photo or a gallery
@@ -263,6 +266,31 @@ impl Workvault {
                 return Err(ShareRefusal::Gone);
             }
         };
+        self.page_of(link, shared)
+    }
+
+    /// Like [`Self::shared_page`], with the view of the page recorded before it is
+    /// returned (read and recorded in one trip to the store where it can). A view that
+    /// cannot be recorded refuses the page ([`ShareRefusal::Unavailable`]).
+    pub async fn view_shared_page(
+        &self,
+        link: ShareLink,
+        network: &str,
+        browser: &str,
+    ) -> Result<SharedPage, ShareRefusal> {
+        let view = self.share_view(&link, Viewed::Page, network, browser);
+        let shared = match self.store.shared_viewed(&link, view).await {
+            Ok(Some(shared)) => shared,
+            Ok(None) => return Err(ShareRefusal::Gone),
+            Err(e) => {
+                tracing::error!(error = %e, "a shared page could not be read or its view recorded");
+                return Err(ShareRefusal::Unavailable);
+            }
+        };
+        self.page_of(link, shared)
+    }
+
+    fn page_of(&self, link: ShareLink, shared: Shared) -> Result<SharedPage, ShareRefusal> {
         let view = match shared {
             Shared::Report(report, entries) => ReportView::new(report, entries),
             Shared::Photos(job, photos) => {

@@ -166,3 +166,36 @@ pub async fn a_batch_of_views_keeps_every_audit_chain_intact(store: Arc<dyn Stor
         assert!(report.is_intact(), "{report:?}");
     }
 }
+
+/// A page read with its view recorded: many at once (a store may write them in groups)
+/// each answer with the content and leave exactly one view and one audit event; a link
+/// whose content is gone answers nothing and records nothing.
+pub async fn pages_read_with_their_views_record_each_view_once(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let owner = f.user("owner").await;
+    let ws = f.workspace(&owner, "Views").await;
+    let j = f.app.create_job(&owner, ws, job("Roof")).await.expect("job").id;
+    let (gallery, token) = f.app.create_share_link(&owner, ws, link(ShareRequest::Job(j))).await.expect("link");
+    let opened = f.app.open_share(token.expose()).await.expect("open");
+    let pages = (0..64).map(|i| {
+        let (app, opened) = (f.app.clone(), opened.clone());
+        let browser = if i % 2 == 0 { "Firefox" } else { "Chrome" };
+        async move { app.view_shared_page(opened, "192.0.2.0/24", browser).await }
+    });
+    for page in futures_util::future::join_all(pages).await {
+        assert_eq!(page.expect("page").link.id, gallery.id);
+    }
+    let views =
+        f.app.share_views(&owner, ws, gallery.id, PageRequest { limit: 100, after: None }).await.expect("views");
+    assert_eq!(views.items.len(), 64, "one view per page");
+    assert_eq!(views.items.iter().filter(|v| v.browser == "Firefox").count(), 32);
+
+    f.app.delete_job(&owner, ws, j).await.expect("trash the job");
+    let gone = f.app.view_shared_page(opened, "192.0.2.0/24", "Chrome").await;
+    assert!(matches!(gone, Err(ShareRefusal::Gone)), "{gone:?}");
+    let views = f.app.share_views(&owner, ws, gallery.id, PageRequest { limit: 100, after: None }).await;
+    assert!(views.is_err() || views.is_ok_and(|v| v.items.len() == 64), "no view of a page not shown");
+    let chain = f.store.audit_chain(ws, 0, 1000).await.expect("chain");
+    assert_eq!(chain.iter().filter(|e| e.action == "share_link.viewed").count(), 64);
+    assert!(f.app.verify_audit(&owner, ws).await.expect("verify").is_intact());
+}
