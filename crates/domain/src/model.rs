@@ -28,6 +28,9 @@ pub struct WorkspaceSettings {
     /// Whether Owners and Admins may read the GPS location kept in a photo's encrypted
     /// original (off by default: the location is personal data nobody needs to see).
     pub show_photo_location: bool,
+    /// How many days the views of its share links are kept (1–3650); `None`: the
+    /// instance's default.
+    pub share_view_retention_days: Option<u16>,
 }
 
 /// A person known to this instance, keyed by `(issuer, subject)` of their identity

@@ -275,7 +275,8 @@ impl PruneCredentials {
         Self { store, clock, view_retention: crate::Lifetimes::default().share_view_retention }
     }
 
-    /// Keeps share link views this long (and spent rate-limit windows no longer).
+    /// Keeps share link views this long in workspaces that chose no retention of their
+    /// own (whole days; spent rate-limit windows no longer).
     pub fn with_view_retention(mut self, retention: Duration) -> Self {
         self.view_retention = retention;
         self
@@ -372,7 +373,8 @@ impl TaskHandler for PruneCredentials {
     async fn run(&self, _task: &Task) -> Result<(), String> {
         let now = self.clock.now();
         self.store.prune_credentials(now - PRUNE_AFTER).await.map_err(|e| e.to_string())?;
-        self.store.prune_views(now - self.view_retention).await.map_err(|e| e.to_string())?;
+        let default_days = u16::try_from(self.view_retention.num_days().max(1)).unwrap_or(u16::MAX);
+        self.store.prune_views(now, default_days).await.map_err(|e| e.to_string())?;
         self.schedule(now).await.map_err(|e| e.to_string())
     }
 }

@@ -174,8 +174,10 @@ pub trait ShareStore: Send + Sync {
     }
     /// A page of a link's views, newest first.
     async fn views_of(&self, ws: WorkspaceId, link: ShareLinkId, page: PageRequest) -> StoreResult<Page<ShareView>>;
-    /// Deletes every view older than `before`.
-    async fn prune_views(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Deletes every view older than its workspace's retention (its
+    /// `share_view_retention_days`, else `default_days`) at `now`, and spent attempt
+    /// counters (windows that started more than `default_days` ago).
+    async fn prune_views(&self, now: DateTime<Utc>, default_days: u16) -> StoreResult<u64>;
     /// Counts one attempt under `key` in the window starting at `window`; returns the
     /// attempts counted in that window, this one included (fixed-window rate limits,
     /// kept in the database so every node sees the same count).

@@ -182,6 +182,9 @@ pub struct SettingsOut {
     /// Whether Owners and Admins may read the GPS location kept in a photo's original
     /// (`GET …/photos/{photo}/location`); off by default.
     pub show_photo_location: bool,
+    /// Days the views of its share links are kept before they are deleted; `null`: the
+    /// instance's default (`sharing.view_retention_days`, 180 unless set).
+    pub share_view_retention_days: Option<u16>,
 }
 
 impl WorkspaceOut {
@@ -192,7 +195,10 @@ impl WorkspaceOut {
             name: ws.name.to_string(),
             role: role.into(),
             created_at: ws.created_at,
-            settings: SettingsOut { show_photo_location: ws.settings.show_photo_location },
+            settings: SettingsOut {
+                show_photo_location: ws.settings.show_photo_location,
+                share_view_retention_days: ws.settings.share_view_retention_days,
+            },
         }
     }
 }
@@ -216,11 +222,15 @@ pub struct UpdateWorkspace {
 }
 
 /// Settings to change.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsIn {
     /// Whether Owners and Admins may read photo locations.
     pub show_photo_location: Option<bool>,
+    /// Days to keep share link views (1–3650), or `null` for the instance's default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub share_view_retention_days: Option<Option<u32>>,
 }
 
 /// A member.

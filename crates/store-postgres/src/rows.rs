@@ -51,6 +51,7 @@ pub(crate) struct WorkspaceRow {
     pub name: String,
     pub created_at: DateTime<Utc>,
     pub show_photo_location: bool,
+    pub share_view_retention_days: Option<i32>,
 }
 
 impl WorkspaceRow {
@@ -60,6 +61,7 @@ impl WorkspaceRow {
             name: w.name.to_string(),
             created_at: w.created_at,
             show_photo_location: w.settings.show_photo_location,
+            share_view_retention_days: w.settings.share_view_retention_days.map(i32::from),
         }
     }
     pub fn into_domain(self) -> Result<Workspace, StoreError> {
@@ -67,7 +69,13 @@ impl WorkspaceRow {
             id: WorkspaceId::from_uuid(self.id),
             name: text("name", &self.name, Name::parse)?,
             created_at: self.created_at,
-            settings: WorkspaceSettings { show_photo_location: self.show_photo_location },
+            settings: WorkspaceSettings {
+                show_photo_location: self.show_photo_location,
+                share_view_retention_days: self
+                    .share_view_retention_days
+                    .map(|d| u16::try_from(d).map_err(|_| corrupt("workspace retention", &self.id.to_string())))
+                    .transpose()?,
+            },
         })
     }
 }

@@ -376,10 +376,21 @@ impl ShareStore for PgStore {
         })
     }
 
-    async fn prune_views(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+    async fn prune_views(&self, now: DateTime<Utc>, default_days: u16) -> StoreResult<u64> {
         write_tx!(self, |c| {
-            let n = diesel::delete(share_views::table.filter(share_views::at.lt(before))).execute(c).await?;
-            diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(before))).execute(c).await?;
+            // Each view against its own workspace's retention; the shortest possible
+            // (one day) bounds the scan on the `at` index.
+            let n = diesel::sql_query(
+                "DELETE FROM share_views v USING workspaces w \
+                 WHERE w.id = v.workspace_id AND v.at < $1 - interval '1 day' \
+                   AND v.at < $1 - make_interval(days => COALESCE(w.share_view_retention_days, $2))",
+            )
+            .bind::<diesel::sql_types::Timestamptz, _>(now)
+            .bind::<diesel::sql_types::Integer, _>(i32::from(default_days))
+            .execute(c)
+            .await?;
+            let spent = now - chrono::Duration::days(i64::from(default_days));
+            diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(spent))).execute(c).await?;
             Ok(n as u64)
         })
     }

@@ -17,6 +17,7 @@ diesel::table! {
         name -> Text,
         created_at -> BigInt,
         show_photo_location -> Bool,
+        share_view_retention_days -> Nullable<Integer>,
     }
 }
 

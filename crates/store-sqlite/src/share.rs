@@ -368,10 +368,21 @@ impl ShareStore for SqliteStore {
         .await
     }
 
-    async fn prune_views(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+    async fn prune_views(&self, now: DateTime<Utc>, default_days: u16) -> StoreResult<u64> {
+        const DAY: i64 = 86_400_000_000;
         self.write(move |c| {
-            let n = diesel::delete(share_views::table.filter(share_views::at.lt(micros(before)))).execute(c)?;
-            diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(micros(before)))).execute(c)?;
+            // Each view against its own workspace's retention; the shortest possible
+            // (one day) bounds the scan on the `at` index.
+            let n = diesel::sql_query(
+                "DELETE FROM share_views WHERE at < ?1 - ?3 AND at < ?1 - ?3 * COALESCE( \
+                   (SELECT w.share_view_retention_days FROM workspaces w WHERE w.id = share_views.workspace_id), ?2)",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(micros(now))
+            .bind::<diesel::sql_types::BigInt, _>(i64::from(default_days))
+            .bind::<diesel::sql_types::BigInt, _>(DAY)
+            .execute(c)?;
+            let spent = micros(now) - i64::from(default_days) * DAY;
+            diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(spent))).execute(c)?;
             Ok(n as u64)
         })
         .await

@@ -76,7 +76,11 @@ impl WorkspaceStore for SqliteStore {
         let name = name.to_string();
         self.write(move |c| {
             let row: WorkspaceRow = diesel::update(workspaces::table.find(ws.to_string()))
-                .set((workspaces::name.eq(name), workspaces::show_photo_location.eq(settings.show_photo_location)))
+                .set((
+                    workspaces::name.eq(name),
+                    workspaces::show_photo_location.eq(settings.show_photo_location),
+                    workspaces::share_view_retention_days.eq(settings.share_view_retention_days.map(i32::from)),
+                ))
                 .returning(WorkspaceRow::as_returning())
                 .get_result(c)?;
             append(c, audit)?;

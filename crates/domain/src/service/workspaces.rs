@@ -17,7 +17,12 @@ pub struct WorkspaceChange {
     pub name: Option<String>,
     /// Whether Owners and Admins may read photo locations.
     pub show_photo_location: Option<bool>,
+    /// Days to keep share link views (1–3650), or `Some(None)` for the instance's default.
+    pub share_view_retention_days: Option<Option<u32>>,
 }
+
+/// The longest a workspace may keep share link views: ten years.
+pub const MAX_VIEW_RETENTION_DAYS: u16 = 3650;
 
 impl Workvault {
     /// Creates a workspace; the caller becomes its one Owner.
@@ -68,10 +73,15 @@ impl Workvault {
         change: WorkspaceChange,
     ) -> Result<(Workspace, Role), Error> {
         let name = change.name.as_deref().map(Name::parse).transpose().map_err(field("name"))?;
+        let retention =
+            change.share_view_retention_days.map(|days| days.map(retention_days).transpose()).transpose()?;
         let (current, role) = self.authorize_workspace(ctx, ws, Action::UpdateWorkspace).await?;
         let mut settings = current.settings;
         if let Some(show) = change.show_photo_location {
             settings.show_photo_location = show;
+        }
+        if let Some(days) = retention {
+            settings.share_view_retention_days = days;
         }
         let name = name.unwrap_or_else(|| current.name.clone());
         if name == current.name && settings == current.settings {
@@ -81,8 +91,11 @@ impl Workvault {
         if name != current.name {
             details.insert("name".into(), json!({"from": current.name, "to": name}));
         }
-        if settings != current.settings {
+        if settings.show_photo_location != current.settings.show_photo_location {
             details.insert("show_photo_location".into(), json!(settings.show_photo_location));
+        }
+        if settings.share_view_retention_days != current.settings.share_view_retention_days {
+            details.insert("share_view_retention_days".into(), json!(settings.share_view_retention_days));
         }
         let action = if settings == current.settings { "workspace.renamed" } else { "workspace.updated" };
         let audit = self.audit(ctx, ws, action, ("workspace", ws.to_string()), details.into());
@@ -106,4 +119,11 @@ impl Workvault {
     pub async fn verify_audit_chain(&self, ws: WorkspaceId) -> Result<ChainReport, Error> {
         crate::audit::verify_stored_chain(&*self.store, ws).await?.ok_or(Error::NotFound)
     }
+}
+
+fn retention_days(days: u32) -> Result<u16, Error> {
+    u16::try_from(days)
+        .ok()
+        .filter(|d| (1..=MAX_VIEW_RETENTION_DAYS).contains(d))
+        .ok_or_else(|| Error::invalid("share_view_retention_days", "must be 1 to 3650 days"))
 }

@@ -51,7 +51,12 @@ pub async fn show(state: Data<AppState>, caller: Caller, path: Path<String>) -> 
 pub async fn update(state: Data<AppState>, caller: Caller, path: Path<String>, body: Json<UpdateWorkspace>) -> Reply {
     let ws = id(&path, "workspace")?;
     let b = body.into_inner();
-    let change = WorkspaceChange { name: b.name, show_photo_location: b.settings.and_then(|s| s.show_photo_location) };
+    let settings = b.settings.unwrap_or_default();
+    let change = WorkspaceChange {
+        name: b.name,
+        show_photo_location: settings.show_photo_location,
+        share_view_retention_days: settings.share_view_retention_days,
+    };
     let out = state.app.update_workspace(&caller.ctx, ws, change).await?;
     Ok(HttpResponse::Ok().json(WorkspaceOut::new(out)))
 }

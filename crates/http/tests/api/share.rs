@@ -225,3 +225,42 @@ async fn bad_share_link_requests_are_problems_and_change_nothing() {
         assert_eq!(t.snapshot(&ws).await, before, "{body} changed something");
     }
 }
+
+/// A workspace chooses how long it keeps its links' views: Owners and Admins set it,
+/// out-of-range days are refused with nothing changed, `null` goes back to the
+/// instance's default, and each change is audited.
+#[actix_web::test]
+async fn a_workspace_sets_how_long_it_keeps_link_views() {
+    let t = test_app().await;
+    let owner = t.user("owner").await;
+    let member = t.user("member").await;
+    let ws = t.workspace(&owner, "Retention").await;
+    t.join(&ws, &owner, &member, "member").await;
+    let path = format!("/api/v1/workspaces/{ws}");
+    assert_eq!(t.get(&path, &owner).await.body["settings"]["share_view_retention_days"], Value::Null);
+    let set = |days: Value| json!({"settings": {"share_view_retention_days": days}});
+
+    let changed = t.patch(&path, &owner, set(json!(30))).await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(changed.body["settings"]["share_view_retention_days"], 30);
+    for (bad, status) in [(json!(0), 422), (json!(3651), 422), (json!(-1), 400), (json!("30"), 400), (json!(1.5), 400)]
+    {
+        let refused = t.patch(&path, &owner, set(bad.clone())).await;
+        assert_eq!(refused.status, status, "{bad}: {}", refused.text);
+        assert_eq!(refused.header("content-type"), Some("application/problem+json"));
+    }
+    assert_eq!(t.get(&path, &owner).await.body["settings"]["share_view_retention_days"], 30, "nothing changed");
+    assert_eq!(t.patch(&path, &member, set(json!(7))).await.status, 403, "members do not choose");
+
+    let back = t.patch(&path, &owner, set(Value::Null)).await;
+    assert_eq!(back.body["settings"]["share_view_retention_days"], Value::Null, "{}", back.text);
+    let audit = t.get(&format!("{path}/audit"), &owner).await;
+    let changes: Vec<Value> = audit.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["action"] == "workspace.updated")
+        .map(|e| e["details"]["share_view_retention_days"].clone())
+        .collect();
+    assert_eq!(changes, [Value::Null, json!(30)], "newest first");
+}

@@ -146,6 +146,24 @@ pub async fn workers_run_handlers_and_the_clean_up_keeps_what_is_live(store: Arc
         .record_share_view(&link, workvault_domain::share::Viewed::Page, "192.0.2.0/24", "Chrome")
         .await
         .expect("view recorded");
+    // A workspace that keeps its views longer than the instance's default.
+    let ws_long = f.workspace(&owner, "Keeps views").await;
+    let longer =
+        workvault_domain::service::WorkspaceChange { share_view_retention_days: Some(Some(400)), ..Default::default() };
+    let (changed, _) = f.app.update_workspace(&owner, ws_long, longer).await.expect("retention");
+    assert_eq!(changed.settings.share_view_retention_days, Some(400));
+    let jl = f.app.create_job(&owner, ws_long, job("Deck")).await.expect("job").id;
+    let long_link = workvault_domain::service::NewShareLink {
+        target: workvault_domain::service::ShareRequest::Job(jl),
+        expires_at: None,
+        password: None,
+        allow_download: false,
+    };
+    let (long_link, _) = f.app.create_share_link(&owner, ws_long, long_link).await.expect("link");
+    f.app
+        .record_share_view(&long_link, workvault_domain::share::Viewed::Page, "192.0.2.0/24", "Chrome")
+        .await
+        .expect("view recorded");
     f.clock.advance(PRUNE_AFTER + Duration::hours(1));
     let live = f.app.open_session(&identity, None).await.expect("session");
     let (_, fresh_link) = f.app.issue_sign_in_link("fresh@example.test").await.expect("link");
@@ -171,6 +189,20 @@ pub async fn workers_run_handlers_and_the_clean_up_keeps_what_is_live(store: Arc
     let views = f.app.share_views(&owner, ws, link.id, Default::default()).await.expect("views");
     let kept: Vec<_> = views.items.iter().map(|v| v.viewed).collect();
     assert_eq!(kept, [workvault_domain::share::Viewed::Download], "views past their retention went");
+    let long_views = f.app.share_views(&owner, ws_long, long_link.id, Default::default()).await.expect("views");
+    assert_eq!(long_views.items.len(), 1, "a workspace's own retention outlasts the default");
+    let back =
+        workvault_domain::service::WorkspaceChange { share_view_retention_days: Some(None), ..Default::default() };
+    f.app.update_workspace(&owner, ws_long, back).await.expect("the default again");
+    assert_eq!(store.prune_views(f.clock_now(), 1).await.expect("prune"), 1, "then the default applies");
+    for days in [0, 3651] {
+        let bad = workvault_domain::service::WorkspaceChange {
+            share_view_retention_days: Some(Some(days)),
+            ..Default::default()
+        };
+        let refused = f.app.update_workspace(&owner, ws_long, bad).await;
+        assert!(matches!(refused, Err(workvault_domain::Error::Invalid { field: "share_view_retention_days", .. })));
+    }
 
     let (sessions, _) = store.dump(workvault_domain::instance::RecordKind::Session, None, 100).await.expect("dump");
     assert_eq!(sessions.len(), 2, "the ended session went, the live ones (and the owner's) stayed");

@@ -1,0 +1,1 @@
+ALTER TABLE workspaces DROP COLUMN share_view_retention_days;
