@@ -63,7 +63,10 @@ pub(crate) fn append_all(conn: &mut SqliteConnection, drafts: Vec<AuditDraft>) -
             (seq, prev) = (event.seq, event.hash);
             rows.push(AuditRow::from_domain(&event));
         }
-        diesel::insert_into(audit_events::table).values(&rows).execute(conn)?;
+        // One row per statement, prepared once and cached (see `share::write_views`).
+        for row in rows {
+            diesel::insert_into(audit_events::table).values(row).execute(conn)?;
+        }
         diesel::insert_into(audit_heads::table)
             .values((audit_heads::workspace_id.eq(&ws), audit_heads::seq.eq(seq), audit_heads::hash.eq(prev.to_vec())))
             .on_conflict(audit_heads::workspace_id)

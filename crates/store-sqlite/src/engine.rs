@@ -10,8 +10,8 @@
 //!
 //! Writes go to one writer thread with its own connection: SQLite admits one writer at
 //! a time, so writes queued here never wait in SQLite's busy handler (which sleeps in
-//! steps up to 100 ms) for each other. (Share link views are the exception: they are
-//! written by the reading threads, in groups; see `share::ViewGroup`.)
+//! steps up to 100 ms) for each other. Share link views queued one after another are
+//! written together, many to a transaction (group commit; see `share::record`).
 //!
 //! A private in-memory database has one connection, so one thread does everything.
 
@@ -23,8 +23,21 @@ use std::thread;
 use diesel::sqlite::SqliteConnection;
 use workvault_domain::ports::StoreError;
 
+use crate::share::{Pending, write_batch};
+
 /// A unit of work for a connection's thread.
 pub(crate) type Job = Box<dyn FnOnce(&mut SqliteConnection) + Send>;
+
+/// What the writer thread is given.
+pub(crate) enum Work {
+    /// A write, run alone.
+    Job(Job),
+    /// Share link views: those queued one after another are written together.
+    Views(Pending),
+}
+
+/// The most views written in one transaction.
+const VIEW_BATCH: usize = 512;
 
 /// Makes a connection for a thread (set by the store: open and configure).
 pub(crate) type Connect = Arc<dyn Fn() -> Result<SqliteConnection, StoreError> + Send + Sync>;
@@ -33,7 +46,7 @@ pub(crate) type Connect = Arc<dyn Fn() -> Result<SqliteConnection, StoreError> +
 pub(crate) struct Engine {
     /// `None`: reads go to the writer (one connection).
     reads: Option<Sender<Job>>,
-    writes: Sender<Job>,
+    writes: Sender<Work>,
     threads: usize,
 }
 
@@ -41,7 +54,7 @@ impl Engine {
     /// `readers` threads for reads plus one writer; with `readers == 0`, the writer's
     /// connection serves reads too (an in-memory database).
     pub(crate) fn start(connect: Connect, readers: usize) -> Result<Self, StoreError> {
-        let (writes, write_queue) = mpsc::channel::<Job>();
+        let (writes, write_queue) = mpsc::channel::<Work>();
         let writer = connect()?;
         spawn("sqlite-writer", {
             let connect = connect.clone();
@@ -60,6 +73,11 @@ impl Engine {
         Ok(Self { reads: Some(reads), writes, threads: readers + 1 })
     }
 
+    /// Whether reads have threads of their own (a database file), apart from the writer.
+    pub(crate) fn has_readers(&self) -> bool {
+        self.reads.is_some()
+    }
+
     /// How many threads hold a connection.
     pub(crate) fn threads(&self) -> usize {
         self.threads
@@ -73,7 +91,15 @@ impl Engine {
     }
 
     pub(crate) fn write(&self, job: Job) -> Result<(), StoreError> {
-        self.writes.send(job).map_err(|_| stopped())
+        self.writes.send(Work::Job(job)).map_err(|_| stopped())
+    }
+
+    /// Queues views for the writer; gives them back if it has stopped.
+    pub(crate) fn record_views(&self, pending: Pending) -> Result<(), Pending> {
+        self.writes.send(Work::Views(pending)).map_err(|e| match e.0 {
+            Work::Views(pending) => pending,
+            Work::Job(_) => unreachable!("sent views"),
+        })
     }
 }
 
@@ -112,8 +138,37 @@ fn read_loop(mut conn: SqliteConnection, connect: Connect, queue: &Mutex<Receive
     }
 }
 
-fn write_loop(mut conn: SqliteConnection, connect: Connect, queue: Receiver<Job>) {
-    while let Ok(job) = queue.recv() {
-        run_job(&mut conn, &connect, job);
+fn write_loop(mut conn: SqliteConnection, connect: Connect, queue: Receiver<Work>) {
+    let mut held: Option<Work> = None;
+    loop {
+        let work = match held.take() {
+            Some(work) => work,
+            None => match queue.recv() {
+                Ok(work) => work,
+                Err(_) => return,
+            },
+        };
+        match work {
+            Work::Job(job) => run_job(&mut conn, &connect, job),
+            Work::Views(first) => {
+                // Every view already waiting, up to the next other write.
+                let mut count = first.0.len();
+                let mut batch = vec![first];
+                while count < VIEW_BATCH {
+                    match queue.try_recv() {
+                        Ok(Work::Views(next)) => {
+                            count += next.0.len();
+                            batch.push(next);
+                        }
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                run_job(&mut conn, &connect, Box::new(move |c| write_batch(c, batch)));
+            }
+        }
     }
 }

@@ -36,8 +36,6 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/s
 #[derive(Clone)]
 pub struct SqliteStore {
     engine: Arc<Engine>,
-    /// Share link views waiting to be written together.
-    views: Arc<share::ViewGroup>,
     /// Opens another connection to the same file; `None` for an in-memory database,
     /// which has only the one.
     connect: Option<Connect>,
@@ -89,7 +87,7 @@ impl SqliteStore {
         let url = url.to_owned();
         let connect: Connect = Arc::new(move || connect_to(&url));
         let engine = Engine::start(connect.clone(), readers())?;
-        Ok(Self { engine: Arc::new(engine), views: Arc::default(), connect: Some(connect) })
+        Ok(Self { engine: Arc::new(engine), connect: Some(connect) })
     }
 
     /// A private in-memory database (tests). One connection, so every call sees the same data.
@@ -104,7 +102,7 @@ impl SqliteStore {
                 .ok_or_else(|| StoreError::Corrupt("the in-memory database is lost".into()))
         });
         let engine = Arc::new(Engine::start(connect, 0)?);
-        let store = Self { engine, views: Arc::default(), connect: None };
+        let store = Self { engine, connect: None };
         store.migrate()?;
         Ok(store)
     }
@@ -124,11 +122,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut SqliteConnection) -> Result<T, Db> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        self.engine.read(Box::new(move |c| {
-            let _ = tx.send(f(c).map_err(StoreError::from));
-        }))?;
-        rx.await.map_err(|_| stopped())?
+        self.on_thread(Thread::Reader, move |c| f(c).map_err(StoreError::from)).await
     }
 
     /// Runs `f` on the writer's connection in a write transaction that holds SQLite's
@@ -138,11 +132,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut SqliteConnection) -> Result<T, Db> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        self.engine.write(Box::new(move |c| {
-            let _ = tx.send(c.immediate_transaction(f).map_err(StoreError::from));
-        }))?;
-        rx.await.map_err(|_| stopped())?
+        self.on_thread(Thread::Writer, move |c| c.immediate_transaction(f).map_err(StoreError::from)).await
     }
 
     /// Runs `f`, which waits for input while it holds its transaction (an import), on a
@@ -155,11 +145,7 @@ impl SqliteStore {
         F: FnOnce(&mut SqliteConnection) -> Result<T, Db> + Send + 'static,
     {
         let Some(connect) = self.connect.clone() else {
-            let (tx, rx) = oneshot::channel();
-            self.engine.write(Box::new(move |c| {
-                let _ = tx.send(f(c).map_err(StoreError::from));
-            }))?;
-            return rx.await.map_err(|_| stopped())?;
+            return self.on_thread(Thread::Writer, move |c| f(c).map_err(StoreError::from)).await;
         };
         tokio::task::spawn_blocking(move || f(&mut connect()?).map_err(StoreError::from))
             .await
@@ -170,12 +156,30 @@ impl SqliteStore {
     /// rows behind the store's back, and operators' maintenance).
     pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
         let sql = sql.to_owned();
+        self.on_thread(Thread::Writer, move |c| c.batch_execute(&sql).map_err(StoreError::from_diesel)).await
+    }
+
+    /// Hands `f` to one of the connection threads and waits for its answer.
+    async fn on_thread<T, F>(&self, thread: Thread, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut SqliteConnection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
-        self.engine.write(Box::new(move |c| {
-            let _ = tx.send(c.batch_execute(&sql).map_err(StoreError::from_diesel));
-        }))?;
+        let job: engine::Job = Box::new(move |c| drop(tx.send(f(c))));
+        match thread {
+            Thread::Reader => self.engine.read(job)?,
+            Thread::Writer => self.engine.write(job)?,
+        }
         rx.await.map_err(|_| stopped())?
     }
+}
+
+/// Which of the store's threads runs a job.
+#[derive(Debug, Clone, Copy)]
+enum Thread {
+    Reader,
+    Writer,
 }
 
 /// Whether SQLite was built with its query planner stability guarantee (see

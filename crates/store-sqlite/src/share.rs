@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
+use tokio::sync::oneshot;
 use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{ShareLinkId, UserId, WorkspaceId};
 use workvault_domain::page::{Cursor, Page, PageRequest};
@@ -14,12 +15,11 @@ use workvault_domain::ports::{JobAccess, StoreError, StoreResult};
 use workvault_domain::share::{GALLERY_LIMIT, ShareLink, ShareStore, ShareTarget, ShareView, Shared, Viewed};
 
 use crate::audit::{append, append_all};
-use crate::engine::stopped;
+use crate::engine::{Engine, stopped};
 use crate::reports::{ItemRead, ReportRow, report_and_entries};
 use crate::rows::{JobRow, PhotoRow, corrupt, hash, id, micros, opt_time, role, time};
 use crate::schema::{grants, jobs, memberships, photos, rate_limits, report_items, reports, share_links, share_views};
 use crate::{Db, SqliteStore};
-use tokio::sync::oneshot;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = share_links)]
@@ -328,20 +328,23 @@ impl ShareStore for SqliteStore {
 
     async fn record_views(&self, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()> {
         let (tx, rx) = oneshot::channel();
-        let group = self.views.clone();
-        self.engine.read(Box::new(move |c| {
-            group.join(c, views, Box::new(move |stored| drop(tx.send(stored))));
-        }))?;
+        let answer: Answer = Box::new(move |stored| drop(tx.send(stored)));
+        if self.engine.has_readers() {
+            self.engine.record_views((views, answer)).map_err(|_| stopped())?;
+        } else {
+            let engine = self.engine.clone();
+            self.engine.write(Box::new(move |c| record(&engine, c, views, answer)))?;
+        }
         rx.await.map_err(|_| stopped())?
     }
 
     async fn shared_viewed(&self, link: &ShareLink, view: (ShareView, AuditDraft)) -> StoreResult<Option<Shared>> {
         let (tx, rx) = oneshot::channel();
-        let (group, link) = (self.views.clone(), link.clone());
+        let (engine, link) = (self.engine.clone(), link.clone());
         self.engine.read(Box::new(move |c| match shared(c, &link).map_err(StoreError::from) {
             Ok(Some(content)) => {
                 let answer = Box::new(move |stored: StoreResult<()>| drop(tx.send(stored.map(|()| Some(content)))));
-                group.join(c, vec![view], answer);
+                record(&engine, c, vec![view], answer);
             }
             other => drop(tx.send(other)),
         }))?;
@@ -408,91 +411,44 @@ impl ShareStore for SqliteStore {
     }
 }
 
-/// Writes views with their audit events in one write transaction (the writer thread's
-/// group commit).
+/// Writes views with their audit events in one write transaction.
 fn write_views(c: &mut SqliteConnection, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()> {
     c.immediate_transaction(|c| {
-        let rows: Vec<ViewRow> = views.iter().map(|(v, _)| ViewRow::from_domain(v)).collect();
-        diesel::insert_into(share_views::table).values(&rows).execute(c)?;
+        // One row per statement: the statement is prepared once per connection and
+        // cached, where a many-row insert is new SQL for every batch size.
+        for (view, _) in &views {
+            diesel::insert_into(share_views::table).values(ViewRow::from_domain(view)).execute(c)?;
+        }
         append_all(c, views.into_iter().map(|(_, audit)| audit).collect())
     })
     .map_err(StoreError::from)
 }
 
 /// Says whether a request's views were stored (and answers its request).
-type Answer = Box<dyn FnOnce(StoreResult<()>) + Send>;
+pub(crate) type Answer = Box<dyn FnOnce(StoreResult<()>) + Send>;
 
-/// The most views written in one transaction.
-const VIEW_BATCH: usize = 512;
+/// Views to write, and the answer to give once they are.
+pub(crate) type Pending = (Vec<(ShareView, AuditDraft)>, Answer);
 
-/// Group commit of share link views, led by the reading threads. A thread that has
-/// views to record (usually right after reading the page they are views of, in the
-/// same job) adds them to the group; if no thread is writing the group, it becomes the
-/// writer and writes every waiting view, its own and those added meanwhile, in one
-/// transaction per batch, until none is left. The others return to their queue at
-/// once; their requests are answered when their views are stored. So recording a view
-/// costs no hand-off to another thread, and many views share one commit.
-#[derive(Default)]
-pub(crate) struct ViewGroup {
-    state: std::sync::Mutex<GroupState>,
-}
-
-#[derive(Default)]
-struct GroupState {
-    waiting: Vec<(Vec<(ShareView, AuditDraft)>, Answer)>,
-    writing: bool,
-}
-
-/// Ends a thread's turn as the group's writer, even if a write panicked (the views it
-/// held are then answered by their dropped senders; later views find a free group).
-struct Turn<'a>(&'a ViewGroup);
-
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut state) = self.0.state.lock() {
-            state.writing = false;
+/// Records views from a job that holds a connection: on a database file, queued for
+/// the writer thread, which writes every view waiting when it comes round in one
+/// transaction (group commit), so the reading threads never wait for a commit and no
+/// two of our writers wait for each other; each request is answered once its views are
+/// stored. An in-memory database has one connection and one thread: there the views
+/// are written on the spot.
+fn record(engine: &Engine, conn: &mut SqliteConnection, views: Vec<(ShareView, AuditDraft)>, answer: Answer) {
+    if engine.has_readers() {
+        if let Err((_, answer)) = engine.record_views((views, answer)) {
+            answer(Err(stopped()));
         }
-    }
-}
-
-impl ViewGroup {
-    /// Adds views to the group and, if nobody is writing, writes until none are left.
-    pub(crate) fn join(&self, conn: &mut SqliteConnection, views: Vec<(ShareView, AuditDraft)>, answer: Answer) {
-        {
-            let Ok(mut state) = self.state.lock() else {
-                return answer(Err(stopped()));
-            };
-            state.waiting.push((views, answer));
-            if state.writing {
-                return;
-            }
-            state.writing = true;
-        }
-        let turn = Turn(self);
-        loop {
-            let batch = {
-                let Ok(mut state) = self.state.lock() else { return };
-                if state.waiting.is_empty() {
-                    state.writing = false;
-                    std::mem::forget(turn);
-                    return;
-                }
-                let mut count = 0;
-                let take = state.waiting.iter().take_while(|(v, _)| {
-                    count += v.len();
-                    count <= VIEW_BATCH
-                });
-                let n = take.count().max(1);
-                state.waiting.drain(..n).collect::<Vec<_>>()
-            };
-            write_batch(conn, batch);
-        }
+    } else {
+        answer(write_views(conn, views));
     }
 }
 
 /// Writes the batch in one transaction; if that fails, each request's views alone, so
 /// one bad view (a link purged meanwhile) fails only its own request.
-fn write_batch(conn: &mut SqliteConnection, batch: Vec<(Vec<(ShareView, AuditDraft)>, Answer)>) {
+pub(crate) fn write_batch(conn: &mut SqliteConnection, batch: Vec<Pending>) {
     if batch.len() > 1 {
         let all = batch.iter().flat_map(|(views, _)| views.iter().cloned()).collect();
         if write_views(conn, all).is_ok() {
