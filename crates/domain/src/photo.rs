@@ -224,6 +224,12 @@ impl Photo {
         }
     }
 
+    /// Whether it may be shown (in a report, or through a link): live, with its
+    /// stripped variants made.
+    pub fn is_showable(&self) -> bool {
+        self.deleted_at.is_none() && self.large_size.is_some() && self.thumb_size.is_some()
+    }
+
     /// The SHA-256 in lowercase hex.
     pub fn sha256_hex(&self) -> String {
         hex::encode(self.sha256)

@@ -62,7 +62,7 @@ pub struct ReportEntry {
 impl ReportEntry {
     /// Whether the photo can be shown: live and with its stripped variants made.
     pub fn showable(&self) -> bool {
-        self.photo.deleted_at.is_none() && self.photo.large_size.is_some() && self.photo.thumb_size.is_some()
+        self.photo.is_showable()
     }
 }
 

@@ -123,6 +123,18 @@ pub enum Shared {
     Photos(Job, Vec<Photo>),
 }
 
+impl Shared {
+    /// Whether a page shows anything: a photo link whose photo has no stripped variants
+    /// (not processed yet, or its processing failed) shows nothing (410), and a page
+    /// that shows nothing is not a view.
+    pub fn shows_anything(&self, target: &ShareTarget) -> bool {
+        match (self, target) {
+            (Shared::Photos(_, photos), ShareTarget::Photo(_)) => photos.iter().any(Photo::is_showable),
+            _ => true,
+        }
+    }
+}
+
 /// Share links and their views. Contract: a link is created only for a live target of
 /// a live job of its workspace (`NotFound` otherwise); reads of what a link shows see
 /// only live content; views are appended with their audit event in one transaction.
@@ -167,7 +179,7 @@ pub trait ShareStore: Send + Sync {
     /// commit), else in two.
     async fn shared_viewed(&self, link: &ShareLink, view: (ShareView, AuditDraft)) -> StoreResult<Option<Shared>> {
         let shared = self.shared(link).await?;
-        if shared.is_some() {
+        if shared.as_ref().is_some_and(|s| s.shows_anything(&link.target)) {
             self.record_views(vec![view]).await?;
         }
         Ok(shared)

@@ -195,6 +195,7 @@ async fn resolve(
     (status = 200, content_type = "text/html", description = "The shared page, or the password form"),
     (status = 404, content_type = "text/html", description = "Unknown, malformed or revoked link (one page for all)"),
     (status = 410, content_type = "text/html", description = "Expired link, or its content removed since"),
+    (status = 503, content_type = "text/html", description = "The view could not be recorded, so nothing is shown"),
 ))]
 #[get("/s/{token}")]
 pub async fn show(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
@@ -290,6 +291,7 @@ fn image(size: u64, body: workvault_domain::blob::ByteStream) -> HttpResponse {
 #[utoipa::path(tag = "pages", params(("token" = String, Path)), responses(
     (status = 200, description = "The PDF or the image"),
     (status = 403, content_type = "text/html", description = "Downloads are off for this link"),
+    (status = 503, content_type = "text/html", description = "The download could not be recorded, so nothing is sent"),
 ))]
 #[get("/s/{token}/download")]
 pub async fn download(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {

@@ -431,3 +431,65 @@ async fn an_instance_moves_from_sqlite_to_postgresql_and_back() {
     let on_back = workvault_store_sqlite::SqliteStore::open(&back).expect("sqlite");
     assert_eq!(dump_all(&on_back).await, dump_all(&on_pg).await);
 }
+
+/// A view is kept before its page is sent: the pages sent just before the process is
+/// killed (SIGKILL, nothing flushed on the way out) all have their views, with their
+/// audit events, once the server is back.
+#[tokio::test]
+async fn the_views_of_pages_sent_survive_the_server_being_killed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let server = Server::start(dir.path(), port, Backend::Embedded);
+    let base = server.base.clone();
+    let owner = browser();
+    owner.get(server.printed_link().expect("sign-in link")).send().await.expect("sign in");
+    let post = |path: String, body: Value| {
+        let (owner, base) = (owner.clone(), base.clone());
+        async move { json(owner.post(format!("{base}{path}")).json(&body).send().await.expect("post")).await.1 }
+    };
+    let ws = post("/api/v1/workspaces".into(), json!({"name": "Acme"})).await["id"].as_str().expect("ws").to_owned();
+    let job = post(format!("/api/v1/workspaces/{ws}/jobs"), json!({"title": "Roof"})).await["id"]
+        .as_str()
+        .expect("job")
+        .to_owned();
+    let shared = post(format!("/api/v1/workspaces/{ws}/share-links"), json!({"target": "job", "id": job})).await;
+    let link = shared["id"].as_str().unwrap_or_else(|| panic!("a link: {shared}")).to_owned();
+    let url = shared["url"].as_str().expect("url").to_owned();
+
+    let viewer = browser();
+    for _ in 0..40 {
+        assert_eq!(viewer.get(&url).send().await.expect("page").status(), StatusCode::OK);
+    }
+    drop(server);
+    let journal = dir.path().join("workvault-data/workvault.db-views");
+    let left: u64 =
+        std::fs::read_dir(&journal).expect("journal").map(|e| e.expect("entry").metadata().expect("len").len()).sum();
+    eprintln!("{left} bytes of views were in the journal when the server was killed");
+
+    let server = Server::start(dir.path(), port, Backend::Embedded);
+    let (code, out, err) =
+        cli(dir.path(), port, Backend::Embedded, &["sign-in-link", "--email", "owner@workvault.local"]);
+    assert_eq!(code, 0, "{err}");
+    let owner = browser();
+    owner.get(out.trim()).send().await.expect("sign in again");
+    let (status, views) = json(
+        owner
+            .get(format!("{}/api/v1/workspaces/{ws}/share-links/{link}/views?limit=100", server.base))
+            .send()
+            .await
+            .expect("views"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{views}");
+    assert_eq!(views["items"].as_array().expect("items").len(), 40, "every page sent has its view");
+    let (_, verify) =
+        json(owner.get(format!("{}/api/v1/workspaces/{ws}/audit/verify", server.base)).send().await.expect("verify"))
+            .await;
+    assert_eq!(verify["intact"], true, "{verify}");
+    let (_, audit) =
+        json(owner.get(format!("{}/api/v1/workspaces/{ws}/audit?limit=100", server.base)).send().await.expect("audit"))
+            .await;
+    let viewed =
+        audit["items"].as_array().expect("events").iter().filter(|e| e["action"] == "share_link.viewed").count();
+    assert_eq!(viewed, 40, "and its audit event");
+}

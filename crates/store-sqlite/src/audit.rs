@@ -25,7 +25,7 @@ pub(crate) fn append(conn: &mut SqliteConnection, draft: AuditDraft) -> Result<A
         None => (0, GENESIS),
     };
     let event = draft.seal(AuditEventId::from_uuid(Uuid::now_v7()), seq + 1, prev);
-    diesel::insert_into(audit_events::table).values(AuditRow::from_domain(&event)).execute(conn)?;
+    insert(conn, AuditRow::from_domain(&event))?;
     diesel::insert_into(audit_heads::table)
         .values((
             audit_heads::workspace_id.eq(&ws),
@@ -63,9 +63,8 @@ pub(crate) fn append_all(conn: &mut SqliteConnection, drafts: Vec<AuditDraft>) -
             (seq, prev) = (event.seq, event.hash);
             rows.push(AuditRow::from_domain(&event));
         }
-        // One row per statement, prepared once and cached (see `share::write_views`).
         for row in rows {
-            diesel::insert_into(audit_events::table).values(row).execute(conn)?;
+            insert(conn, row)?;
         }
         diesel::insert_into(audit_heads::table)
             .values((audit_heads::workspace_id.eq(&ws), audit_heads::seq.eq(seq), audit_heads::hash.eq(prev.to_vec())))
@@ -77,9 +76,33 @@ pub(crate) fn append_all(conn: &mut SqliteConnection, drafts: Vec<AuditDraft>) -
     Ok(())
 }
 
+/// Inserts one event. Its columns are named one by one, so the statement is the same
+/// with or without a request id, and is prepared once per connection and cached (a
+/// derived insert leaves out a `None` column, which makes its SQL vary).
+fn insert(conn: &mut SqliteConnection, row: AuditRow) -> Result<(), Db> {
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::id.eq(row.id),
+            audit_events::workspace_id.eq(row.workspace_id),
+            audit_events::seq.eq(row.seq),
+            audit_events::at.eq(row.at),
+            audit_events::actor.eq(row.actor),
+            audit_events::action.eq(row.action),
+            audit_events::target_kind.eq(row.target_kind),
+            audit_events::target_id.eq(row.target_id),
+            audit_events::details.eq(row.details),
+            audit_events::request_id.eq(row.request_id),
+            audit_events::prev_hash.eq(row.prev_hash),
+            audit_events::hash.eq(row.hash),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn audit_events(&self, ws: WorkspaceId, page: PageRequest) -> StoreResult<Page<AuditEvent>> {
+        self.settle().await?;
         self.run(move |conn| {
             let mut q = audit_events::table
                 .filter(audit_events::workspace_id.eq(ws.to_string()))
@@ -97,6 +120,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn audit_chain(&self, ws: WorkspaceId, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        self.settle().await?;
         self.run(move |conn| {
             let rows = audit_events::table
                 .filter(audit_events::workspace_id.eq(ws.to_string()))
@@ -111,6 +135,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn audit_head(&self, ws: WorkspaceId) -> StoreResult<Option<(i64, [u8; 32])>> {
+        self.settle().await?;
         self.run(move |conn| {
             let ws = ws.to_string();
             let head: Option<(i64, Vec<u8>)> =

@@ -10,34 +10,39 @@
 //!
 //! Writes go to one writer thread with its own connection: SQLite admits one writer at
 //! a time, so writes queued here never wait in SQLite's busy handler (which sleeps in
-//! steps up to 100 ms) for each other. Share link views queued one after another are
-//! written together, many to a transaction (group commit; see `share::record`).
+//! steps up to 100 ms) for each other. The writer also moves share link views from the
+//! journal into the database (see `journal`): within `FLUSH_EVERY` of the first, before
+//! any other write, and when a read asks for it.
 //!
 //! A private in-memory database has one connection, so one thread does everything.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use diesel::sqlite::SqliteConnection;
-use workvault_domain::ports::StoreError;
+use workvault_domain::ports::{StoreError, StoreResult};
 
-use crate::share::{Pending, write_batch};
+use crate::journal::{FLUSH_EVERY, Journal, Sealed};
+use crate::share::write_journalled;
 
 /// A unit of work for a connection's thread.
 pub(crate) type Job = Box<dyn FnOnce(&mut SqliteConnection) + Send>;
 
 /// What the writer thread is given.
 pub(crate) enum Work {
-    /// A write, run alone.
+    /// A write (the journal is written first).
     Job(Job),
-    /// Share link views: those queued one after another are written together.
-    Views(Pending),
+    /// The journal was empty and has views now: write them within `FLUSH_EVERY`.
+    Journalled,
+    /// Write the journal now, then say whether every view in it is in the database.
+    Settle(Box<dyn FnOnce(StoreResult<()>) + Send>),
 }
 
-/// The most views written in one transaction.
-const VIEW_BATCH: usize = 512;
+/// How long the writer waits before trying again when the database refused the journal.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Makes a connection for a thread (set by the store: open and configure).
 pub(crate) type Connect = Arc<dyn Fn() -> Result<SqliteConnection, StoreError> + Send + Sync>;
@@ -48,20 +53,38 @@ pub(crate) struct Engine {
     reads: Option<Sender<Job>>,
     writes: Sender<Work>,
     threads: usize,
+    /// The view journal of a database file (none for an in-memory database).
+    journal: Option<Arc<Journal>>,
+    /// Joined on drop, so a dropped store has written its journal and closed.
+    writer: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer's loop, which writes the journal first.
+        drop(std::mem::replace(&mut self.writes, mpsc::channel().0));
+        if let Some(writer) = self.writer.take()
+            && writer.thread().id() != thread::current().id()
+        {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl Engine {
     /// `readers` threads for reads plus one writer; with `readers == 0`, the writer's
     /// connection serves reads too (an in-memory database).
-    pub(crate) fn start(connect: Connect, readers: usize) -> Result<Self, StoreError> {
+    pub(crate) fn start(connect: Connect, readers: usize, journal: Option<Arc<Journal>>) -> Result<Self, StoreError> {
         let (writes, write_queue) = mpsc::channel::<Work>();
         let writer = connect()?;
-        spawn("sqlite-writer", {
+        let writer = spawn("sqlite-writer", {
             let connect = connect.clone();
-            move || write_loop(writer, connect, write_queue)
+            let flusher = journal.clone().map(|journal| Flusher { journal, forget: Vec::new(), refused: None });
+            move || write_loop(writer, connect, write_queue, flusher)
         })?;
+        let writer = Some(writer);
         if readers == 0 {
-            return Ok(Self { reads: None, writes, threads: 1 });
+            return Ok(Self { reads: None, writes, threads: 1, journal, writer });
         }
         let (reads, read_queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(read_queue));
@@ -70,12 +93,7 @@ impl Engine {
             let (connect, queue) = (connect.clone(), queue.clone());
             spawn(&format!("sqlite-read-{n}"), move || read_loop(conn, connect, &queue))?;
         }
-        Ok(Self { reads: Some(reads), writes, threads: readers + 1 })
-    }
-
-    /// Whether reads have threads of their own (a database file), apart from the writer.
-    pub(crate) fn has_readers(&self) -> bool {
-        self.reads.is_some()
+        Ok(Self { reads: Some(reads), writes, threads: readers + 1, journal, writer })
     }
 
     /// How many threads hold a connection.
@@ -94,12 +112,20 @@ impl Engine {
         self.writes.send(Work::Job(job)).map_err(|_| stopped())
     }
 
-    /// Queues views for the writer; gives them back if it has stopped.
-    pub(crate) fn record_views(&self, pending: Pending) -> Result<(), Pending> {
-        self.writes.send(Work::Views(pending)).map_err(|e| match e.0 {
-            Work::Views(pending) => pending,
-            Work::Job(_) => unreachable!("sent views"),
-        })
+    /// The view journal, if the database is a file.
+    pub(crate) fn journal(&self) -> Option<&Journal> {
+        self.journal.as_deref()
+    }
+
+    /// Tells the writer the journal has views (it was empty).
+    pub(crate) fn journalled(&self) {
+        // A stopped writer is seen by the next write; the views wait in the journal.
+        let _ = self.writes.send(Work::Journalled);
+    }
+
+    /// Asks the writer to write the journal now; `done` hears whether it did.
+    pub(crate) fn settle(&self, done: Box<dyn FnOnce(StoreResult<()>) + Send>) -> Result<(), StoreError> {
+        self.writes.send(Work::Settle(done)).map_err(|_| stopped())
     }
 }
 
@@ -107,8 +133,8 @@ pub(crate) fn stopped() -> StoreError {
     StoreError::Unavailable("the database's threads have stopped".into())
 }
 
-fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), StoreError> {
-    thread::Builder::new().name(name.to_owned()).spawn(f).map(drop).map_err(|e| StoreError::Unavailable(Box::new(e)))
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<thread::JoinHandle<()>, StoreError> {
+    thread::Builder::new().name(name.to_owned()).spawn(f).map_err(|e| StoreError::Unavailable(Box::new(e)))
 }
 
 /// Runs one job. A job that panics leaves its connection in an unknown state (perhaps
@@ -138,37 +164,101 @@ fn read_loop(mut conn: SqliteConnection, connect: Connect, queue: &Mutex<Receive
     }
 }
 
-fn write_loop(mut conn: SqliteConnection, connect: Connect, queue: Receiver<Work>) {
-    let mut held: Option<Work> = None;
+fn write_loop(mut conn: SqliteConnection, connect: Connect, queue: Receiver<Work>, mut flusher: Option<Flusher>) {
+    // When the journal is next to be written, if it has views.
+    let mut due: Option<Instant> = None;
     loop {
-        let work = match held.take() {
-            Some(work) => work,
-            None => match queue.recv() {
-                Ok(work) => work,
-                Err(_) => return,
-            },
+        let next = match due {
+            None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(at) => queue.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        let work = match next {
+            Ok(work) => work,
+            Err(RecvTimeoutError::Timeout) => {
+                due = flush(&mut conn, &connect, flusher.as_mut());
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                flush(&mut conn, &connect, flusher.as_mut());
+                return;
+            }
         };
         match work {
-            Work::Job(job) => run_job(&mut conn, &connect, job),
-            Work::Views(first) => {
-                // Every view already waiting, up to the next other write.
-                let mut count = first.0.len();
-                let mut batch = vec![first];
-                while count < VIEW_BATCH {
-                    match queue.try_recv() {
-                        Ok(Work::Views(next)) => {
-                            count += next.0.len();
-                            batch.push(next);
-                        }
-                        Ok(other) => {
-                            held = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
+            Work::Job(job) => {
+                if due.is_some() {
+                    due = flush(&mut conn, &connect, flusher.as_mut());
                 }
-                run_job(&mut conn, &connect, Box::new(move |c| write_batch(c, batch)));
+                run_job(&mut conn, &connect, job);
+            }
+            Work::Journalled => {
+                due.get_or_insert_with(|| Instant::now() + FLUSH_EVERY);
+            }
+            Work::Settle(done) => {
+                due = flush(&mut conn, &connect, flusher.as_mut());
+                done(match due {
+                    None => Ok(()),
+                    Some(_) => Err(StoreError::Unavailable("the share link views journal could not be written".into())),
+                });
             }
         }
+    }
+}
+
+/// Writes the journal; returns when to write it next (`None`: it is empty).
+fn flush(conn: &mut SqliteConnection, connect: &Connect, flusher: Option<&mut Flusher>) -> Option<Instant> {
+    let flusher = flusher?;
+    match catch_unwind(AssertUnwindSafe(|| flusher.flush(conn))) {
+        Ok(Ok(())) => (flusher.journal.unwritten() > 0).then(|| Instant::now() + FLUSH_EVERY),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "share link views could not be moved from the journal to the database");
+            Some(Instant::now() + RETRY_AFTER)
+        }
+        Err(_) => {
+            // The segment being written stays on disk, written when the database is
+            // next opened.
+            tracing::error!("writing the share link views journal panicked; its connection is replaced");
+            if let Ok(fresh) = connect() {
+                *conn = fresh;
+            }
+            Some(Instant::now() + RETRY_AFTER)
+        }
+    }
+}
+
+/// Moves views from the journal into the database, on the writer's connection.
+struct Flusher {
+    journal: Arc<Journal>,
+    /// Segments written and deleted, forgotten in `view_journal` with the next write.
+    forget: Vec<String>,
+    /// A segment the database refused, written before any newer one.
+    refused: Option<Sealed>,
+}
+
+impl Flusher {
+    /// Writes the views appended so far (not those appended meanwhile, so a busy
+    /// journal never holds up the writes queued behind it).
+    fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        if let Some(sealed) = self.refused.take() {
+            self.write(conn, sealed)?;
+        }
+        match self.journal.seal().map_err(|e| StoreError::Unavailable(Box::new(e)))? {
+            Some(sealed) => self.write(conn, sealed),
+            None => Ok(()),
+        }
+    }
+
+    fn write(&mut self, conn: &mut SqliteConnection, sealed: Sealed) -> Result<(), StoreError> {
+        if let Err(e) = write_journalled(conn, &sealed.name, &sealed.entries, &self.forget) {
+            self.refused = Some(sealed);
+            return Err(e.into());
+        }
+        self.forget.clear();
+        let name = sealed.name.clone();
+        match self.journal.written(sealed) {
+            Ok(()) => self.forget.push(name),
+            // Still named in `view_journal`, so never written twice.
+            Err(e) => tracing::warn!(segment = %name, error = %e, "a written journal segment could not be deleted"),
+        }
+        Ok(())
     }
 }

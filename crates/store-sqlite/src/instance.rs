@@ -378,6 +378,9 @@ fn restore_one(c: &mut SqliteConnection, record: &Record) -> Result<(), Db> {
 #[async_trait]
 impl InstanceStore for SqliteStore {
     async fn dump(&self, kind: RecordKind, after: Option<String>, limit: u32) -> StoreResult<RecordPage> {
+        if matches!(kind, RecordKind::ShareView | RecordKind::AuditEvent) {
+            self.settle().await?;
+        }
         self.run(move |c| dump(c, kind, after, limit)).await
     }
 

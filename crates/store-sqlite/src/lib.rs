@@ -6,6 +6,7 @@ mod engine;
 mod identity;
 mod instance;
 mod jobs;
+mod journal;
 mod members;
 mod photos;
 mod queue;
@@ -83,10 +84,11 @@ impl SqliteStore {
                  on each run (build with LIBSQLITE3_FLAGS=-DSQLITE_ENABLE_QPSG, as .cargo/config.toml does)"
             );
         }
+        let journal = open_journal(path, &mut setup)?;
         drop(setup);
         let url = url.to_owned();
         let connect: Connect = Arc::new(move || connect_to(&url));
-        let engine = Engine::start(connect.clone(), readers())?;
+        let engine = Engine::start(connect.clone(), readers(), Some(journal))?;
         Ok(Self { engine: Arc::new(engine), connect: Some(connect) })
     }
 
@@ -101,7 +103,7 @@ impl SqliteStore {
                 .and_then(|mut c| c.take())
                 .ok_or_else(|| StoreError::Corrupt("the in-memory database is lost".into()))
         });
-        let engine = Arc::new(Engine::start(connect, 0)?);
+        let engine = Arc::new(Engine::start(connect, 0, None)?);
         let store = Self { engine, connect: None };
         store.migrate()?;
         Ok(store)
@@ -114,6 +116,17 @@ impl SqliteStore {
             let _ = tx.send(run_migrations(c));
         }))?;
         rx.recv().map_err(|_| stopped())?
+    }
+
+    /// Waits until every share link view journalled so far is in the database, so a
+    /// read of views or of the audit log sees each view whose page was sent.
+    async fn settle(&self) -> Result<(), StoreError> {
+        if self.engine.journal().is_none_or(|j| j.unwritten() == 0) {
+            return Ok(());
+        }
+        let (tx, rx) = oneshot::channel();
+        self.engine.settle(Box::new(move |written| drop(tx.send(written))))?;
+        rx.await.map_err(|_| stopped())?
     }
 
     /// Runs `f` on a reading thread's connection.
@@ -194,6 +207,21 @@ pub fn planner_is_stable(conn: &mut SqliteConnection) -> Result<bool, StoreError
     let options: Vec<Option_> = diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA compile_options"), conn)
         .map_err(StoreError::from_diesel)?;
     Ok(options.iter().any(|o| o.compile_options == "ENABLE_QPSG"))
+}
+
+/// Opens the database's view journal and writes the views a stopped process left in
+/// it, before any other connection opens.
+fn open_journal(path: &Path, setup: &mut SqliteConnection) -> Result<Arc<journal::Journal>, StoreError> {
+    let (journal, left) = journal::Journal::open(path).map_err(unavailable)?;
+    for sealed in left {
+        share::write_journalled(setup, &sealed.name, &sealed.entries, &[])?;
+        tracing::info!(segment = %sealed.name, views = sealed.entries.len(), "wrote share link views left in the journal");
+        sealed.remove().map_err(unavailable)?;
+    }
+    // Segments whose files are gone need no remembering (those of other live
+    // processes are still there).
+    share::forget_segments_but(setup, &journal.segment_names().map_err(unavailable)?)?;
+    Ok(Arc::new(journal))
 }
 
 fn run_migrations(conn: &mut SqliteConnection) -> Result<usize, StoreError> {

@@ -360,3 +360,9 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    view_journal (segment) {
+        segment -> Text,
+    }
+}

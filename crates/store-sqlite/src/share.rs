@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 use tokio::sync::oneshot;
 use workvault_domain::audit::AuditDraft;
@@ -16,10 +17,13 @@ use workvault_domain::share::{GALLERY_LIMIT, ShareLink, ShareStore, ShareTarget,
 
 use crate::audit::{append, append_all};
 use crate::engine::{Engine, stopped};
+use crate::journal::Entry;
 use crate::reports::{ItemRead, ReportRow, report_and_entries};
 use crate::rows::{JobRow, PhotoRow, corrupt, hash, id, micros, opt_time, role, time};
-use crate::schema::{grants, jobs, memberships, photos, rate_limits, report_items, reports, share_links, share_views};
-use crate::{Db, SqliteStore};
+use crate::schema::{
+    grants, jobs, memberships, photos, rate_limits, report_items, reports, share_links, share_views, view_journal,
+};
+use crate::{Db, SqliteStore, Thread};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = share_links)]
@@ -327,31 +331,31 @@ impl ShareStore for SqliteStore {
     }
 
     async fn record_views(&self, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()> {
-        let (tx, rx) = oneshot::channel();
-        let answer: Answer = Box::new(move |stored| drop(tx.send(stored)));
-        if self.engine.has_readers() {
-            self.engine.record_views((views, answer)).map_err(|_| stopped())?;
-        } else {
-            let engine = self.engine.clone();
-            self.engine.write(Box::new(move |c| record(&engine, c, views, answer)))?;
+        match self.engine.journal() {
+            Some(_) => journal_views(&self.engine, views),
+            None => self.on_thread(Thread::Writer, move |c| write_views(c, views)).await,
         }
-        rx.await.map_err(|_| stopped())?
     }
 
     async fn shared_viewed(&self, link: &ShareLink, view: (ShareView, AuditDraft)) -> StoreResult<Option<Shared>> {
         let (tx, rx) = oneshot::channel();
         let (engine, link) = (self.engine.clone(), link.clone());
-        self.engine.read(Box::new(move |c| match shared(c, &link).map_err(StoreError::from) {
-            Ok(Some(content)) => {
-                let answer = Box::new(move |stored: StoreResult<()>| drop(tx.send(stored.map(|()| Some(content)))));
-                record(&engine, c, vec![view], answer);
-            }
-            other => drop(tx.send(other)),
+        self.engine.read(Box::new(move |c| {
+            let answer = match shared(c, &link).map_err(StoreError::from) {
+                Ok(Some(content)) if content.shows_anything(&link.target) => match engine.journal() {
+                    Some(_) => journal_views(&engine, vec![view]),
+                    None => write_views(c, vec![view]),
+                }
+                .map(|()| Some(content)),
+                other => other,
+            };
+            drop(tx.send(answer));
         }))?;
         rx.await.map_err(|_| stopped())?
     }
 
     async fn views_of(&self, ws: WorkspaceId, link: ShareLinkId, page: PageRequest) -> StoreResult<Page<ShareView>> {
+        self.settle().await?;
         self.run(move |c| {
             let (key, after) = match page.after {
                 Some(a) => (a.key, a.id.to_string()),
@@ -380,9 +384,9 @@ impl ShareStore for SqliteStore {
                 "DELETE FROM share_views WHERE at < ?1 - ?3 AND at < ?1 - ?3 * COALESCE( \
                    (SELECT w.share_view_retention_days FROM workspaces w WHERE w.id = share_views.workspace_id), ?2)",
             )
-            .bind::<diesel::sql_types::BigInt, _>(micros(now))
-            .bind::<diesel::sql_types::BigInt, _>(i64::from(default_days))
-            .bind::<diesel::sql_types::BigInt, _>(DAY)
+            .bind::<BigInt, _>(micros(now))
+            .bind::<BigInt, _>(i64::from(default_days))
+            .bind::<BigInt, _>(DAY)
             .execute(c)?;
             let spent = micros(now) - i64::from(default_days) * DAY;
             diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(spent))).execute(c)?;
@@ -411,7 +415,8 @@ impl ShareStore for SqliteStore {
     }
 }
 
-/// Writes views with their audit events in one write transaction.
+/// Writes views with their audit events in one write transaction (an in-memory
+/// database, which keeps no journal).
 fn write_views(c: &mut SqliteConnection, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()> {
     c.immediate_transaction(|c| {
         // One row per statement: the statement is prepared once per connection and
@@ -424,41 +429,73 @@ fn write_views(c: &mut SqliteConnection, views: Vec<(ShareView, AuditDraft)>) ->
     .map_err(StoreError::from)
 }
 
-/// Says whether a request's views were stored (and answers its request).
-pub(crate) type Answer = Box<dyn FnOnce(StoreResult<()>) + Send>;
-
-/// Views to write, and the answer to give once they are.
-pub(crate) type Pending = (Vec<(ShareView, AuditDraft)>, Answer);
-
-/// Records views from a job that holds a connection: on a database file, queued for
-/// the writer thread, which writes every view waiting when it comes round in one
-/// transaction (group commit), so the reading threads never wait for a commit and no
-/// two of our writers wait for each other; each request is answered once its views are
-/// stored. An in-memory database has one connection and one thread: there the views
-/// are written on the spot.
-fn record(engine: &Engine, conn: &mut SqliteConnection, views: Vec<(ShareView, AuditDraft)>, answer: Answer) {
-    if engine.has_readers() {
-        if let Err((_, answer)) = engine.record_views((views, answer)) {
-            answer(Err(stopped()));
-        }
-    } else {
-        answer(write_views(conn, views));
+/// Appends views to the database file's journal; the writer thread is told when the
+/// journal was empty, and writes them within [`crate::journal::FLUSH_EVERY`].
+fn journal_views(engine: &Engine, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()> {
+    let journal = engine.journal().ok_or_else(stopped)?;
+    let first = journal.append(views).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+    if first {
+        engine.journalled();
     }
+    Ok(())
 }
 
-/// Writes the batch in one transaction; if that fails, each request's views alone, so
-/// one bad view (a link purged meanwhile) fails only its own request.
-pub(crate) fn write_batch(conn: &mut SqliteConnection, batch: Vec<Pending>) {
-    if batch.len() > 1 {
-        let all = batch.iter().flat_map(|(views, _)| views.iter().cloned()).collect();
-        if write_views(conn, all).is_ok() {
-            for (_, answer) in batch {
-                answer(Ok(()));
-            }
-            return;
+/// Writes a journal segment's views with their audit events, in one transaction that
+/// also records the segment as written; a segment recorded already is skipped, so a
+/// segment written just before its process stopped is not written again. A view of a
+/// link deleted since is not kept (its link's views went with it); its audit event is.
+/// Segments named in `forget` (written, their files deleted) are forgotten.
+pub(crate) fn write_journalled(
+    c: &mut SqliteConnection,
+    segment: &str,
+    entries: &[Entry],
+    forget: &[String],
+) -> Result<(), Db> {
+    c.immediate_transaction(|c| {
+        if !forget.is_empty() {
+            diesel::delete(view_journal::table.filter(view_journal::segment.eq_any(forget))).execute(c)?;
         }
-    }
-    for (views, answer) in batch {
-        answer(write_views(conn, views));
-    }
+        let done: bool = diesel::select(diesel::dsl::exists(view_journal::table.find(segment))).get_result(c)?;
+        if done {
+            return Ok(());
+        }
+        // Views of links deleted since are dropped; the rest go in one row per (cached)
+        // statement, a view already there (written by an earlier try) ignored.
+        let mut links: Vec<String> = entries.iter().map(|(v, _)| v.link_id.to_string()).collect();
+        links.sort_unstable();
+        links.dedup();
+        let mut live = std::collections::HashSet::with_capacity(links.len());
+        for some in links.chunks(500) {
+            live.extend(
+                share_links::table.filter(share_links::id.eq_any(some)).select(share_links::id).load::<String>(c)?,
+            );
+        }
+        for (view, _) in entries {
+            let row = ViewRow::from_domain(view);
+            if live.contains(&row.link_id) {
+                // Columns named one by one: a statement with a static id, prepared once
+                // and cached (a derived insert builds its SQL on every run).
+                diesel::insert_or_ignore_into(share_views::table)
+                    .values((
+                        share_views::id.eq(row.id),
+                        share_views::workspace_id.eq(row.workspace_id),
+                        share_views::link_id.eq(row.link_id),
+                        share_views::at.eq(row.at),
+                        share_views::viewed.eq(row.viewed),
+                        share_views::network.eq(row.network),
+                        share_views::browser.eq(row.browser),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        append_all(c, entries.iter().map(|(_, audit)| audit.clone()).collect())?;
+        diesel::insert_into(view_journal::table).values(view_journal::segment.eq(segment)).execute(c)?;
+        Ok(())
+    })
+}
+
+/// Forgets every written segment but those named (whose files are still there).
+pub(crate) fn forget_segments_but(c: &mut SqliteConnection, keep: &[String]) -> Result<(), Db> {
+    diesel::delete(view_journal::table.filter(view_journal::segment.ne_all(keep))).execute(c)?;
+    Ok(())
 }

@@ -215,7 +215,8 @@ fn the_diesel_schema_matches_the_migrated_database() {
         submit_links,
         tickets,
         ticket_replies,
-        ticket_attachments
+        ticket_attachments,
+        view_journal
     );
     #[derive(QueryableByName)]
     struct Name {
@@ -293,4 +294,74 @@ async fn a_failure_after_the_change_rolls_the_change_back() {
     let r = f.app.create_job(&alice, ws, NewJob { title: "never".into(), ..Default::default() }).await;
     assert!(r.is_err(), "{r:?}");
     assert_eq!(f.app.jobs(&alice, ws, Default::default()).await.expect("jobs").items.len(), jobs_before, "no job row");
+}
+
+/// One journal line, as a process writes it before the page is sent.
+fn journal_line(ws: &str, link: &str, network: &str) -> String {
+    let (id, at) = (uuid::Uuid::now_v7(), chrono::Utc::now().timestamp_micros());
+    serde_json::json!({
+        "id": id.to_string(), "workspace_id": ws, "link_id": link, "at": at, "viewed": "page",
+        "network": network, "browser": "Firefox",
+        "audit": {
+            "workspace_id": ws, "at": at, "actor": "anonymous", "action": "share_link.viewed",
+            "target_kind": "share_link", "target_id": link,
+            "details": {"viewed": "page", "network": network, "browser": "Firefox"}, "request_id": null
+        }
+    })
+    .to_string()
+        + "\n"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_left_in_the_journal_are_written_once_when_the_database_opens() {
+    use workvault_domain::page::PageRequest;
+    use workvault_domain::service::{NewShareLink, ShareRequest};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("w.db");
+    let journal = dir.path().join("w.db-views");
+    let (owner, ws, link) = {
+        let f = Fixture::new(Arc::new(SqliteStore::open(&path).expect("open")));
+        let owner = f.user("owner").await;
+        let ws = f.workspace(&owner, "Journal").await;
+        let job =
+            f.app.create_job(&owner, ws, NewJob { title: "Roof".into(), ..Default::default() }).await.expect("job");
+        let new =
+            NewShareLink { target: ShareRequest::Job(job.id), expires_at: None, password: None, allow_download: false };
+        let (link, _) = f.app.create_share_link(&owner, ws, new).await.expect("link");
+        (owner, ws, link.id)
+    };
+    let (w, l) = (ws.to_string(), link.to_string());
+
+    // A process stopped with two views in its journal, the second cut short by the machine
+    // stopping. Another stopped between writing a segment and deleting its file.
+    let left = journal.join(format!("{}.views", uuid::Uuid::now_v7().simple()));
+    let cut = journal_line(&w, &l, "198.51.100.0/24");
+    std::fs::write(&left, journal_line(&w, &l, "203.0.113.0/24") + &cut + &cut[..cut.len() / 2]).expect("segment");
+    let written = format!("{}.views", uuid::Uuid::now_v7().simple());
+    std::fs::write(journal.join(&written), journal_line(&w, &l, "192.0.2.0/24")).expect("segment");
+    let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8")).expect("sqlite");
+    conn.batch_execute(&format!("PRAGMA busy_timeout = 5000; INSERT INTO view_journal (segment) VALUES ('{written}')"))
+        .expect("written");
+    drop(conn);
+
+    for _ in 0..2 {
+        let store = Arc::new(SqliteStore::open(&path).expect("open"));
+        let f = Fixture::new(store.clone());
+        let views =
+            f.app.share_views(&owner, ws, link, PageRequest { limit: 10, after: None }).await.expect("views").items;
+        let mut networks: Vec<&str> = views.iter().map(|v| v.network.as_str()).collect();
+        networks.sort_unstable();
+        assert_eq!(
+            networks,
+            ["198.51.100.0/24", "203.0.113.0/24"],
+            "each left view once, the cut one and the written segment's not"
+        );
+        let chain = workvault_domain::ports::AuditStore::audit_chain(&*store, ws, 0, 100).await.expect("chain");
+        assert_eq!(chain.iter().filter(|e| e.action == "share_link.viewed").count(), 2);
+        assert!(f.app.verify_audit(&owner, ws).await.expect("verify").is_intact());
+        let files: Vec<_> =
+            std::fs::read_dir(&journal).expect("journal").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(files.len(), 1, "only the open store's own segment is left: {files:?}");
+    }
 }

@@ -291,6 +291,9 @@ impl Workvault {
     }
 
     fn page_of(&self, link: ShareLink, shared: Shared) -> Result<SharedPage, ShareRefusal> {
+        if !shared.shows_anything(&link.target) {
+            return Err(ShareRefusal::Gone);
+        }
         let view = match shared {
             Shared::Report(report, entries) => ReportView::new(report, entries),
             Shared::Photos(job, photos) => {
@@ -310,9 +313,6 @@ impl Workvault {
                 ReportView::new(report, entries)
             }
         };
-        if matches!(link.target, ShareTarget::Photo(_)) && view.showable().next().is_none() {
-            return Err(ShareRefusal::Gone);
-        }
         Ok(SharedPage { link, view })
     }
 
