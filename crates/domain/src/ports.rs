@@ -40,6 +40,27 @@ pub trait Rng: Send + Sync + fmt::Debug {
     fn fill(&self, dest: &mut [u8]);
 }
 
+/// Runs CPU-heavy work (argon2id password hashing: tens of milliseconds, 19 MiB) where
+/// it holds up no request: the server hands it to its pool of blocking threads.
+/// [`Inline`] runs it on the spot (tests, tools, embedders without a runtime).
+#[async_trait]
+pub trait Offload: Send + Sync + fmt::Debug {
+    /// Runs `work` and waits for it. Work that is dropped unrun (its thread panicked,
+    /// the pool shut down) is an unavailable service to the caller.
+    async fn run(&self, work: Box<dyn FnOnce() + Send>);
+}
+
+/// Runs offloaded work on the calling thread.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Inline;
+
+#[async_trait]
+impl Offload for Inline {
+    async fn run(&self, work: Box<dyn FnOnce() + Send>) {
+        work();
+    }
+}
+
 /// Which invariant a write ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict {

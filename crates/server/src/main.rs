@@ -28,7 +28,7 @@ use workvault_store_postgres::{PgConfig, PgStore};
 use workvault_store_sqlite::SqliteStore;
 
 use crate::config::{Config, StoreUrl, Validated};
-use crate::system::{OsRng, SystemClock};
+use crate::system::{BlockingPool, OsRng, SystemClock};
 
 /// Workvault: jobs, photos, tickets and assets, with access decided on every request.
 #[derive(Debug, Parser)]
@@ -206,7 +206,8 @@ async fn open(v: &Validated) -> anyhow::Result<Instance> {
     };
     let app = Workvault::new(backend.store(), Arc::new(SystemClock), rng, v.config.lifetimes())
         .with_blobs(blobs, limits)
-        .with_images(Arc::new(Variants));
+        .with_images(Arc::new(Variants))
+        .with_offload(Arc::new(BlockingPool));
     Ok(Instance { backend, app })
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, SubsecRound, Utc};
-use workvault_domain::ports::{Clock, Rng};
+use workvault_domain::ports::{Clock, Offload, Rng};
 use zeroize::Zeroizing;
 
 /// The system clock, at microsecond precision (what the stores keep).
@@ -29,6 +29,19 @@ impl Rng for OsRng {
         if let Err(e) = getrandom::fill(dest) {
             panic!("the operating system's random source failed: {e}");
         }
+    }
+}
+
+/// Offloaded work (argon2id password hashing) on tokio's blocking threads, so a
+/// password check holds up no request served by the same worker.
+#[derive(Debug, Default)]
+pub struct BlockingPool;
+
+#[async_trait::async_trait]
+impl Offload for BlockingPool {
+    async fn run(&self, work: Box<dyn FnOnce() + Send>) {
+        // A panic in `work` drops its answer: the caller sees the work as not done.
+        let _ = tokio::task::spawn_blocking(work).await;
     }
 }
 

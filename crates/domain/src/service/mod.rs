@@ -25,7 +25,7 @@ use crate::blob::BlobStore;
 use crate::error::Error;
 use crate::id::{RequestId, UserId, WorkspaceId};
 use crate::images::ImageProcessor;
-use crate::ports::{Clock, Rng, Store};
+use crate::ports::{Clock, Inline, Offload, Rng, Store};
 
 pub use asset_import::{AssetImport, CheckedImport, CsvExport};
 pub use assets::AssetInput;
@@ -114,6 +114,7 @@ pub struct Workvault {
     blobs: Option<Arc<dyn BlobStore>>,
     images: Option<Arc<dyn ImageProcessor>>,
     limits: Limits,
+    offload: Arc<dyn Offload>,
 }
 
 impl std::fmt::Debug for dyn ImageProcessor {
@@ -137,7 +138,30 @@ impl std::fmt::Debug for dyn Store {
 impl Workvault {
     /// Wires the use cases to their ports.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Arc<dyn Rng>, lifetimes: Lifetimes) -> Self {
-        Self { store, clock, rng, lifetimes, blobs: None, images: None, limits: Limits::default() }
+        Self {
+            store,
+            clock,
+            rng,
+            lifetimes,
+            blobs: None,
+            images: None,
+            limits: Limits::default(),
+            offload: Arc::new(Inline),
+        }
+    }
+
+    /// Runs password hashing through `offload` (by default it runs on the calling
+    /// thread; a server hands it to its blocking threads).
+    pub fn with_offload(mut self, offload: Arc<dyn Offload>) -> Self {
+        self.offload = offload;
+        self
+    }
+
+    /// Runs `work` through the offload port; `None` if it was dropped unrun.
+    pub(crate) async fn offloaded<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.offload.run(Box::new(move || drop(tx.send(work())))).await;
+        rx.await.ok()
     }
 
     /// Adds the photo storage and the upload limits.

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use super::reports::ReportView;
 use super::{Ctx, Workvault};
@@ -17,7 +18,7 @@ use crate::error::Error;
 use crate::id::{JobId, PhotoId, ReportId, ShareLinkId, ShareViewId, WorkspaceId};
 use crate::page::{Page, PageRequest};
 use crate::policy::{Action, ActorFacts, Decision, ResourceFacts, decide};
-use crate::ports::Rng;
+use crate::ports::StoreError;
 use crate::report::{Report, ReportEntry, ReportItem};
 use crate::secret::Token;
 use crate::share::{ShareLink, ShareTarget, ShareView, Shared, Viewed};
@@ -128,7 +129,9 @@ impl Workvault {
             let days = self.lifetimes.share_link_max.num_days();
             return Err(Error::invalid("expires_at", format!("must be at most {days} days ahead")));
         }
-        let password = new.password.as_deref().map(|p| hash_password(p, &*self.rng)).transpose()?;
+        if let Some(p) = &new.password {
+            check_password(p)?;
+        }
         let (job, target) = match new.target {
             ShareRequest::Report { job, report } => {
                 self.authorize_job(ctx, ws, job, Action::ShareJob).await?;
@@ -143,6 +146,11 @@ impl Workvault {
                 self.authorize_job(ctx, ws, job, Action::ShareJob).await?;
                 (job, ShareTarget::Job)
             }
+        };
+        // Hashed once the maker is known to be allowed (argon2id is the costly part).
+        let password = match new.password {
+            Some(p) => Some(self.hash_password(p).await?),
+            None => None,
         };
         let token = Token::generate(&*self.rng);
         let link = ShareLink {
@@ -249,11 +257,18 @@ impl Workvault {
                 }
             }
         }
-        let parsed = PasswordHash::new(phc).map_err(|_| ShareRefusal::Invalid)?;
-        if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
-            return Err(ShareRefusal::PasswordNeeded { wrong: true });
+        let (stored, given) = (phc.clone(), Zeroizing::new(password.to_owned()));
+        let verified = self.offloaded(move || {
+            PasswordHash::new(&stored)
+                .map(|parsed| Argon2::default().verify_password(given.as_bytes(), &parsed).is_ok())
+                .ok()
+        });
+        match verified.await {
+            None => Err(ShareRefusal::Unavailable),
+            Some(None) => Err(ShareRefusal::Invalid),
+            Some(Some(false)) => Err(ShareRefusal::PasswordNeeded { wrong: true }),
+            Some(Some(true)) => Ok(unlock_proof(link, phc)),
         }
-        Ok(unlock_proof(link, phc))
     }
 
     /// What an open (and unlocked) link shows, read fresh.
@@ -368,17 +383,33 @@ impl Workvault {
     }
 }
 
-/// Hashes a link password with argon2id (the crate's defaults: 19 MiB, 2 passes).
-fn hash_password(password: &str, rng: &dyn Rng) -> Result<String, Error> {
+/// A link password has 8 to 200 characters.
+fn check_password(password: &str) -> Result<(), Error> {
     let n = password.chars().count();
     if !(8..=200).contains(&n) {
         return Err(Error::invalid("password", "must be 8 to 200 characters"));
     }
-    let mut salt = [0u8; 16];
-    rng.fill(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::invalid("password", e))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::invalid("password", e))
+    Ok(())
+}
+
+impl Workvault {
+    /// Hashes a (checked) link password with argon2id (the crate's defaults: 19 MiB, 2
+    /// passes), through the offload port.
+    async fn hash_password(&self, password: String) -> Result<String, Error> {
+        let mut salt = [0u8; 16];
+        self.rng.fill(&mut salt);
+        let password = Zeroizing::new(password);
+        let hashed = self.offloaded(move || {
+            let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| e.to_string())
+        });
+        match hashed.await {
+            Some(Ok(phc)) => Ok(phc),
+            Some(Err(e)) => Err(Error::invalid("password", e)),
+            None => Err(Error::Unavailable(StoreError::Unavailable("the password could not be hashed".into()))),
+        }
+    }
 }

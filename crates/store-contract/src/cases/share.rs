@@ -3,13 +3,14 @@
 //! password attempts limited through the store.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::Duration;
 use workvault_domain::Error;
 use workvault_domain::id::{JobId, PhotoId};
 use workvault_domain::page::PageRequest;
 use workvault_domain::policy::Role;
-use workvault_domain::ports::Store;
+use workvault_domain::ports::{Offload, Store};
 use workvault_domain::service::{NewReport, NewShareLink, ShareRefusal, ShareRequest};
 use workvault_domain::share::{ShareTarget, Viewed};
 
@@ -144,6 +145,46 @@ pub async fn password_attempts_are_limited_through_the_store(store: Arc<dyn Stor
     assert!(!f.app.unlocked(&link, Some("0000")));
     f.clock.advance(Duration::minutes(15));
     f.app.unlock_share(&link, "correct horse battery", "192.0.2.0/24").await.expect("a new window");
+
+    // argon2id runs through the offload port (off the request threads in the server);
+    // work the port drops unrun is a refusal, never a pass.
+    let counted = Arc::new(Counted::default());
+    let app = f.app.clone().with_offload(counted.clone());
+    app.create_share_link(&owner, ws, with("a third password")).await.expect("hashed through the port");
+    app.unlock_share(&link, "correct horse battery", "203.0.113.0/24").await.expect("checked through the port");
+    assert_eq!(counted.0.load(Ordering::SeqCst), 2);
+    let dropping = f.app.clone().with_offload(Arc::new(Dropping));
+    let refused = dropping.unlock_share(&link, "correct horse battery", "203.0.113.0/24").await;
+    assert!(matches!(refused, Err(ShareRefusal::Unavailable)), "{refused:?}");
+    let refused = dropping.create_share_link(&owner, ws, with("a fourth password")).await;
+    assert!(matches!(refused, Err(Error::Unavailable(_))), "{refused:?}");
+    let outsider = f.user("outsider").await;
+    let refused = app.create_share_link(&outsider, ws, with("not worth hashing")).await;
+    assert!(matches!(refused, Err(Error::NotFound)), "{refused:?}");
+    assert_eq!(counted.0.load(Ordering::SeqCst), 2, "no hashing for a maker who may not share");
+}
+
+/// Runs offloaded work on the spot, counting it.
+#[derive(Debug, Default)]
+struct Counted(AtomicUsize);
+
+#[async_trait::async_trait]
+impl Offload for Counted {
+    async fn run(&self, work: Box<dyn FnOnce() + Send>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        work();
+    }
+}
+
+/// Drops offloaded work unrun (a pool that shut down).
+#[derive(Debug)]
+struct Dropping;
+
+#[async_trait::async_trait]
+impl Offload for Dropping {
+    async fn run(&self, work: Box<dyn FnOnce() + Send>) {
+        drop(work);
+    }
 }
 
 /// Views of links of several workspaces written in one batch append to each
