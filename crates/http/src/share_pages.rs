@@ -132,6 +132,27 @@ pub fn browser_family(user_agent: &str) -> &'static str {
     }
 }
 
+/// Whether a user agent is a link-preview fetcher (chat apps and social sites that
+/// unfurl a pasted link), by the names they give themselves.
+pub fn is_link_preview(user_agent: &str) -> bool {
+    const FETCHERS: [&str; 13] = [
+        "Slackbot",
+        "Slack-ImgProxy",
+        "facebookexternalhit",
+        "Facebot",
+        "WhatsApp",
+        "Twitterbot",
+        "LinkedInBot",
+        "Discordbot",
+        "TelegramBot",
+        "SkypeUriPreview",
+        "MicrosoftPreview",
+        "Pinterestbot",
+        "redditbot",
+    ];
+    FETCHERS.iter().any(|name| user_agent.contains(name))
+}
+
 fn viewer(req: &HttpRequest) -> (String, &'static str) {
     let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     (network(req.peer_addr().map(|a| a.ip())), browser_family(ua))
@@ -200,6 +221,14 @@ async fn resolve(
 #[get("/s/{token}")]
 pub async fn show(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
     let token = path.into_inner();
+    let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if is_link_preview(ua) {
+        // A chat app unfurling a pasted link: nothing of the content goes to its
+        // servers, and no view is recorded (nobody saw anything). The same page for
+        // every token, so it tells nothing about one either.
+        let message = "Open this link in a browser to see what was shared.";
+        return page(StatusCode::OK, &Message { heading: "Shared through Workvault", message });
+    }
     let shared = match resolve(&state, &req, &token, Purpose::Page).await {
         Ok(shared) => shared,
         Err(res) => return res,
@@ -340,5 +369,28 @@ mod tests {
         assert_eq!(browser_family("Mozilla/5.0 (Macintosh) Gecko/20100101 Firefox/128.0"), "Firefox");
         assert_eq!(browser_family("Mozilla/5.0 (iPhone) AppleWebKit Version/17.0 Mobile Safari/604.1"), "Safari");
         assert_eq!(browser_family("curl/8.5.0"), "other");
+    }
+
+    #[test]
+    fn link_previews_are_told_from_browsers() {
+        for preview in [
+            "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+            "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+            "WhatsApp/2.23.20.0",
+            "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+            "TelegramBot (like TwitterBot)",
+            "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+        ] {
+            assert!(is_link_preview(preview), "{preview}");
+        }
+        for browser in [
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) \
+             Mobile/15E148 [LinkedInApp]",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Teams/24.1 \
+             Chrome/120.0 Safari/537.36",
+        ] {
+            assert!(!is_link_preview(browser), "{browser}");
+        }
     }
 }

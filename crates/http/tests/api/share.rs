@@ -46,6 +46,22 @@ async fn a_shared_report_is_shown_to_anyone_with_the_link_and_every_view_is_reco
     assert_eq!(listed.body["items"][0]["id"], made.body["id"]);
     assert!(!listed.text.contains(&token) && listed.body["items"][0].get("url").is_none(), "the token is shown once");
 
+    // A chat app unfurling the pasted link gets nothing of the report, and is no view;
+    // an unknown token gets the same page.
+    const SLACK: &str = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)";
+    let unfurled = t.send(TestRequest::get().uri(&format!("/s/{token}")).insert_header(("user-agent", SLACK))).await;
+    assert_eq!(unfurled.status, 200, "{}", unfurled.text);
+    public_headers(&unfurled);
+    assert!(unfurled.text.contains("Open this link in a browser") && !unfurled.text.contains("Roof survey"));
+    let unknown_unfurled = t
+        .send(
+            TestRequest::get()
+                .uri("/s/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+                .insert_header(("user-agent", SLACK)),
+        )
+        .await;
+    assert_eq!((unknown_unfurled.status, &unknown_unfurled.text), (200, &unfurled.text));
+
     // Anyone with the link: no cookie, no session.
     let page = t
         .send(
@@ -79,7 +95,7 @@ async fn a_shared_report_is_shown_to_anyone_with_the_link_and_every_view_is_reco
     let views = t.get(&format!("{links}/{id}/views"), &owner).await;
     assert_eq!(views.status, 200, "{}", views.text);
     let items = views.body["items"].as_array().cloned().unwrap_or_default();
-    assert_eq!(items.len(), 1, "one page view; images and refused downloads are not views: {}", views.text);
+    assert_eq!(items.len(), 1, "one page view; previews, images and refused downloads are not: {}", views.text);
     assert_eq!((items[0]["viewed"].clone(), items[0]["network"].clone()), (json!("page"), json!("203.0.113.0/24")));
     assert_eq!(items[0]["browser"], "Firefox");
     assert!(!views.text.contains("203.0.113.77") && !views.text.contains("rv:128"));
