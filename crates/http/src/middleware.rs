@@ -61,11 +61,7 @@ pub async fn envelope(
     set(headers, "cross-origin-opener-policy", "same-origin");
     set(headers, "permissions-policy", "camera=(), microphone=(), geolocation=()");
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-        set(
-            headers,
-            "content-security-policy",
-            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        );
+        set(headers, "content-security-policy", &crate::pages::PAGE_CSP);
     }
     if is_api {
         set(headers, "x-robots-tag", "noindex, nofollow");

@@ -17,6 +17,32 @@ use crate::AppState;
 use crate::problem::{ApiError, UNAUTHENTICATED};
 use crate::session::{Caller, SESSION_COOKIE, check_same_origin, clear_session_cookie, request_id, session_cookie};
 
+/// The style of every page built on `base.html` that brings none of its own (sign-in,
+/// invites, messages, share link passwords and refusals, ticket forms), inline and
+/// allowed by its hash in [`PAGE_CSP`]: no `unsafe-inline`, no other origin.
+pub const PAGE_CSS: &str = "body{margin:0;font:16px/1.5 system-ui,sans-serif;color:#1d1d1f;background:#f5f5f7}\
+main{max-width:40rem;margin:3rem auto;padding:2rem;background:#fff;border:1px solid #dedee3;border-radius:8px}\
+h1{font-size:1.5rem;line-height:1.25;margin:0 0 .75rem}\
+p{margin:.5rem 0}\
+a{color:#0b57d0}\
+[role=alert]{color:#b3261e;font-weight:600}\
+form{display:grid;gap:.5rem;margin-top:1.25rem}\
+label{font-weight:600}\
+input,textarea,select{font:inherit;padding:.5rem .6rem;border:1px solid #8e8e93;border-radius:4px}\
+button{font:inherit;justify-self:start;padding:.5rem 1.2rem;border:0;border-radius:4px;background:#1d1d1f;color:#fff;cursor:pointer}\
+@media (max-width:40rem){main{margin:0;border:0;border-radius:0}}";
+
+/// The CSP of every response that sets none of its own: no script, no frame, forms to
+/// this origin only, and [`PAGE_CSS`] by its hash.
+pub static PAGE_CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(PAGE_CSS.as_bytes()));
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    )
+});
+
 #[derive(Template)]
 #[template(path = "home.html")]
 struct Home {

@@ -23,6 +23,18 @@ fn public_headers(r: &Reply) {
     assert!(csp.starts_with("default-src 'none'") && !csp.contains("unsafe"), "{csp}");
 }
 
+/// Asserts the page's one inline style sheet is allowed by its hash in the CSP, which
+/// allows nothing else of the kind.
+fn styled_under_the_csp(r: &Reply) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let css = r.text.split("<style>").nth(1).and_then(|rest| rest.split("</style>").next()).unwrap_or_default();
+    assert!(css.contains("font:"), "a style sheet: {}", r.text);
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(css.as_bytes()));
+    let csp = r.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains(&format!("style-src 'sha256-{hash}';")) && !csp.contains("unsafe"), "{csp}");
+}
+
 #[actix_web::test]
 async fn a_shared_report_is_shown_to_anyone_with_the_link_and_every_view_is_recorded() {
     let t = test_app().await;
@@ -61,6 +73,7 @@ async fn a_shared_report_is_shown_to_anyone_with_the_link_and_every_view_is_reco
         )
         .await;
     assert_eq!((unknown_unfurled.status, &unknown_unfurled.text), (200, &unfurled.text));
+    styled_under_the_csp(&unfurled);
 
     // Anyone with the link: no cookie, no session.
     let page = t
@@ -109,6 +122,7 @@ async fn a_shared_report_is_shown_to_anyone_with_the_link_and_every_view_is_reco
     assert_eq!((revoked.status, unknown.status), (404, 404));
     assert_eq!(revoked.text, unknown.text, "revoked and unknown cannot be told apart");
     public_headers(&revoked);
+    styled_under_the_csp(&revoked);
     assert_eq!(t.send(TestRequest::get().uri(&thumb)).await.status, 404, "its images too");
     for bad in ["x".to_owned(), "%00%ff".to_owned(), "a".repeat(4000), format!("{token}x")] {
         let r = t.send(TestRequest::get().uri(&format!("/s/{bad}"))).await;
