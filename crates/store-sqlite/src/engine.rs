@@ -175,18 +175,22 @@ fn write_loop(mut conn: SqliteConnection, connect: Connect, queue: Receiver<Work
         let work = match next {
             Ok(work) => work,
             Err(RecvTimeoutError::Timeout) => {
-                due = flush(&mut conn, &connect, flusher.as_mut());
+                due = flush(&mut conn, &connect, flusher.as_mut()).1;
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => {
-                flush(&mut conn, &connect, flusher.as_mut());
+                // Views the database refuses now stay in their files, written when it
+                // is next opened (the failure is logged).
+                let _ = flush(&mut conn, &connect, flusher.as_mut());
                 return;
             }
         };
         match work {
             Work::Job(job) => {
-                if due.is_some() {
-                    due = flush(&mut conn, &connect, flusher.as_mut());
+                // Views appended before this write was asked for come first in the
+                // audit chain, whether or not their notice has come round yet.
+                if flusher.as_ref().is_some_and(|f| f.journal.unwritten() > 0) {
+                    due = flush(&mut conn, &connect, flusher.as_mut()).1;
                 }
                 run_job(&mut conn, &connect, job);
             }
@@ -194,33 +198,28 @@ fn write_loop(mut conn: SqliteConnection, connect: Connect, queue: Receiver<Work
                 due.get_or_insert_with(|| Instant::now() + FLUSH_EVERY);
             }
             Work::Settle(done) => {
-                due = flush(&mut conn, &connect, flusher.as_mut());
-                done(match due {
-                    None => Ok(()),
-                    Some(_) => Err(StoreError::Unavailable("the share link views journal could not be written".into())),
-                });
+                let (written, next) = flush(&mut conn, &connect, flusher.as_mut());
+                due = next;
+                done(written);
             }
         }
     }
 }
 
-/// Writes the journal; returns when to write it next (`None`: it is empty).
-fn flush(conn: &mut SqliteConnection, connect: &Connect, flusher: Option<&mut Flusher>) -> Option<Instant> {
-    let flusher = flusher?;
-    match catch_unwind(AssertUnwindSafe(|| flusher.flush(conn))) {
-        Ok(Ok(())) => (flusher.journal.unwritten() > 0).then(|| Instant::now() + FLUSH_EVERY),
-        Ok(Err(e)) => {
+/// Writes the views journalled so far. Returns whether they are all in the database
+/// (views appended meanwhile are not waited for), and when to write the journal next
+/// (`None`: it is empty).
+fn flush(
+    conn: &mut SqliteConnection,
+    connect: &Connect,
+    flusher: Option<&mut Flusher>,
+) -> (StoreResult<()>, Option<Instant>) {
+    let Some(flusher) = flusher else { return (Ok(()), None) };
+    match flusher.flush(conn, connect) {
+        Ok(()) => (Ok(()), (flusher.journal.unwritten() > 0).then(|| Instant::now() + FLUSH_EVERY)),
+        Err(e) => {
             tracing::error!(error = %e, "share link views could not be moved from the journal to the database");
-            Some(Instant::now() + RETRY_AFTER)
-        }
-        Err(_) => {
-            // The segment being written stays on disk, written when the database is
-            // next opened.
-            tracing::error!("writing the share link views journal panicked; its connection is replaced");
-            if let Ok(fresh) = connect() {
-                *conn = fresh;
-            }
-            Some(Instant::now() + RETRY_AFTER)
+            (Err(e), Some(Instant::now() + RETRY_AFTER))
         }
     }
 }
@@ -237,20 +236,34 @@ struct Flusher {
 impl Flusher {
     /// Writes the views appended so far (not those appended meanwhile, so a busy
     /// journal never holds up the writes queued behind it).
-    fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    fn flush(&mut self, conn: &mut SqliteConnection, connect: &Connect) -> Result<(), StoreError> {
         if let Some(sealed) = self.refused.take() {
-            self.write(conn, sealed)?;
+            self.write(conn, connect, sealed)?;
         }
         match self.journal.seal().map_err(|e| StoreError::Unavailable(Box::new(e)))? {
-            Some(sealed) => self.write(conn, sealed),
+            Some(sealed) => self.write(conn, connect, sealed),
             None => Ok(()),
         }
     }
 
-    fn write(&mut self, conn: &mut SqliteConnection, sealed: Sealed) -> Result<(), StoreError> {
-        if let Err(e) = write_journalled(conn, &sealed.name, &sealed.entries, &self.forget) {
+    /// Writes a sealed segment, or keeps it to try again (a panic included: the
+    /// connection is replaced, the segment kept).
+    fn write(&mut self, conn: &mut SqliteConnection, connect: &Connect, sealed: Sealed) -> Result<(), StoreError> {
+        let forget = &self.forget;
+        let written =
+            match catch_unwind(AssertUnwindSafe(|| write_journalled(conn, &sealed.name, &sealed.entries, forget))) {
+                Ok(written) => written.map_err(StoreError::from),
+                Err(_) => {
+                    tracing::error!("writing the share link views journal panicked; its connection is replaced");
+                    if let Ok(fresh) = connect() {
+                        *conn = fresh;
+                    }
+                    Err(StoreError::Unavailable("writing the share link views journal panicked".into()))
+                }
+            };
+        if let Err(e) = written {
             self.refused = Some(sealed);
-            return Err(e.into());
+            return Err(e);
         }
         self.forget.clear();
         let name = sealed.name.clone();

@@ -68,6 +68,8 @@ struct Segment {
     file: File,
     /// Its length after the last whole record.
     len: u64,
+    /// Whether a record cut short may follow that length.
+    torn: bool,
     entries: Vec<Entry>,
 }
 
@@ -89,14 +91,18 @@ impl Journal {
         dir.push("-views");
         let dir = PathBuf::from(dir);
         fs::create_dir_all(&dir)?;
-        let left = left_behind(&dir)?;
+        // Made (and locked) before the folder is read: every segment named after it
+        // was made after the reading (names sort by time).
         let open = Segment::create(&dir)?;
+        let left = left_behind(&dir)?;
         Ok((Self { dir, open: Mutex::new(open), unwritten: AtomicUsize::new(0) }, left))
     }
 
-    /// The names of every segment file in the folder (this process's and others').
-    pub(crate) fn segment_names(&self) -> io::Result<Vec<String>> {
-        segment_files(&self.dir).map(|files| files.into_iter().map(|(name, _)| name).collect())
+    /// The names of the segment files there were when this journal opened (every
+    /// other process's and its own first one), and the name of that first one.
+    pub(crate) fn segment_names(&self) -> io::Result<(Vec<String>, String)> {
+        let names = segment_files(&self.dir)?.into_iter().map(|(name, _)| name).collect();
+        Ok((names, self.lock().name.clone()))
     }
 
     /// Appends views, each in one line, with one `write`. Returns whether the journal
@@ -118,13 +124,19 @@ impl Journal {
         // Counted before the write, in one step: the writer, counting down what it
         // wrote, either sees these or leaves the count at zero for this append to see.
         let before = self.unwritten.fetch_add(entries.len(), Ordering::AcqRel);
+        if open.torn {
+            // After a record cut short that could not be cut off: a line of its own.
+            buf.insert(0, b'\n');
+        }
         if let Err(e) = open.file.write_all(&buf) {
             self.unwritten.fetch_sub(entries.len(), Ordering::AcqRel);
-            // Cut a partly written record, so the next starts on a line of its own.
-            open.file.set_len(open.len)?;
+            // Cut a partly written record off, so the next starts on a line of its own
+            // (or else start the next with a line break).
+            open.torn = open.file.set_len(open.len).is_err();
             return Err(e);
         }
         open.len += buf.len() as u64;
+        open.torn = false;
         open.entries.extend(entries);
         Ok(before == 0)
     }
@@ -180,7 +192,7 @@ impl Segment {
         let name = format!("{}.{SEGMENT}", Uuid::now_v7().simple());
         let file = OpenOptions::new().append(true).create_new(true).open(dir.join(&name))?;
         file.try_lock().map_err(io::Error::from)?;
-        Ok(Self { name, file, len: 0, entries: Vec::new() })
+        Ok(Self { name, file, len: 0, torn: false, entries: Vec::new() })
     }
 }
 
@@ -203,11 +215,21 @@ fn segment_files(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
 fn left_behind(dir: &Path) -> io::Result<Vec<Sealed>> {
     let mut left = Vec::new();
     for (name, path) in segment_files(dir)? {
-        let file = File::open(&path)?;
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            // Written and deleted by its process since the folder was read.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => continue,
             Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        // A live process deletes a segment it wrote before it lets go of its lock: a
+        // segment locked here and gone from the folder was written already.
+        if !path.exists() {
+            continue;
         }
         let (mut entries, mut unreadable) = (Vec::new(), 0usize);
         for line in BufReader::new(&file).split(b'\n') {

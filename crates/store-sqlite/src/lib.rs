@@ -160,6 +160,8 @@ impl SqliteStore {
         let Some(connect) = self.connect.clone() else {
             return self.on_thread(Thread::Writer, move |c| f(c).map_err(StoreError::from)).await;
         };
+        // Its audit event goes after the views journalled before it.
+        self.settle().await?;
         tokio::task::spawn_blocking(move || f(&mut connect()?).map_err(StoreError::from))
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?
@@ -218,9 +220,10 @@ fn open_journal(path: &Path, setup: &mut SqliteConnection) -> Result<Arc<journal
         tracing::info!(segment = %sealed.name, views = sealed.entries.len(), "wrote share link views left in the journal");
         sealed.remove().map_err(unavailable)?;
     }
-    // Segments whose files are gone need no remembering (those of other live
-    // processes are still there).
-    share::forget_segments_but(setup, &journal.segment_names().map_err(unavailable)?)?;
+    // Segments whose files were gone when the journal opened need no remembering
+    // (those of other live processes were still there, or are newer than the reading).
+    let (present, opened) = journal.segment_names().map_err(unavailable)?;
+    share::forget_segments_older_than(setup, &opened, &present)?;
     Ok(Arc::new(journal))
 }
 

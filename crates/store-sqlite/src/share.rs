@@ -494,8 +494,12 @@ pub(crate) fn write_journalled(
     })
 }
 
-/// Forgets every written segment but those named (whose files are still there).
-pub(crate) fn forget_segments_but(c: &mut SqliteConnection, keep: &[String]) -> Result<(), Db> {
-    diesel::delete(view_journal::table.filter(view_journal::segment.ne_all(keep))).execute(c)?;
+/// Forgets the written segments named before `before` but those in `keep` (whose
+/// files are still there).
+pub(crate) fn forget_segments_older_than(c: &mut SqliteConnection, before: &str, keep: &[String]) -> Result<(), Db> {
+    diesel::delete(
+        view_journal::table.filter(view_journal::segment.lt(before)).filter(view_journal::segment.ne_all(keep)),
+    )
+    .execute(c)?;
     Ok(())
 }

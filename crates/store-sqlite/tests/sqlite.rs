@@ -365,3 +365,52 @@ async fn views_left_in_the_journal_are_written_once_when_the_database_opens() {
         assert_eq!(files.len(), 1, "only the open store's own segment is left: {files:?}");
     }
 }
+
+/// Reads of views and of the audit log wait for the views journalled before them, and
+/// never fail because more views arrive while they wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_settle_the_journal_while_views_keep_coming() {
+    use workvault_domain::page::PageRequest;
+    use workvault_domain::ports::AuditStore;
+    use workvault_domain::service::{NewShareLink, ShareRequest};
+    use workvault_domain::share::Viewed;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(&dir.path().join("w.db")).expect("open"));
+    let f = Fixture::new(store.clone());
+    let owner = f.user("owner").await;
+    let ws = f.workspace(&owner, "Busy").await;
+    let job = f.app.create_job(&owner, ws, NewJob { title: "Roof".into(), ..Default::default() }).await.expect("job");
+    let new =
+        NewShareLink { target: ShareRequest::Job(job.id), expires_at: None, password: None, allow_download: false };
+    let (link, _) = f.app.create_share_link(&owner, ws, new).await.expect("link");
+
+    let viewers: Vec<_> = (0..3)
+        .map(|_| {
+            let (app, link) = (f.app.clone(), link.clone());
+            tokio::spawn(async move {
+                for _ in 0..400 {
+                    let view = app.share_view(&link, Viewed::Page, "192.0.2.0/24", "Firefox");
+                    app.record_share_views(vec![view]).await.expect("journalled");
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let mut reads = 0;
+    while reads < 50 || viewers.iter().any(|v| !v.is_finished()) {
+        store.audit_head(ws).await.expect("the head, with the views before it");
+        reads += 1;
+    }
+    for viewer in viewers {
+        viewer.await.expect("viewer");
+    }
+    let recorded = 3 * 400;
+    let (seq, _) = store.audit_head(ws).await.expect("head").expect("a chain");
+    let chain = store.audit_chain(ws, 0, 100_000).await.expect("chain");
+    assert_eq!(chain.len() as i64, seq);
+    assert_eq!(chain.iter().filter(|e| e.action == "share_link.viewed").count(), recorded, "every view once");
+    assert!(f.app.verify_audit(&owner, ws).await.expect("verify").is_intact());
+    let views = f.app.share_views(&owner, ws, link.id, PageRequest { limit: 1, after: None }).await.expect("views");
+    assert_eq!(views.items.len(), 1);
+}
