@@ -54,6 +54,13 @@ const MAX_UNWRITTEN: usize = 50_000;
 /// The file name ending of a segment.
 const SEGMENT: &str = "views";
 
+/// Added to a segment's name while it is made (before this process holds its lock).
+const MAKING: &str = "-making";
+
+/// How old a segment still being made must be to count as left by a process that
+/// stopped while making it. It is empty: nothing is appended before it is named.
+const MAKING_GIVEN_UP: Duration = Duration::from_secs(60);
+
 /// The journal of one database file.
 pub(crate) struct Journal {
     dir: PathBuf,
@@ -94,6 +101,7 @@ impl Journal {
         // Made (and locked) before the folder is read: every segment named after it
         // was made after the reading (names sort by time).
         let open = Segment::create(&dir)?;
+        remove_abandoned(&dir);
         let left = left_behind(&dir)?;
         Ok((Self { dir, open: Mutex::new(open), unwritten: AtomicUsize::new(0) }, left))
     }
@@ -188,10 +196,18 @@ impl Sealed {
 }
 
 impl Segment {
+    /// Makes a segment, locked before it shows in the folder under a segment's name:
+    /// another process opening the database could otherwise lock it first, take it for
+    /// a stopped process's segment and delete it, and this one would fail to lock it.
     fn create(dir: &Path) -> io::Result<Self> {
         let name = format!("{}.{SEGMENT}", Uuid::now_v7().simple());
-        let file = OpenOptions::new().append(true).create_new(true).open(dir.join(&name))?;
-        file.try_lock().map_err(io::Error::from)?;
+        let making = dir.join(format!("{name}{MAKING}"));
+        let file = OpenOptions::new().append(true).create_new(true).open(&making)?;
+        let named = file.try_lock().map_err(io::Error::from).and_then(|()| fs::rename(&making, dir.join(&name)));
+        if let Err(e) = named {
+            let _ = fs::remove_file(&making);
+            return Err(e);
+        }
         Ok(Self { name, file, len: 0, torn: false, entries: Vec::new() })
     }
 }
@@ -208,6 +224,25 @@ fn segment_files(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
     }
     files.sort();
     Ok(files)
+}
+
+/// Deletes the segments a stopped process left while making them (empty files).
+fn remove_abandoned(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().ends_with(MAKING) {
+            continue;
+        }
+        let old = entry.metadata().and_then(|m| m.modified()).map(|at| at.elapsed().unwrap_or_default());
+        if !old.is_ok_and(|old| old > MAKING_GIVEN_UP) {
+            continue;
+        }
+        let unlocked = File::open(entry.path()).is_ok_and(|file| file.try_lock().is_ok());
+        if unlocked && fs::remove_file(entry.path()).is_ok() {
+            tracing::info!(file = ?name, "removed a journal segment a stopped process left unmade");
+        }
+    }
 }
 
 /// The segments no live process holds: read back whole. A line that does not read as
@@ -423,5 +458,39 @@ mod tests {
         assert!(!path.exists());
         drop(third);
         assert!(segments(&dir.path().join("w.db-views")).is_empty(), "an empty segment goes with its process");
+    }
+
+    #[test]
+    fn a_segment_being_made_is_never_taken_by_another_opener() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let opener = || {
+            for _ in 0..2000 {
+                let (journal, left) = Journal::open(&db).unwrap();
+                assert!(left.is_empty(), "another opener's new segment was taken for a stopped one");
+                drop(journal);
+            }
+        };
+        std::thread::scope(|s| {
+            s.spawn(opener);
+            s.spawn(opener);
+        });
+        assert!(segments(&dir.path().join("w.db-views")).is_empty(), "every empty segment went with its opener");
+    }
+
+    #[test]
+    fn a_segment_left_unmade_is_removed_once_it_is_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let views = dir.path().join("w.db-views");
+        fs::create_dir_all(&views).unwrap();
+        let (old, new) = (views.join(format!("a.{SEGMENT}{MAKING}")), views.join(format!("b.{SEGMENT}{MAKING}")));
+        File::create(&old).unwrap().set_modified(std::time::SystemTime::now() - 2 * MAKING_GIVEN_UP).unwrap();
+        File::create(&new).unwrap();
+        let (journal, left) = Journal::open(&db).unwrap();
+        assert!(left.is_empty());
+        assert!(!old.exists(), "left unmade long ago: removed");
+        assert!(new.exists(), "possibly still being made by a live process: kept");
+        drop(journal);
     }
 }
