@@ -30,6 +30,12 @@ use workvault_store_sqlite::SqliteStore;
 use crate::config::{Config, StoreUrl, Validated};
 use crate::system::{BlockingPool, OsRng, SystemClock};
 
+/// mimalloc: a request's memory is made on one thread (an actix worker, a store
+/// thread) and often freed on another, and glibc's allocator serialized those frees on
+/// its arena locks (futex waits on every thread in `bench/share-view`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Workvault: jobs, photos, tickets and assets, with access decided on every request.
 #[derive(Debug, Parser)]
 #[command(name = "workvault", version, about)]
