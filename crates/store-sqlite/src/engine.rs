@@ -11,8 +11,8 @@
 //! Writes go to one writer thread with its own connection: SQLite admits one writer at
 //! a time, so writes queued here never wait in SQLite's busy handler (which sleeps in
 //! steps up to 100 ms) for each other. The writer also moves share link views from the
-//! journal into the database (see `journal`): within `FLUSH_EVERY` of the first, before
-//! any other write, and when a read asks for it.
+//! journal into the database (see `journal`): within `FLUSH_EVERY` of the first (at once
+//! when `WRITE_AT` are waiting), before any other write, and when a read asks for it.
 //!
 //! A private in-memory database has one connection, so one thread does everything.
 
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use diesel::sqlite::SqliteConnection;
 use workvault_domain::ports::{StoreError, StoreResult};
 
-use crate::journal::{FLUSH_EVERY, Journal, Sealed};
+use crate::journal::{FLUSH_EVERY, Journal, Notice, Sealed};
 use crate::share::write_journalled;
 
 /// A unit of work for a connection's thread.
@@ -35,8 +35,8 @@ pub(crate) type Job = Box<dyn FnOnce(&mut SqliteConnection) + Send>;
 pub(crate) enum Work {
     /// A write (the journal is written first).
     Job(Job),
-    /// The journal was empty and has views now: write them within `FLUSH_EVERY`.
-    Journalled,
+    /// The journal has news ([`Notice::First`] or [`Notice::Full`]).
+    Journalled(Notice),
     /// Write the journal now, then say whether every view in it is in the database.
     Settle(Box<dyn FnOnce(StoreResult<()>) + Send>),
 }
@@ -117,10 +117,12 @@ impl Engine {
         self.journal.as_deref()
     }
 
-    /// Tells the writer the journal has views (it was empty).
-    pub(crate) fn journalled(&self) {
-        // A stopped writer is seen by the next write; the views wait in the journal.
-        let _ = self.writes.send(Work::Journalled);
+    /// Tells the writer what an append to the journal made of it.
+    pub(crate) fn journalled(&self, notice: Notice) {
+        if notice != Notice::None {
+            // A stopped writer is seen by the next write; the views wait in the journal.
+            let _ = self.writes.send(Work::Journalled(notice));
+        }
     }
 
     /// Asks the writer to write the journal now; `done` hears whether it did.
@@ -194,7 +196,10 @@ fn write_loop(mut conn: SqliteConnection, connect: Connect, queue: Receiver<Work
                 }
                 run_job(&mut conn, &connect, job);
             }
-            Work::Journalled => {
+            Work::Journalled(Notice::Full) => {
+                due = flush(&mut conn, &connect, flusher.as_mut()).1;
+            }
+            Work::Journalled(_) => {
                 due.get_or_insert_with(|| Instant::now() + FLUSH_EVERY);
             }
             Work::Settle(done) => {

@@ -2,7 +2,9 @@
 //! export and import). Pages are keyset on the primary key.
 
 use async_trait::async_trait;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::sqlite::SqliteConnection;
 use workvault_domain::instance::{InstanceStore, Record, RecordKind, RecordPage};
 use workvault_domain::ports::{StoreError, StoreResult};
@@ -127,13 +129,27 @@ fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit
             (rows.into_iter().map(|r| r.into_domain().map(Record::ShareLink)).collect::<Result<_, _>>()?, cursor)
         }
         RecordKind::ShareView => {
+            let (link, rest) = split(after.as_deref().unwrap_or("|"))?;
+            let (at, id) = match rest.split_once('|') {
+                Some((at, id)) => (at.parse::<i64>().map_err(|_| Db(corrupt("cursor", &rest)))?, id.to_owned()),
+                None => (i64::MIN, String::new()),
+            };
+            // Keyset on the table's key (a row value, which SQLite seeks to).
             let rows: Vec<ViewRow> = share_views::table
-                .filter(share_views::id.gt(&after_id))
-                .order(share_views::id)
+                .filter(
+                    sql::<Bool>("(link_id, at, id) > (")
+                        .bind::<Text, _>(link)
+                        .sql(", ")
+                        .bind::<BigInt, _>(at)
+                        .sql(", ")
+                        .bind::<Text, _>(id)
+                        .sql(")"),
+                )
+                .order((share_views::link_id, share_views::at, share_views::id))
                 .limit(n)
                 .select(ViewRow::as_select())
                 .load(c)?;
-            let cursor = next(&rows, limit, |r| r.id.clone());
+            let cursor = next(&rows, limit, |r| format!("{}|{}|{}", r.link_id, r.at, r.id));
             (rows.into_iter().map(|r| r.into_domain().map(Record::ShareView)).collect::<Result<_, _>>()?, cursor)
         }
         RecordKind::AssetField => {
@@ -257,13 +273,21 @@ fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit
             (rows.into_iter().map(|r| r.into_domain().map(Record::SignInLink)).collect::<Result<_, _>>()?, cursor)
         }
         RecordKind::AuditEvent => {
+            let (ws, seq) = split(after.as_deref().unwrap_or("|"))?;
+            let seq = if seq.is_empty() { i64::MIN } else { seq.parse().map_err(|_| Db(corrupt("cursor", &seq)))? };
             let rows: Vec<AuditRow> = audit_events::table
-                .filter(audit_events::id.gt(&after_id))
-                .order(audit_events::id)
+                .filter(
+                    sql::<Bool>("(workspace_id, seq) > (")
+                        .bind::<Text, _>(ws)
+                        .sql(", ")
+                        .bind::<BigInt, _>(seq)
+                        .sql(")"),
+                )
+                .order((audit_events::workspace_id, audit_events::seq))
                 .limit(n)
                 .select(AuditRow::as_select())
                 .load(c)?;
-            let cursor = next(&rows, limit, |r| r.id.clone());
+            let cursor = next(&rows, limit, |r| format!("{}|{}", r.workspace_id, r.seq));
             (rows.into_iter().map(|r| r.into_domain().map(Record::AuditEvent)).collect::<Result<_, _>>()?, cursor)
         }
         RecordKind::Task => {

@@ -94,7 +94,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    audit_events (id) {
+    audit_events (workspace_id, seq) {
         id -> Text,
         workspace_id -> Text,
         seq -> BigInt,
@@ -244,7 +244,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    share_views (id) {
+    share_views (link_id, at, id) {
         id -> Text,
         workspace_id -> Text,
         link_id -> Text,

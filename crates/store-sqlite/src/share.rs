@@ -378,11 +378,14 @@ impl ShareStore for SqliteStore {
     async fn prune_views(&self, now: DateTime<Utc>, default_days: u16) -> StoreResult<u64> {
         const DAY: i64 = 86_400_000_000;
         self.write(move |c| {
-            // Each view against its own workspace's retention; the shortest possible
-            // (one day) bounds the scan on the `at` index.
+            // Link by link (CROSS JOIN keeps links outside), each against its own
+            // workspace's retention: a seek on the views' key to the link's oldest view,
+            // and only those older than the retention read.
             let n = diesel::sql_query(
-                "DELETE FROM share_views WHERE at < ?1 - ?3 AND at < ?1 - ?3 * COALESCE( \
-                   (SELECT w.share_view_retention_days FROM workspaces w WHERE w.id = share_views.workspace_id), ?2)",
+                "DELETE FROM share_views WHERE (link_id, at, id) IN ( \
+                   SELECT v.link_id, v.at, v.id FROM share_links l CROSS JOIN share_views v \
+                   ON v.link_id = l.id AND v.at < ?1 - ?3 * COALESCE( \
+                     (SELECT w.share_view_retention_days FROM workspaces w WHERE w.id = l.workspace_id), ?2))",
             )
             .bind::<BigInt, _>(micros(now))
             .bind::<BigInt, _>(i64::from(default_days))
@@ -430,13 +433,12 @@ fn write_views(c: &mut SqliteConnection, views: Vec<(ShareView, AuditDraft)>) ->
 }
 
 /// Appends views to the database file's journal; the writer thread is told when the
-/// journal was empty, and writes them within [`crate::journal::FLUSH_EVERY`].
+/// journal was empty, and writes them within [`crate::journal::FLUSH_EVERY`] (at once
+/// when [`crate::journal::WRITE_AT`] views are waiting).
 fn journal_views(engine: &Engine, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()> {
     let journal = engine.journal().ok_or_else(stopped)?;
-    let first = journal.append(views).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-    if first {
-        engine.journalled();
-    }
+    let notice = journal.append(views).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+    engine.journalled(notice);
     Ok(())
 }
 
