@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 use workvault_domain::instance::{InstanceStore, Record, RecordKind, RecordPage};
@@ -27,6 +29,27 @@ use crate::{Db, PgStore, read, write_tx};
 
 fn next<T>(rows: &[T], limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
     (rows.len() == limit as usize).then(|| rows.last().map(key)).flatten()
+}
+
+/// A share view cursor, `link|at (µs)|id`; the start when there is none.
+fn view_cursor(cursor: Option<&str>) -> Result<(Uuid, DateTime<Utc>, Uuid), Db> {
+    let Some(c) = cursor else { return Ok((Uuid::nil(), DateTime::UNIX_EPOCH, Uuid::nil())) };
+    let mut parts = c.splitn(3, '|');
+    let link = parts.next().and_then(|l| l.parse().ok());
+    let at = parts.next().and_then(|a| a.parse().ok()).and_then(DateTime::from_timestamp_micros);
+    let id = parts.next().and_then(|i| i.parse().ok());
+    match (link, at, id) {
+        (Some(link), Some(at), Some(id)) => Ok((link, at, id)),
+        _ => Err(Db(corrupt("cursor", c))),
+    }
+}
+
+/// An audit event cursor, `workspace|seq`; the start when there is none.
+fn audit_cursor(cursor: Option<&str>) -> Result<(Uuid, i64), Db> {
+    let Some(c) = cursor else { return Ok((Uuid::nil(), i64::MIN)) };
+    c.split_once('|')
+        .and_then(|(ws, seq)| Some((ws.parse().ok()?, seq.parse().ok()?)))
+        .ok_or_else(|| Db(corrupt("cursor", c)))
 }
 
 fn uuid(cursor: Option<&str>) -> Result<Uuid, Db> {
@@ -147,14 +170,24 @@ async fn dump(
             (all(rows, |r| Ok(Record::ShareLink(r.into_domain()?)))?, cursor)
         }
         RecordKind::ShareView => {
+            // In the embedded store's order (its table's key), so dumps compare alike.
+            let (link, at, id) = view_cursor(after)?;
             let rows: Vec<ViewRow> = share_views::table
-                .filter(share_views::id.gt(uuid(after)?))
-                .order(share_views::id)
+                .filter(
+                    sql::<Bool>("(link_id, at, id) > (")
+                        .bind::<diesel::sql_types::Uuid, _>(link)
+                        .sql(", ")
+                        .bind::<Timestamptz, _>(at)
+                        .sql(", ")
+                        .bind::<diesel::sql_types::Uuid, _>(id)
+                        .sql(")"),
+                )
+                .order((share_views::link_id, share_views::at, share_views::id))
                 .limit(n)
                 .select(ViewRow::as_select())
                 .load(c)
                 .await?;
-            let cursor = next(&rows, limit, |r| r.id.to_string());
+            let cursor = next(&rows, limit, |r| format!("{}|{}|{}", r.link_id, r.at.timestamp_micros(), r.id));
             (all(rows, |r| Ok(Record::ShareView(r.into_domain()?)))?, cursor)
         }
         RecordKind::AssetField => {
@@ -288,14 +321,22 @@ async fn dump(
             (all(rows, |r| r.into_domain().map(Record::SignInLink))?, cursor)
         }
         RecordKind::AuditEvent => {
+            // Each workspace's chain in order, as the embedded store keeps it.
+            let (ws, seq) = audit_cursor(after)?;
             let rows: Vec<AuditRow> = audit_events::table
-                .filter(audit_events::id.gt(uuid(after)?))
-                .order(audit_events::id)
+                .filter(
+                    sql::<Bool>("(workspace_id, seq) > (")
+                        .bind::<diesel::sql_types::Uuid, _>(ws)
+                        .sql(", ")
+                        .bind::<BigInt, _>(seq)
+                        .sql(")"),
+                )
+                .order((audit_events::workspace_id, audit_events::seq))
                 .limit(n)
                 .select(AuditRow::as_select())
                 .load(c)
                 .await?;
-            let cursor = next(&rows, limit, |r| r.id.to_string());
+            let cursor = next(&rows, limit, |r| format!("{}|{}", r.workspace_id, r.seq));
             (all(rows, |r| r.into_domain().map(Record::AuditEvent))?, cursor)
         }
         RecordKind::Task => {

@@ -34,6 +34,24 @@ fn split(cursor: &str) -> Result<(String, String), Db> {
     cursor.split_once('|').map(|(a, b)| (a.to_owned(), b.to_owned())).ok_or_else(|| Db(corrupt("cursor", cursor)))
 }
 
+/// A share view cursor, `link|at (µs)|id`; the start when there is none.
+fn view_cursor(cursor: Option<&str>) -> Result<(String, i64, String), Db> {
+    let Some(c) = cursor else { return Ok((String::new(), i64::MIN, String::new())) };
+    let mut parts = c.splitn(3, '|');
+    match (parts.next(), parts.next().and_then(|a| a.parse().ok()), parts.next()) {
+        (Some(link), Some(at), Some(id)) => Ok((link.to_owned(), at, id.to_owned())),
+        _ => Err(Db(corrupt("cursor", c))),
+    }
+}
+
+/// An audit event cursor, `workspace|seq`; the start when there is none.
+fn audit_cursor(cursor: Option<&str>) -> Result<(String, i64), Db> {
+    let Some(c) = cursor else { return Ok((String::new(), i64::MIN)) };
+    c.split_once('|')
+        .and_then(|(ws, seq)| Some((ws.to_owned(), seq.parse().ok()?)))
+        .ok_or_else(|| Db(corrupt("cursor", c)))
+}
+
 fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit: u32) -> Result<RecordPage, Db> {
     let n = i64::from(limit);
     let after_id = after.clone().unwrap_or_default();
@@ -129,11 +147,7 @@ fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit
             (rows.into_iter().map(|r| r.into_domain().map(Record::ShareLink)).collect::<Result<_, _>>()?, cursor)
         }
         RecordKind::ShareView => {
-            let (link, rest) = split(after.as_deref().unwrap_or("|"))?;
-            let (at, id) = match rest.split_once('|') {
-                Some((at, id)) => (at.parse::<i64>().map_err(|_| Db(corrupt("cursor", &rest)))?, id.to_owned()),
-                None => (i64::MIN, String::new()),
-            };
+            let (link, at, id) = view_cursor(after.as_deref())?;
             // Keyset on the table's key (a row value, which SQLite seeks to).
             let rows: Vec<ViewRow> = share_views::table
                 .filter(
@@ -273,8 +287,7 @@ fn dump(c: &mut SqliteConnection, kind: RecordKind, after: Option<String>, limit
             (rows.into_iter().map(|r| r.into_domain().map(Record::SignInLink)).collect::<Result<_, _>>()?, cursor)
         }
         RecordKind::AuditEvent => {
-            let (ws, seq) = split(after.as_deref().unwrap_or("|"))?;
-            let seq = if seq.is_empty() { i64::MIN } else { seq.parse().map_err(|_| Db(corrupt("cursor", &seq)))? };
+            let (ws, seq) = audit_cursor(after.as_deref())?;
             let rows: Vec<AuditRow> = audit_events::table
                 .filter(
                     sql::<Bool>("(workspace_id, seq) > (")

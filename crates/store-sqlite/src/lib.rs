@@ -84,6 +84,13 @@ impl SqliteStore {
                  on each run (build with LIBSQLITE3_FLAGS=-DSQLITE_ENABLE_QPSG, as .cargo/config.toml does)"
             );
         }
+        if !page_caches_are_private(&mut setup)? {
+            tracing::warn!(
+                "this SQLite was built with SQLITE_ENABLE_MEMORY_MANAGEMENT: every connection shares one page \
+                 cache behind one mutex (build with LIBSQLITE3_FLAGS=-USQLITE_ENABLE_MEMORY_MANAGEMENT, as \
+                 .cargo/config.toml does)"
+            );
+        }
         let journal = open_journal(path, &mut setup)?;
         drop(setup);
         let url = url.to_owned();
@@ -201,6 +208,17 @@ enum Thread {
 /// `.cargo/config.toml`): without it, SQLite 3.4x plans a statement with a bound LIMIT
 /// again on every run, and diesel binds every LIMIT.
 pub fn planner_is_stable(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+    Ok(compile_options(conn)?.iter().any(|o| o == "ENABLE_QPSG"))
+}
+
+/// Whether each connection has a page cache of its own (SQLite built without
+/// `SQLITE_ENABLE_MEMORY_MANAGEMENT`, see `.cargo/config.toml`), rather than one for
+/// the whole process behind one mutex that every thread waits on.
+pub fn page_caches_are_private(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+    Ok(!compile_options(conn)?.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"))
+}
+
+fn compile_options(conn: &mut SqliteConnection) -> Result<Vec<String>, StoreError> {
     #[derive(diesel::QueryableByName)]
     struct Option_ {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -208,7 +226,7 @@ pub fn planner_is_stable(conn: &mut SqliteConnection) -> Result<bool, StoreError
     }
     let options: Vec<Option_> = diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA compile_options"), conn)
         .map_err(StoreError::from_diesel)?;
-    Ok(options.iter().any(|o| o.compile_options == "ENABLE_QPSG"))
+    Ok(options.into_iter().map(|o| o.compile_options).collect())
 }
 
 /// Opens the database's view journal and writes the views a stopped process left in

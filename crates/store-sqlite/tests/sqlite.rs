@@ -102,6 +102,12 @@ fn sqlite_is_built_with_a_stable_query_planner() {
     assert!(workvault_store_sqlite::planner_is_stable(&mut conn).expect("compile options"));
 }
 
+#[test]
+fn sqlite_is_built_with_a_page_cache_per_connection() {
+    let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
+    assert!(workvault_store_sqlite::page_caches_are_private(&mut conn).expect("compile options"));
+}
+
 /// Many reads and writes at once through the connection threads: every write lands,
 /// every read sees a consistent state, and no call waits on another forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use workvault_domain::policy::Role;
 use workvault_domain::ports::Store;
 use workvault_domain::secret::Token;
 use workvault_domain::service::{InviteRequest, ItemInput, NewReport, NewShareLink, ShareRequest};
-use workvault_domain::share::Viewed;
+use workvault_domain::share::{ShareView, Viewed};
 use workvault_domain::text::Email;
 
 use super::*;
@@ -44,7 +44,12 @@ pub async fn populate(f: &Fixture) -> (WorkspaceId, Token) {
         allow_download: true,
     };
     let (link, _) = f.app.create_share_link(&carol, ws, link).await.expect("share link");
+    // Three views, two at the same instant: dump pages of two cross them and their ties.
     f.app.record_share_view(&link, Viewed::Page, "192.0.2.0/24", "Firefox").await.expect("view recorded");
+    let page = f.app.share_view(&link, Viewed::Page, "198.51.100.0/24", "Safari");
+    let (download, audit) = f.app.share_view(&link, Viewed::Download, "198.51.100.0/24", "Safari");
+    let tie = (ShareView { at: page.0.at, ..download }, audit);
+    f.app.record_share_views(vec![page, tie]).await.expect("views recorded");
     let empty = NewReport { title: "Empty".into(), ..Default::default() };
     let trashed = f.app.create_report(&carol, ws, jobs[0], empty).await.expect("report");
     f.app.trash_report(&carol, ws, jobs[0], trashed.id).await.expect("trash report");
