@@ -75,7 +75,10 @@ pub(crate) async fn append_all(c: &mut AsyncPgConnection, drafts: Vec<AuditDraft
             (seq, prev) = (event.seq, event.hash);
             rows.push(AuditRow::from_domain(&event));
         }
-        diesel::insert_into(audit_events::table).values(&rows).execute(c).await?;
+        // In chunks under PostgreSQL's 65,535 bound parameters a statement.
+        for chunk in rows.chunks(1_000) {
+            diesel::insert_into(audit_events::table).values(chunk).execute(c).await?;
+        }
         diesel::update(audit_heads::table.find(ws))
             .set((audit_heads::seq.eq(seq), audit_heads::hash.eq(prev.to_vec())))
             .execute(c)

@@ -15,6 +15,7 @@ mod share;
 pub mod testdb;
 mod tickets;
 mod tls;
+mod views;
 mod workspaces;
 
 use std::time::Duration;
@@ -63,6 +64,8 @@ impl PgConfig {
 pub struct PgStore {
     pool: Pool<AsyncPgConnection>,
     url: String,
+    /// Share link views waiting for their transaction (group commit).
+    views: std::sync::Arc<views::ViewQueue>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -99,7 +102,7 @@ impl PgStore {
             .build(manager)
             .await
             .map_err(unavailable)?;
-        let store = Self { pool, url: config.url.clone() };
+        let store = Self { pool, url: config.url.clone(), views: Default::default() };
         {
             use workvault_domain::ports::Health;
             store.ping().await?;

@@ -15,7 +15,7 @@ use workvault_domain::ports::{JobAccess, StoreError, StoreResult};
 use workvault_domain::secret::TokenHash;
 use workvault_domain::share::{GALLERY_LIMIT, ShareLink, ShareStore, ShareTarget, ShareView, Shared, Viewed};
 
-use crate::audit::{append, append_all};
+use crate::audit::append;
 use crate::jobs::cursor_time;
 use crate::reports::{ItemRead, ReportRow, report_and_entries};
 use crate::rows::{JobRow, PhotoRow, corrupt, hash, role};
@@ -352,11 +352,8 @@ impl ShareStore for PgStore {
     }
 
     async fn record_views(&self, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()> {
-        write_tx!(self, |c| {
-            let rows: Vec<ViewRow> = views.iter().map(|(v, _)| ViewRow::from_domain(v)).collect();
-            diesel::insert_into(share_views::table).values(&rows).execute(c).await?;
-            append_all(c, views.into_iter().map(|(_, audit)| audit).collect()).await
-        })
+        // With the views of other requests arriving meanwhile, in one transaction.
+        self.views.record(self, views).await
     }
 
     async fn views_of(&self, ws: WorkspaceId, link: ShareLinkId, page: PageRequest) -> StoreResult<Page<ShareView>> {

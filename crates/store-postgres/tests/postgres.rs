@@ -305,3 +305,47 @@ async fn tls_connections_verify_the_server_certificate() {
     let bad_mode = format!("{}?sslmode=sometimes", db.url);
     assert!(PgStore::connect(&PgConfig::new(bad_mode)).await.is_err());
 }
+
+/// Views arriving together share transactions (group commit): every one is stored with
+/// its audit event, in one unbroken chain, and a view of a link that is gone meanwhile
+/// does not take the others' views down with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn views_arriving_together_are_all_stored_in_one_chain() {
+    use workvault_domain::id::ShareLinkId;
+    use workvault_domain::service::{NewShareLink, ShareRequest};
+    use workvault_domain::share::{ShareLink, ShareStore, Viewed};
+
+    let db = TestDb::new().await;
+    let (f, store, ws, alice) = with_history(&db).await;
+    let job = f.app.create_job(&alice, ws, NewJob { title: "Shared".into(), ..Default::default() }).await.expect("job");
+    let new =
+        NewShareLink { target: ShareRequest::Job(job.id), expires_at: None, password: None, allow_download: false };
+    let (link, _) = f.app.create_share_link(&alice, ws, new).await.expect("link");
+    let gone = ShareLink { id: ShareLinkId::from_uuid(uuid::Uuid::now_v7()), ..link.clone() };
+    let before = f.app.verify_audit_chain(ws).await.expect("verify").events;
+
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        let view = f.app.share_view(if i == 150 { &gone } else { &link }, Viewed::Page, "192.0.2.0/24", "Firefox");
+        let store = store.clone();
+        calls.spawn(async move { store.record_views(vec![view]).await });
+    }
+    while let Some(done) = calls.join_next().await {
+        done.expect("task").expect("every view is stored, the gone link's too (its audit event)");
+    }
+
+    let mut listed = 0;
+    let mut page = workvault_domain::page::PageRequest { limit: 100, after: None };
+    loop {
+        let views = f.app.share_views(&alice, ws, link.id, page).await.expect("views");
+        listed += views.items.len();
+        match views.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(listed, 299, "every view of the live link");
+    let chain = f.app.verify_audit_chain(ws).await.expect("verify");
+    assert!(chain.is_intact(), "{chain:?}");
+    assert_eq!(chain.events, before + 300, "one audit event a view, each once");
+}

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
 use diesel::prelude::*;
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel_migrations::MigrationHarness;
@@ -152,6 +153,27 @@ fn migrations_go_up_down_and_up_again_to_the_same_schema() {
     assert_eq!(dump_schema(&mut conn), "", "down removes everything up created");
     conn.run_pending_migrations(MIGRATIONS).expect("up again");
     assert_eq!(dump_schema(&mut conn), first);
+}
+
+/// Each migration's `down` gives back exactly the schema before its `up` (names that a
+/// rebuild's `RENAME` leaves quoted compared unquoted).
+#[test]
+fn each_migration_down_restores_the_schema_before_it() {
+    let count = MigrationSource::<Sqlite>::migrations(&MIGRATIONS).expect("migrations").len();
+    assert!(count >= 13, "{count} migrations");
+    let schema = |conn: &mut SqliteConnection| dump_schema(conn).replace('"', "");
+    for k in 0..count {
+        let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
+        conn.batch_execute("PRAGMA foreign_keys = ON").expect("pragma");
+        for _ in 0..k {
+            conn.run_next_migration(MIGRATIONS).expect("up");
+        }
+        let before = schema(&mut conn);
+        let name = conn.run_next_migration(MIGRATIONS).expect("up").to_string();
+        assert_ne!(schema(&mut conn), before, "{name} changes the schema");
+        conn.revert_last_migration(MIGRATIONS).expect("down");
+        assert_eq!(schema(&mut conn), before, "{name} down");
+    }
 }
 
 #[derive(QueryableByName)]
