@@ -11,7 +11,7 @@ use crate::id::{JobId, PhotoId, ReportId, ShareLinkId, ShareViewId, UserId, Work
 use crate::model::Job;
 use crate::page::{Page, PageRequest};
 use crate::photo::Photo;
-use crate::policy::Role;
+use crate::policy::{Action, ActorFacts, Decision, ResourceFacts, Role, decide};
 use crate::ports::{JobAccess, StoreResult};
 use crate::report::{Report, ReportEntry};
 use crate::secret::TokenHash;
@@ -69,8 +69,69 @@ pub struct ShareLink {
     pub created_at: DateTime<Utc>,
 }
 
+/// Where a link stands for the people it was given to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkState {
+    /// It opens.
+    Active,
+    /// Its maker may no longer share its job (removed from the workspace, demoted, or
+    /// their grant on the job revoked): it opens nothing, and opens again only if they
+    /// regain that authority.
+    Suspended,
+    /// Past its expiry.
+    Expired,
+    /// Revoked: for good.
+    Revoked,
+}
+
+impl LinkState {
+    /// The stable name (`active`, `suspended`, `expired`, `revoked`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Active => "active",
+            LinkState::Suspended => "suspended",
+            LinkState::Expired => "expired",
+            LinkState::Revoked => "revoked",
+        }
+    }
+}
+
+impl ShareLink {
+    /// Its state at `now`, given its maker's current access facts on its job (`None`:
+    /// no longer a member of the workspace). A link carries its maker's authority: it
+    /// works only while the maker may still share its job, decided by the same policy
+    /// as making a link.
+    pub fn state(&self, now: DateTime<Utc>, maker: Option<JobAccess>) -> LinkState {
+        let may_share = maker.is_some_and(|m| {
+            decide(ActorFacts { role: Some(m.role) }, Action::ShareJob, ResourceFacts::Job { granted: m.granted })
+                == Decision::Allow
+        });
+        if self.revoked_at.is_some() {
+            LinkState::Revoked
+        } else if now >= self.expires_at {
+            LinkState::Expired
+        } else if !may_share {
+            LinkState::Suspended
+        } else {
+            LinkState::Active
+        }
+    }
+}
+
+/// A link as listed for an actor: whether the actor holds a grant on its job (who may
+/// manage it), and its maker's current access facts on the job (whether it works).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedLink {
+    /// The link.
+    pub link: ShareLink,
+    /// Whether the listing actor holds a grant on the link's job.
+    pub actor_granted: bool,
+    /// The maker's access facts on the job; `None` when no longer a member.
+    pub maker: Option<JobAccess>,
+}
+
 /// What was viewed through a link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Viewed {
     /// The page.
@@ -114,6 +175,52 @@ pub struct ShareView {
     pub browser: String,
 }
 
+/// One clock hour (UTC) of one kind of view of one link: the unit in which anonymous
+/// views reach the audit log. Every view is kept in the link's views (until the
+/// workspace's retention prunes it); the audit chain, which nothing prunes, gets one
+/// `share_link.viewed` event per link, kind and hour: the hour's first view. So what
+/// anonymous traffic can add to the chain is bounded by the links and the hours, not by
+/// the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ViewHour {
+    /// The link.
+    pub link: ShareLinkId,
+    /// Page or download.
+    pub viewed: Viewed,
+    /// The hour's first microsecond.
+    pub start: DateTime<Utc>,
+}
+
+impl ViewHour {
+    /// The hour a view falls in.
+    pub fn of(view: &ShareView) -> Self {
+        use chrono::DurationRound as _;
+        let start = view.at.duration_trunc(chrono::Duration::hours(1)).unwrap_or(view.at);
+        Self { link: view.link_id, viewed: view.viewed, start }
+    }
+
+    /// The first microsecond after the hour.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.start + chrono::Duration::hours(1)
+    }
+
+    /// The distinct hours of a batch of views, in the order they first appear.
+    pub fn of_batch<'a>(views: impl IntoIterator<Item = &'a (ShareView, AuditDraft)>) -> Vec<ViewHour> {
+        let mut seen = std::collections::HashSet::new();
+        views.into_iter().map(|(v, _)| ViewHour::of(v)).filter(|h| seen.insert(*h)).collect()
+    }
+
+    /// The audit events a batch of views appends: the event of the first view of each
+    /// hour that has no view stored already (`stored`: the batch's hours that do).
+    pub fn audited<'a>(
+        views: impl IntoIterator<Item = &'a (ShareView, AuditDraft)>,
+        stored: &std::collections::HashSet<ViewHour>,
+    ) -> Vec<AuditDraft> {
+        let mut seen = stored.clone();
+        views.into_iter().filter(|(v, _)| seen.insert(ViewHour::of(v))).map(|(_, audit)| audit.clone()).collect()
+    }
+}
+
 /// What a link's page shows, read without an actor (the link is the permission).
 #[derive(Debug, Clone)]
 pub enum Shared {
@@ -150,14 +257,14 @@ pub trait ShareStore: Send + Sync {
         link: ShareLinkId,
     ) -> StoreResult<Option<(ShareLink, JobAccess)>>;
     /// The actor's role and a page of the workspace's links (newest first), each with
-    /// whether the actor holds a grant on its job; `None` for a non-member. Links of
-    /// trashed jobs are left out.
+    /// whether the actor holds a grant on its job and its maker's access facts on it, in
+    /// one statement; `None` for a non-member. Links of trashed jobs are left out.
     async fn links_for(
         &self,
         actor: UserId,
         ws: WorkspaceId,
         page: PageRequest,
-    ) -> StoreResult<Option<(Role, Page<(ShareLink, bool)>)>>;
+    ) -> StoreResult<Option<(Role, Page<ListedLink>)>>;
     /// Revokes a live link; `NotFound` if there is none (or it was revoked).
     async fn revoke_link(
         &self,
@@ -166,12 +273,15 @@ pub trait ShareStore: Send + Sync {
         at: DateTime<Utc>,
         audit: AuditDraft,
     ) -> StoreResult<()>;
-    /// The link with this token hash, whatever its state (the caller tells them apart).
-    async fn link_by_token(&self, token: &TokenHash) -> StoreResult<Option<ShareLink>>;
+    /// The link with this token hash, whatever its state (the caller tells them apart),
+    /// with its maker's current access facts on its job (`None` when the maker is no
+    /// longer a member), in one statement.
+    async fn link_by_token(&self, token: &TokenHash) -> StoreResult<Option<(ShareLink, Option<JobAccess>)>>;
     /// What the link shows, if its job and target are live.
     async fn shared(&self, link: &ShareLink) -> StoreResult<Option<Shared>>;
     /// Records views with their audit events, all in one transaction (a batch of the
-    /// views that arrived together: one commit for many).
+    /// views that arrived together: one commit for many). Of the audit events, only
+    /// those [`ViewHour::audited`] keeps are appended: one per link, kind and hour.
     async fn record_views(&self, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()>;
     /// What the link shows (as [`Self::shared`]), with `view` recorded before the answer
     /// when there is something to show: a public page and its record in one trip to the
@@ -194,4 +304,8 @@ pub trait ShareStore: Send + Sync {
     /// attempts counted in that window, this one included (fixed-window rate limits,
     /// kept in the database so every node sees the same count).
     async fn count_attempt(&self, key: &str, window: DateTime<Utc>) -> StoreResult<u32>;
+    /// Takes back one attempt counted under `key` in the window starting at `window`,
+    /// for an attempt that turned out to be no guess (the right password). The count
+    /// never goes below zero.
+    async fn uncount_attempt(&self, key: &str, window: DateTime<Utc>) -> StoreResult<()>;
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod client;
 pub mod dto;
 pub mod middleware;
 pub mod pages;
@@ -81,6 +82,8 @@ pub struct HttpSettings {
     /// Where CSV imports keep their copy of the body between the check and the write
     /// (unlinked files: nothing is left behind, even by a crash).
     pub spool_dir: std::path::PathBuf,
+    /// The reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: client::TrustedProxies,
 }
 
 impl HttpSettings {
@@ -95,6 +98,7 @@ impl HttpSettings {
             upload_slots: UploadSlots::new(32),
             record_share_views: true,
             spool_dir: std::env::temp_dir(),
+            trusted_proxies: client::TrustedProxies::default(),
         }
     }
 
@@ -114,6 +118,17 @@ impl HttpSettings {
     pub fn with_spool_dir(mut self, dir: std::path::PathBuf) -> Self {
         self.spool_dir = dir;
         self
+    }
+
+    /// The same with these reverse proxies trusted to name the client.
+    pub fn with_trusted_proxies(mut self, proxies: client::TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// The client's address: the TCP peer, or what a trusted proxy says it is.
+    pub fn client_ip(&self, req: &HttpRequest) -> Option<std::net::IpAddr> {
+        self.trusted_proxies.client(req)
     }
 
     /// The `Origin` browsers send for pages of this server.

@@ -1,6 +1,7 @@
 //! The middleware every response passes through: a request id (in `X-Request-Id`, in
 //! error bodies and in audit events), problem bodies rendered with that id, security
-//! headers, `noindex` on the API, and an access log that never prints a token.
+//! headers, `noindex` on the API, an access log that never prints a token, and the
+//! refusal of request bodies the server would have to inflate.
 
 use std::time::Instant;
 
@@ -19,18 +20,57 @@ use crate::problem::{self as p, ApiError};
 #[derive(Debug, Clone, Copy)]
 pub struct ReqId(pub RequestId);
 
-/// Path prefixes whose next segment is a secret token, redacted in logs.
+/// The name every route gives a path segment that is a secret token.
+const TOKEN_PARAM: &str = "token";
+
+/// Path prefixes whose next segment is a secret token, for paths no route matched.
 const TOKEN_PATHS: &[&str] = &["/auth/link/", "/invites/", "/api/v1/invites/", "/s/", "/t/new/", "/t/"];
 
-/// The path with every token segment replaced, safe for a log line.
-pub fn redact_path(path: &str) -> String {
-    for prefix in TOKEN_PATHS {
-        if let Some(rest) = path.strip_prefix(prefix) {
-            let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
-            return format!("{prefix}[redacted]{tail}");
+/// Segments at least this long are redacted from paths no route matched (tokens are
+/// 43 characters; no id or name in a route is this long).
+const LONG_SEGMENT: usize = 32;
+
+/// The path a log line shows. A matched request is logged by its route, with the
+/// values of its parameters but `[redacted]` for a token, so no spelling of the path
+/// (`/%73/<token>`, `/s/<token>/`) can bring a token into the log. A path no route
+/// matched is percent-decoded, then its token prefixes and its long segments redacted.
+pub fn logged_path(req: &actix_web::HttpRequest) -> String {
+    let Some(pattern) = req.match_pattern() else { return redact_path(req.path()) };
+    let info = req.match_info();
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern.as_str();
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else { break };
+        let name = rest[open + 1..open + close].split(':').next().unwrap_or("");
+        if name == TOKEN_PARAM {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(info.get(name).unwrap_or("?"));
         }
+        rest = &rest[open + close + 1..];
     }
-    path.to_owned()
+    out.push_str(rest);
+    out
+}
+
+/// The path with every token segment replaced, safe for a log line (for paths no
+/// route matched).
+pub fn redact_path(raw: &str) -> String {
+    let path = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    let path = path.as_ref();
+    let path = TOKEN_PATHS
+        .iter()
+        .find_map(|prefix| {
+            let rest = path.strip_prefix(prefix)?;
+            let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+            Some(format!("{prefix}[redacted]{tail}"))
+        })
+        .unwrap_or_else(|| path.to_owned());
+    path.split('/')
+        .map(|segment| if segment.chars().count() >= LONG_SEGMENT { "[redacted]" } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Request id, problem rendering, security headers and the access log.
@@ -46,11 +86,14 @@ pub async fn envelope(
     };
     req.extensions_mut().insert(ReqId(id));
     let method = req.method().clone();
-    let path = redact_path(req.path());
     let is_api = req.path().starts_with("/api/");
     let hsts = state.as_ref().is_some_and(|s| s.settings.hsts);
 
-    let res = next.call(req).await?.map_into_boxed_body();
+    let res = match refuse_encoded_body(&req, is_api) {
+        Some(refusal) => req.into_response(refusal),
+        None => next.call(req).await?.map_into_boxed_body(),
+    };
+    let path = logged_path(res.request());
     let mut res = render_problem(res, id);
     let status = res.status();
     let headers = res.headers_mut();
@@ -81,6 +124,27 @@ pub async fn envelope(
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
     );
     Ok(res)
+}
+
+/// A request whose body is content-coded (`Content-Encoding` other than `identity`) is
+/// refused with 415 before anything reads it: the server never inflates a body, so a
+/// few kilobytes of gzip cannot become gigabytes in memory ahead of any size limit or
+/// token check. A problem document on the API, a readable page elsewhere.
+fn refuse_encoded_body(req: &ServiceRequest, is_api: bool) -> Option<actix_web::HttpResponse> {
+    let mut codings = req.headers().get_all(header::CONTENT_ENCODING);
+    let encoded = codings.any(|value| match value.to_str() {
+        Ok(list) => list.split(',').map(str::trim).any(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity")),
+        Err(_) => true,
+    });
+    if !encoded {
+        return None;
+    }
+    const WHY: &str = "Request bodies must not be content-coded: send them without Content-Encoding.";
+    Some(if is_api {
+        actix_web::HttpResponse::from_error(ApiError::new(p::UNSUPPORTED_MEDIA_TYPE, WHY))
+    } else {
+        crate::pages::message(actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "This request cannot be taken", WHY)
+    })
 }
 
 fn set(headers: &mut header::HeaderMap, name: &'static str, value: &str) {
@@ -135,7 +199,7 @@ fn render_problem(res: ServiceResponse<BoxBody>, id: RequestId) -> ServiceRespon
 
 #[cfg(test)]
 mod tests {
-    use super::redact_path;
+    use super::{logged_path, redact_path};
 
     #[test]
     fn token_segments_never_reach_the_log() {
@@ -146,5 +210,29 @@ mod tests {
         assert_eq!(redact_path("/t/new/abcdef"), "/t/new/[redacted]");
         assert_eq!(redact_path("/t/abcdef/replies"), "/t/[redacted]/replies");
         assert_eq!(redact_path("/s/abcdef/download"), "/s/[redacted]/download");
+        let token = "A".repeat(43);
+        assert_eq!(redact_path(&format!("/%73/{token}")), "/s/[redacted]", "percent-encoded prefix");
+        assert_eq!(redact_path(&format!("//s/{token}/x")), "//s/[redacted]/x", "a long segment anywhere");
+    }
+
+    #[actix_web::test]
+    async fn matched_routes_are_logged_by_their_pattern() {
+        use actix_web::{App, HttpRequest, HttpResponse, test, web};
+        let app = test::init_service(
+            App::new()
+                .route("/s/{token}/photos/{photo}", web::get().to(|r: HttpRequest| async move { logged_path(&r) }))
+                .default_service(web::to(
+                    |r: HttpRequest| async move { HttpResponse::NotFound().body(logged_path(&r)) },
+                )),
+        )
+        .await;
+        let token = "Zm9vYmFy".repeat(5);
+        for uri in [format!("/s/{token}/photos/p1"), format!("/%73/{token}/photos/p1")] {
+            let body = test::call_and_read_body(&app, test::TestRequest::get().uri(&uri).to_request()).await;
+            assert_eq!(body, "/s/[redacted]/photos/p1", "{uri}");
+        }
+        let body =
+            test::call_and_read_body(&app, test::TestRequest::get().uri(&format!("/%73/{token}")).to_request()).await;
+        assert_eq!(body, "/s/[redacted]", "an unmatched spelling is decoded before it is redacted");
     }
 }

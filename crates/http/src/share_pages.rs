@@ -153,9 +153,10 @@ pub fn is_link_preview(user_agent: &str) -> bool {
     FETCHERS.iter().any(|name| user_agent.contains(name))
 }
 
-fn viewer(req: &HttpRequest) -> (String, &'static str) {
+/// The viewer's network (behind a trusted proxy, the client's) and browser family.
+fn viewer(state: &AppState, req: &HttpRequest) -> (String, &'static str) {
     let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    (network(req.peer_addr().map(|a| a.ip())), browser_family(ua))
+    (network(state.settings.client_ip(req)), browser_family(ua))
 }
 
 /// Records a view before anything is shown: a view that cannot be recorded is not
@@ -164,7 +165,7 @@ async fn record(state: &AppState, req: &HttpRequest, link: &ShareLink, viewed: V
     if !state.settings.record_share_views {
         return Ok(());
     }
-    let (net, browser) = viewer(req);
+    let (net, browser) = viewer(state, req);
     match state.app.record_share_view(link, viewed, &net, browser).await {
         Ok(()) => Ok(()),
         Err(e) => {
@@ -203,7 +204,7 @@ async fn resolve(
         return Err(refused(ShareRefusal::PasswordNeeded { wrong: false }, action));
     }
     let shared = if purpose == Purpose::Page && state.settings.record_share_views {
-        let (net, browser) = viewer(req);
+        let (net, browser) = viewer(state, req);
         state.app.view_shared_page(link, &net, browser).await
     } else {
         state.app.shared_page(link).await
@@ -269,7 +270,7 @@ pub async fn unlock(state: Data<AppState>, req: HttpRequest, path: Path<String>,
         Ok(link) => link,
         Err(r) => return refused(r, action),
     };
-    let (net, _) = viewer(&req);
+    let (net, _) = viewer(&state, &req);
     match state.app.unlock_share(&link, &form.password, &net).await {
         Ok(proof) => {
             let cookie = Cookie::build(UNLOCK_COOKIE, proof)

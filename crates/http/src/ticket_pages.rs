@@ -224,7 +224,7 @@ async fn read_multipart(form: &mut Multipart) -> Result<(FormIn, Option<Field>),
 #[post("/t/new/{token}")]
 pub async fn submit(state: Data<AppState>, req: HttpRequest, path: Path<String>, payload: Payload) -> HttpResponse {
     let token = path.into_inner();
-    let net = network(req.peer_addr().map(|a| a.ip()));
+    let net = network(state.settings.client_ip(&req));
     let multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -354,7 +354,7 @@ struct ReplyIn {
 pub async fn requester_reply(state: Data<AppState>, req: HttpRequest, path: Path<String>, body: Bytes) -> HttpResponse {
     let token = path.into_inner();
     let Ok(form) = serde_urlencoded::from_bytes::<ReplyIn>(&body) else { return bad_form() };
-    let net = network(req.peer_addr().map(|a| a.ip()));
+    let net = network(state.settings.client_ip(&req));
     match state.app.requester_reply(&token, &form.body, &net).await {
         Ok(()) => public(HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/t/{token}"))).finish()),
         Err(PublicRefusal::Form(problems)) => {

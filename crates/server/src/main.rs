@@ -23,6 +23,7 @@ use workvault_domain::ports::IdentityProvider;
 use workvault_domain::ports::Store;
 use workvault_domain::signin::LocalSignIn;
 use workvault_domain::{Limits, Workvault};
+use workvault_http::client::TrustedProxies;
 use workvault_http::{AppState, HttpSettings, UploadSlots};
 use workvault_store_postgres::{PgConfig, PgStore};
 use workvault_store_sqlite::SqliteStore;
@@ -439,7 +440,8 @@ async fn serve(v: Validated) -> anyhow::Result<ExitCode> {
         settings: HttpSettings::for_url(v.public_url.clone())
             .with_upload_slots(UploadSlots::new(v.config.blobs.max_concurrent_uploads))
             .with_record_share_views(v.config.sharing.record_views)
-            .with_spool_dir(v.config.data_dir.join("spool")),
+            .with_spool_dir(v.config.data_dir.join("spool"))
+            .with_trusted_proxies(TrustedProxies::new(v.trusted_proxies.clone())),
     });
     if !v.config.sharing.record_views {
         tracing::warn!("sharing.record_views is off: views of share links are not recorded");

@@ -491,5 +491,92 @@ async fn the_views_of_pages_sent_survive_the_server_being_killed() {
             .await;
     let viewed =
         audit["items"].as_array().expect("events").iter().filter(|e| e["action"] == "share_link.viewed").count();
-    assert_eq!(viewed, 40, "and its audit event");
+    let hours: std::collections::HashSet<String> = views["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|v| v["at"].as_str().map(|at| at[..13].to_owned()))
+        .collect();
+    assert_eq!(viewed, hours.len(), "and an audit event for each hour they fall in");
+}
+
+/// The resident memory of a process, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the server's /proc status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("VmRSS in kB")
+}
+
+/// A gzip body of about 250 KB that inflates to 256 MiB of zeros.
+fn gzip_bomb() -> Vec<u8> {
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        gz.write_all(&zeros).expect("compress");
+    }
+    gz.finish().expect("gzip")
+}
+
+#[tokio::test]
+async fn compressed_request_bodies_are_refused_before_they_are_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let server = Server::start(dir.path(), port, Backend::Embedded);
+    let base = server.base.clone();
+    let client = browser();
+    let bomb = gzip_bomb();
+    assert!(bomb.len() < 300 * 1024, "the bomb is small on the wire: {} bytes", bomb.len());
+
+    // Warm the server up, then note where its memory stands.
+    for _ in 0..20 {
+        client.get(format!("{base}/healthz")).send().await.expect("health");
+    }
+    let before = resident_kib(server.child.id());
+
+    // 16 bombs at once at an anonymous route with a made-up token.
+    let sends = (0..16).map(|_| {
+        let (client, body) = (client.clone(), bomb.clone());
+        let url = format!("{base}/t/{}/replies", "A".repeat(43));
+        async move {
+            client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("content-encoding", "gzip")
+                .body(body)
+                .send()
+                .await
+        }
+    });
+    for res in futures_util::future::join_all(sends).await {
+        // The server may answer before the body is sent whole and close the connection.
+        if let Ok(res) = res {
+            assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            assert!(res.text().await.unwrap_or_default().contains("Content-Encoding"), "a readable page says why");
+        }
+    }
+    let after = resident_kib(server.child.id());
+    assert!(after < before + 50 * 1024, "resident memory grew from {before} KiB to {after} KiB");
+
+    // The API answers a problem document; an identity body is taken as before.
+    let res = client
+        .post(format!("{base}/api/v1/workspaces"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "deflate, identity")
+        .body(r#"{"name":"x"}"#)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (_, problem) = json(res).await;
+    assert_eq!(problem["code"], "unsupported_media_type", "{problem}");
+    let res = client
+        .post(format!("{base}/t/{}/replies", "A".repeat(43)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-encoding", "identity")
+        .body("body=hello")
+        .send()
+        .await
+        .expect("identity");
+    assert_ne!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "identity is no coding");
 }

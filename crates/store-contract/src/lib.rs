@@ -55,9 +55,11 @@ macro_rules! contract_tests {
             reports_are_edited_whole_and_show_only_live_photos,
             reports_go_to_trash_come_back_and_purge_for_good,
             share_links_follow_their_job_and_show_only_live_content,
+            links_end_with_their_makers_authority,
             password_attempts_are_limited_through_the_store,
             a_batch_of_views_keeps_every_audit_chain_intact,
             pages_read_with_their_views_record_each_view_once,
+            anonymous_views_reach_the_audit_log_once_an_hour,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_copy_reproduces_the_instance() {

@@ -13,7 +13,9 @@ use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::{JobAccess, StoreError, StoreResult};
 use workvault_domain::secret::TokenHash;
-use workvault_domain::share::{GALLERY_LIMIT, ShareLink, ShareStore, ShareTarget, ShareView, Shared, Viewed};
+use workvault_domain::share::{
+    GALLERY_LIMIT, ListedLink, ShareLink, ShareStore, ShareTarget, ShareView, Shared, Viewed,
+};
 
 use crate::audit::append;
 use crate::jobs::cursor_time;
@@ -222,6 +224,13 @@ async fn shared(c: &mut AsyncPgConnection, link: &ShareLink) -> Result<Option<Sh
     }
 }
 
+diesel::alias!(memberships as makers: MakerMemberships, grants as maker_grants: MakerGrants);
+
+/// A link maker's access facts from their (left-joined) membership role and grant.
+fn maker_access<G>(role_name: Option<String>, grant: Option<G>) -> Result<Option<JobAccess>, StoreError> {
+    role_name.map(|r| Ok(JobAccess { role: role(&r)?, granted: grant.is_some() })).transpose()
+}
+
 fn keyset(page: &PageRequest) -> Result<(DateTime<Utc>, Uuid), StoreError> {
     match page.after {
         Some(a) => Ok((cursor_time(a.key)?, a.id)),
@@ -276,7 +285,7 @@ impl ShareStore for PgStore {
         actor: UserId,
         ws: WorkspaceId,
         page: PageRequest,
-    ) -> StoreResult<Option<(Role, Page<(ShareLink, bool)>)>> {
+    ) -> StoreResult<Option<(Role, Page<ListedLink>)>> {
         let (at, after) = keyset(&page)?;
         read!(self, |c| {
             let actor_role: Option<String> = memberships::table
@@ -286,10 +295,22 @@ impl ShareStore for PgStore {
                 .await
                 .optional()?;
             let Some(actor_role) = actor_role else { return Ok(None) };
-            let rows: Vec<(LinkRow, Option<Uuid>)> = share_links::table
+            let rows: Vec<(LinkRow, Option<Uuid>, Option<String>, Option<Uuid>)> = share_links::table
                 .inner_join(jobs::table.on(jobs::id.eq(share_links::job_id).and(jobs::deleted_at.is_null())))
                 .left_join(
                     grants::table.on(grants::job_id.eq(share_links::job_id).and(grants::user_id.eq(*actor.as_uuid()))),
+                )
+                .left_join(
+                    makers.on(makers
+                        .field(memberships::workspace_id)
+                        .eq(share_links::workspace_id)
+                        .and(makers.field(memberships::user_id).eq(share_links::created_by))),
+                )
+                .left_join(
+                    maker_grants.on(maker_grants
+                        .field(grants::job_id)
+                        .eq(share_links::job_id)
+                        .and(maker_grants.field(grants::user_id).eq(share_links::created_by))),
                 )
                 .filter(share_links::workspace_id.eq(*ws.as_uuid()))
                 .filter(
@@ -297,16 +318,27 @@ impl ShareStore for PgStore {
                 )
                 .order((share_links::created_at.desc(), share_links::id.desc()))
                 .limit(i64::from(page.limit) + 1)
-                .select((LinkRow::as_select(), grants::user_id.nullable()))
+                .select((
+                    LinkRow::as_select(),
+                    grants::user_id.nullable(),
+                    makers.field(memberships::role).nullable(),
+                    maker_grants.field(grants::user_id).nullable(),
+                ))
                 .load(c)
                 .await?;
             let links = rows
                 .into_iter()
-                .map(|(l, g)| Ok((l.into_domain()?, g.is_some())))
+                .map(|(l, g, maker_role, maker_grant)| {
+                    Ok(ListedLink {
+                        link: l.into_domain()?,
+                        actor_granted: g.is_some(),
+                        maker: maker_access(maker_role, maker_grant)?,
+                    })
+                })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            let page = Page::from_rows(links, page.limit, |(l, _)| Cursor {
-                key: l.created_at.timestamp_micros(),
-                id: *l.id.as_uuid(),
+            let page = Page::from_rows(links, page.limit, |l| Cursor {
+                key: l.link.created_at.timestamp_micros(),
+                id: *l.link.id.as_uuid(),
             });
             Ok(Some((role(&actor_role)?, page)))
         })
@@ -334,16 +366,26 @@ impl ShareStore for PgStore {
         })
     }
 
-    async fn link_by_token(&self, token: &TokenHash) -> StoreResult<Option<ShareLink>> {
+    async fn link_by_token(&self, token: &TokenHash) -> StoreResult<Option<(ShareLink, Option<JobAccess>)>> {
         let token = token.as_bytes().to_vec();
         read!(self, |c| {
-            let row: Option<LinkRow> = share_links::table
+            let row: Option<(LinkRow, Option<String>, Option<Uuid>)> = share_links::table
+                .left_join(
+                    memberships::table.on(memberships::workspace_id
+                        .eq(share_links::workspace_id)
+                        .and(memberships::user_id.eq(share_links::created_by))),
+                )
+                .left_join(
+                    grants::table
+                        .on(grants::job_id.eq(share_links::job_id).and(grants::user_id.eq(share_links::created_by))),
+                )
                 .filter(share_links::token_hash.eq(token))
-                .select(LinkRow::as_select())
+                .select((LinkRow::as_select(), memberships::role.nullable(), grants::user_id.nullable()))
                 .first(c)
                 .await
                 .optional()?;
-            Ok(row.map(LinkRow::into_domain).transpose()?)
+            let Some((row, maker_role, maker_grant)) = row else { return Ok(None) };
+            Ok(Some((row.into_domain()?, maker_access(maker_role, maker_grant)?)))
         })
     }
 
@@ -404,6 +446,20 @@ impl ShareStore for PgStore {
                 .get_result(c)
                 .await?;
             Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
+    }
+
+    async fn uncount_attempt(&self, key: &str, window: DateTime<Utc>) -> StoreResult<()> {
+        let key = key.to_owned();
+        read!(self, |c| {
+            diesel::update(rate_limits::table)
+                .filter(rate_limits::key.eq(&key))
+                .filter(rate_limits::window_start.eq(window))
+                .filter(rate_limits::count.gt(0))
+                .set(rate_limits::count.eq(rate_limits::count - 1))
+                .execute(c)
+                .await?;
+            Ok(())
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Group commit of share link views.
 //!
-//! Every view of a shared page is stored, with its audit event, before the page is sent.
+//! Every view of a shared page is stored before the page is sent, with its audit event
+//! when it is the first of its link, kind and hour ([`ViewHour`]).
 //! One transaction per view made each wait for the workspace's audit head (locked
 //! `FOR UPDATE` by every append) and for its own commit. Here the views that arrive
 //! while a transaction is writing wait together and go in the next one: one commit and
@@ -20,7 +21,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 use workvault_domain::audit::AuditDraft;
 use workvault_domain::ports::{StoreError, StoreResult};
-use workvault_domain::share::ShareView;
+use workvault_domain::share::{ShareView, ViewHour};
 
 use crate::audit::append_all;
 use crate::schema::{share_links, share_views};
@@ -90,10 +91,34 @@ async fn write(store: &PgStore, batch: &Waiting) -> StoreResult<()> {
             .filter(|(v, _)| live.contains(v.link_id.as_uuid()))
             .map(|(v, _)| ViewRow::from_domain(v))
             .collect();
+        let stored = stored_hours(c, &ViewHour::of_batch(views.iter().copied())).await?;
         for chunk in rows.chunks(1_000) {
             diesel::insert_into(share_views::table).values(chunk).execute(c).await?;
         }
-        append_all(c, views.iter().map(|(_, audit)| audit.clone()).collect()).await?;
+        append_all(c, ViewHour::audited(views.iter().copied(), &stored)).await?;
         Ok::<_, Db>(())
     })
+}
+
+/// The hours of a batch that have a view stored already: their audit event was
+/// appended with that view (an index seek per hour on the views' `(link_id, at)` key).
+/// Two nodes writing the first views of one hour at the same moment may each append
+/// one: the bound is per node, not exact.
+async fn stored_hours(c: &mut diesel_async::AsyncPgConnection, hours: &[ViewHour]) -> Result<HashSet<ViewHour>, Db> {
+    let mut stored = HashSet::new();
+    for hour in hours {
+        let found: bool = diesel::select(diesel::dsl::exists(
+            share_views::table
+                .filter(share_views::link_id.eq(*hour.link.as_uuid()))
+                .filter(share_views::at.ge(hour.start))
+                .filter(share_views::at.lt(hour.end()))
+                .filter(share_views::viewed.eq(hour.viewed.as_str())),
+        ))
+        .get_result(c)
+        .await?;
+        if found {
+            stored.insert(*hour);
+        }
+    }
+    Ok(stored)
 }

@@ -3,6 +3,8 @@
 //! event, and fixed-window attempt counters.
 
 use async_trait::async_trait;
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -13,7 +15,9 @@ use workvault_domain::id::{ShareLinkId, UserId, WorkspaceId};
 use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::policy::Role;
 use workvault_domain::ports::{JobAccess, StoreError, StoreResult};
-use workvault_domain::share::{GALLERY_LIMIT, ShareLink, ShareStore, ShareTarget, ShareView, Shared, Viewed};
+use workvault_domain::share::{
+    GALLERY_LIMIT, ListedLink, ShareLink, ShareStore, ShareTarget, ShareView, Shared, ViewHour, Viewed,
+};
 
 use crate::audit::{append, append_all};
 use crate::engine::{Engine, stopped};
@@ -254,7 +258,7 @@ impl ShareStore for SqliteStore {
         actor: UserId,
         ws: WorkspaceId,
         page: PageRequest,
-    ) -> StoreResult<Option<(Role, Page<(ShareLink, bool)>)>> {
+    ) -> StoreResult<Option<(Role, Page<ListedLink>)>> {
         self.run(move |c| {
             let actor_role: Option<String> = memberships::table
                 .find((ws.to_string(), actor.to_string()))
@@ -266,10 +270,22 @@ impl ShareStore for SqliteStore {
                 Some(a) => (a.key, a.id.to_string()),
                 None => (i64::MAX, String::from("~")),
             };
-            let rows: Vec<(LinkRow, Option<String>)> = share_links::table
+            let rows: Vec<(LinkRow, Option<String>, Option<String>, Option<String>)> = share_links::table
                 .inner_join(jobs::table.on(jobs::id.eq(share_links::job_id).and(jobs::deleted_at.is_null())))
                 .left_join(
                     grants::table.on(grants::job_id.eq(share_links::job_id).and(grants::user_id.eq(actor.to_string()))),
+                )
+                .left_join(
+                    makers.on(makers
+                        .field(memberships::workspace_id)
+                        .eq(share_links::workspace_id)
+                        .and(makers.field(memberships::user_id).eq(share_links::created_by))),
+                )
+                .left_join(
+                    maker_grants.on(maker_grants
+                        .field(grants::job_id)
+                        .eq(share_links::job_id)
+                        .and(maker_grants.field(grants::user_id).eq(share_links::created_by))),
                 )
                 .filter(share_links::workspace_id.eq(ws.to_string()))
                 .filter(
@@ -277,14 +293,27 @@ impl ShareStore for SqliteStore {
                 )
                 .order((share_links::created_at.desc(), share_links::id.desc()))
                 .limit(i64::from(page.limit) + 1)
-                .select((LinkRow::as_select(), grants::user_id.nullable()))
+                .select((
+                    LinkRow::as_select(),
+                    grants::user_id.nullable(),
+                    makers.field(memberships::role).nullable(),
+                    maker_grants.field(grants::user_id).nullable(),
+                ))
                 .load(c)?;
             let links = rows
                 .into_iter()
-                .map(|(l, g)| Ok((l.into_domain()?, g.is_some())))
+                .map(|(l, g, maker_role, maker_grant)| {
+                    Ok(ListedLink {
+                        link: l.into_domain()?,
+                        actor_granted: g.is_some(),
+                        maker: maker_access(maker_role, maker_grant)?,
+                    })
+                })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            let page =
-                Page::from_rows(links, page.limit, |(l, _)| Cursor { key: micros(l.created_at), id: *l.id.as_uuid() });
+            let page = Page::from_rows(links, page.limit, |l| Cursor {
+                key: micros(l.link.created_at),
+                id: *l.link.id.as_uuid(),
+            });
             Ok(Some((role(&actor_role)?, page)))
         })
         .await
@@ -312,15 +341,28 @@ impl ShareStore for SqliteStore {
         .await
     }
 
-    async fn link_by_token(&self, token: &workvault_domain::secret::TokenHash) -> StoreResult<Option<ShareLink>> {
+    async fn link_by_token(
+        &self,
+        token: &workvault_domain::secret::TokenHash,
+    ) -> StoreResult<Option<(ShareLink, Option<JobAccess>)>> {
         let token = token.as_bytes().to_vec();
         self.run(move |c| {
-            let row: Option<LinkRow> = share_links::table
+            let row: Option<(LinkRow, Option<String>, Option<String>)> = share_links::table
+                .left_join(
+                    memberships::table.on(memberships::workspace_id
+                        .eq(share_links::workspace_id)
+                        .and(memberships::user_id.eq(share_links::created_by))),
+                )
+                .left_join(
+                    grants::table
+                        .on(grants::job_id.eq(share_links::job_id).and(grants::user_id.eq(share_links::created_by))),
+                )
                 .filter(share_links::token_hash.eq(token))
-                .select(LinkRow::as_select())
+                .select((LinkRow::as_select(), memberships::role.nullable(), grants::user_id.nullable()))
                 .first(c)
                 .optional()?;
-            Ok(row.map(LinkRow::into_domain).transpose()?)
+            let Some((row, maker_role, maker_grant)) = row else { return Ok(None) };
+            Ok(Some((row.into_domain()?, maker_access(maker_role, maker_grant)?)))
         })
         .await
     }
@@ -416,18 +458,60 @@ impl ShareStore for SqliteStore {
         })
         .await
     }
+
+    async fn uncount_attempt(&self, key: &str, window: DateTime<Utc>) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.write(move |c| {
+            diesel::update(rate_limits::table)
+                .filter(rate_limits::key.eq(&key))
+                .filter(rate_limits::window_start.eq(micros(window)))
+                .filter(rate_limits::count.gt(0))
+                .set(rate_limits::count.eq(rate_limits::count - 1))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+diesel::alias!(memberships as makers: MakerMemberships, grants as maker_grants: MakerGrants);
+
+/// A link maker's access facts from their (left-joined) membership role and grant.
+fn maker_access(role_name: Option<String>, grant: Option<String>) -> Result<Option<JobAccess>, StoreError> {
+    role_name.map(|r| Ok(JobAccess { role: role(&r)?, granted: grant.is_some() })).transpose()
+}
+
+/// The hours of a batch that have a view stored already: their audit event was
+/// appended with that view (a seek per hour on the views' `(link_id, at)` key).
+fn stored_hours(c: &mut SqliteConnection, hours: &[ViewHour]) -> QueryResult<HashSet<ViewHour>> {
+    let mut stored = HashSet::new();
+    for hour in hours {
+        let found: bool = diesel::select(diesel::dsl::exists(
+            share_views::table
+                .filter(share_views::link_id.eq(hour.link.to_string()))
+                .filter(share_views::at.ge(micros(hour.start)))
+                .filter(share_views::at.lt(micros(hour.end())))
+                .filter(share_views::viewed.eq(hour.viewed.as_str())),
+        ))
+        .get_result(c)?;
+        if found {
+            stored.insert(*hour);
+        }
+    }
+    Ok(stored)
 }
 
 /// Writes views with their audit events in one write transaction (an in-memory
 /// database, which keeps no journal).
 fn write_views(c: &mut SqliteConnection, views: Vec<(ShareView, AuditDraft)>) -> StoreResult<()> {
     c.immediate_transaction(|c| {
+        let stored = stored_hours(c, &ViewHour::of_batch(&views))?;
         // One row per statement: the statement is prepared once per connection and
         // cached, where a many-row insert is new SQL for every batch size.
         for (view, _) in &views {
             diesel::insert_into(share_views::table).values(ViewRow::from_domain(view)).execute(c)?;
         }
-        append_all(c, views.into_iter().map(|(_, audit)| audit).collect())
+        append_all(c, ViewHour::audited(&views, &stored))
     })
     .map_err(StoreError::from)
 }
@@ -461,12 +545,13 @@ pub(crate) fn write_journalled(
         if done {
             return Ok(());
         }
+        let stored = stored_hours(c, &ViewHour::of_batch(entries))?;
         // Views of links deleted since are dropped; the rest go in one row per (cached)
         // statement, a view already there (written by an earlier try) ignored.
         let mut links: Vec<String> = entries.iter().map(|(v, _)| v.link_id.to_string()).collect();
         links.sort_unstable();
         links.dedup();
-        let mut live = std::collections::HashSet::with_capacity(links.len());
+        let mut live = HashSet::with_capacity(links.len());
         for some in links.chunks(500) {
             live.extend(
                 share_links::table.filter(share_links::id.eq_any(some)).select(share_links::id).load::<String>(c)?,
@@ -490,7 +575,7 @@ pub(crate) fn write_journalled(
                     .execute(c)?;
             }
         }
-        append_all(c, entries.iter().map(|(_, audit)| audit.clone()).collect())?;
+        append_all(c, ViewHour::audited(entries, &stored))?;
         diesel::insert_into(view_journal::table).values(view_journal::segment.eq(segment)).execute(c)?;
         Ok(())
     })

@@ -21,7 +21,7 @@ use crate::policy::{Action, ActorFacts, Decision, ResourceFacts, decide};
 use crate::ports::StoreError;
 use crate::report::{Report, ReportEntry, ReportItem};
 use crate::secret::Token;
-use crate::share::{ShareLink, ShareTarget, ShareView, Shared, Viewed};
+use crate::share::{LinkState, ShareLink, ShareTarget, ShareView, Shared, Viewed};
 
 /// Wrong passwords allowed per link and network in [`ATTEMPT_WINDOW_MINUTES`].
 pub const ATTEMPTS_PER_NETWORK: u32 = 5;
@@ -175,13 +175,28 @@ impl Workvault {
         Ok((link, token))
     }
 
-    /// The links the actor may manage, newest first.
-    pub async fn share_links(&self, ctx: &Ctx, ws: WorkspaceId, page: PageRequest) -> Result<Page<ShareLink>, Error> {
+    /// The links the actor may manage, newest first, each with its state (a link whose
+    /// maker may no longer share its job is listed as suspended).
+    pub async fn share_links(
+        &self,
+        ctx: &Ctx,
+        ws: WorkspaceId,
+        page: PageRequest,
+    ) -> Result<Page<(ShareLink, LinkState)>, Error> {
         let (role, links) = self.store.links_for(ctx.user, ws, page).await?.ok_or(Error::NotFound)?;
         let actor = ActorFacts { role: Some(role) };
         let shows = |granted| decide(actor, Action::ShareJob, ResourceFacts::Job { granted }) == Decision::Allow;
+        let now = self.now();
         let Page { items, next } = links;
-        Ok(Page { items: items.into_iter().filter(|(_, g)| shows(*g)).map(|(l, _)| l).collect(), next })
+        let items = items
+            .into_iter()
+            .filter(|l| shows(l.actor_granted))
+            .map(|l| {
+                let state = l.link.state(now, l.maker);
+                (l.link, state)
+            })
+            .collect();
+        Ok(Page { items, next })
     }
 
     /// Revokes a link at once.
@@ -205,24 +220,23 @@ impl Workvault {
     }
 
     /// The link behind a presented token, if it may be shown at all (the password
-    /// aside): unknown, malformed and revoked all answer [`ShareRefusal::Invalid`].
+    /// aside): unknown, malformed, revoked and suspended (its maker may no longer share
+    /// its job) all answer [`ShareRefusal::Invalid`], so none can be told apart.
     pub async fn open_share(&self, token: &str) -> Result<ShareLink, ShareRefusal> {
         let token = Token::parse(token).ok_or(ShareRefusal::Invalid)?;
-        let link = match self.store.link_by_token(&token.hash()).await {
-            Ok(Some(link)) => link,
+        let (link, maker) = match self.store.link_by_token(&token.hash()).await {
+            Ok(Some(found)) => found,
             Ok(None) => return Err(ShareRefusal::Invalid),
             Err(e) => {
                 tracing::warn!(error = %e, "a share link could not be read");
                 return Err(ShareRefusal::Gone);
             }
         };
-        if link.revoked_at.is_some() {
-            return Err(ShareRefusal::Invalid);
+        match link.state(self.now(), maker) {
+            LinkState::Active => Ok(link),
+            LinkState::Expired => Err(ShareRefusal::Expired),
+            LinkState::Revoked | LinkState::Suspended => Err(ShareRefusal::Invalid),
         }
-        if self.now() >= link.expires_at {
-            return Err(ShareRefusal::Expired);
-        }
-        Ok(link)
     }
 
     /// Whether the browser's unlock proof (if any) opens this link.
@@ -244,12 +258,13 @@ impl Workvault {
         let start =
             DateTime::from_timestamp(now.timestamp() - now.timestamp().rem_euclid(window_secs), 0).unwrap_or(now);
         let retry_after = (start + window_len - now).num_seconds().max(1);
-        for (key, max) in [
+        let keys = [
             (format!("share:{}:{network}", link.id), ATTEMPTS_PER_NETWORK),
             (format!("share:{}", link.id), ATTEMPTS_PER_LINK),
-        ] {
-            match self.store.count_attempt(&key, start).await {
-                Ok(n) if n > max => return Err(ShareRefusal::TooManyAttempts { retry_after }),
+        ];
+        for (key, max) in &keys {
+            match self.store.count_attempt(key, start).await {
+                Ok(n) if n > *max => return Err(ShareRefusal::TooManyAttempts { retry_after }),
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "password attempts could not be counted; refused");
@@ -267,7 +282,17 @@ impl Workvault {
             None => Err(ShareRefusal::Unavailable),
             Some(None) => Err(ShareRefusal::Invalid),
             Some(Some(false)) => Err(ShareRefusal::PasswordNeeded { wrong: true }),
-            Some(Some(true)) => Ok(unlock_proof(link, phc)),
+            Some(Some(true)) => {
+                // The right password is no guess: it never counts towards a limit.
+                // (Counted first and taken back, so parallel guesses cannot all pass
+                // a count that has not moved yet.)
+                for (key, _) in &keys {
+                    if let Err(e) = self.store.uncount_attempt(key, start).await {
+                        tracing::warn!(error = %e, "a right password's attempt could not be taken back");
+                    }
+                }
+                Ok(unlock_proof(link, phc))
+            }
         }
     }
 
@@ -332,7 +357,8 @@ impl Workvault {
     }
 
     /// A view of a link as it is recorded: only the time, what, the truncated network
-    /// and the browser family; with its audit event (`share_link.viewed`).
+    /// and the browser family; with its audit event (`share_link.viewed`, appended only
+    /// for the first view of its link, kind and hour: [`crate::share::ViewHour`]).
     pub fn share_view(
         &self,
         link: &ShareLink,
@@ -357,7 +383,10 @@ impl Workvault {
             action: "share_link.viewed".into(),
             target_kind: "share_link".into(),
             target_id: link.id.to_string(),
-            details: json!({"viewed": viewed.as_str(), "network": network, "browser": browser}),
+            details: json!({
+                "viewed": viewed.as_str(), "network": network, "browser": browser,
+                "hour": crate::share::ViewHour::of(&view).start,
+            }),
             request_id: None,
         };
         (view, audit)

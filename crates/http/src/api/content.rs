@@ -81,7 +81,7 @@ pub fn streamed(
     if !whole {
         res.insert_header((header::CONTENT_RANGE, format!("bytes {}-{}/{size}", range.start, range.end - 1)));
     }
-    let path = crate::middleware::redact_path(req.path());
+    let path = crate::middleware::logged_path(req);
     let stream = body.map(move |piece| {
         piece.map_err(|e| {
             // Headers are gone already: the connection is cut, so a client never takes

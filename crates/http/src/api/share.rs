@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use workvault_domain::Error as DomainError;
 use workvault_domain::service::{NewShareLink, ShareRequest};
-use workvault_domain::share::{ShareLink, ShareTarget, ShareView};
+use workvault_domain::share::{LinkState, ShareLink, ShareTarget, ShareView};
 
 use super::{Reply, created, id};
 use crate::AppState;
@@ -26,6 +26,32 @@ pub enum TargetKind {
     Photo,
     /// A job's gallery (`id` is the job).
     Job,
+}
+
+/// Where a link stands.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareLinkState {
+    /// It opens.
+    Active,
+    /// Its maker may no longer share its job (removed, demoted, or their grant on the
+    /// job revoked): it opens nothing until they may again.
+    Suspended,
+    /// Past `expires_at`.
+    Expired,
+    /// Revoked, for good.
+    Revoked,
+}
+
+impl From<LinkState> for ShareLinkState {
+    fn from(s: LinkState) -> Self {
+        match s {
+            LinkState::Active => ShareLinkState::Active,
+            LinkState::Suspended => ShareLinkState::Suspended,
+            LinkState::Expired => ShareLinkState::Expired,
+            LinkState::Revoked => ShareLinkState::Revoked,
+        }
+    }
 }
 
 /// A new share link.
@@ -68,10 +94,12 @@ pub struct ShareLinkOut {
     pub expires_at: DateTime<Utc>,
     /// When it was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
-    /// Who made it.
+    /// Who made it. The link works only while they may share its job.
     pub created_by: String,
     /// When.
     pub created_at: DateTime<Utc>,
+    /// Where it stands now.
+    pub state: ShareLinkState,
 }
 
 /// A new link, with its URL: shown this once.
@@ -84,8 +112,8 @@ pub struct CreatedShareLink {
     pub url: String,
 }
 
-impl From<ShareLink> for ShareLinkOut {
-    fn from(l: ShareLink) -> Self {
+impl ShareLinkOut {
+    fn new(l: ShareLink, state: LinkState) -> Self {
         let (target, target_id) = match l.target {
             ShareTarget::Report(r) => (TargetKind::Report, Some(r.to_string())),
             ShareTarget::Photo(p) => (TargetKind::Photo, Some(p.to_string())),
@@ -103,6 +131,7 @@ impl From<ShareLink> for ShareLinkOut {
             revoked_at: l.revoked_at,
             created_by: l.created_by.to_string(),
             created_at: l.created_at,
+            state: state.into(),
         }
     }
 }
@@ -167,7 +196,7 @@ pub async fn create(state: Data<AppState>, caller: Caller, path: Path<String>, b
     let (link, token) = state.app.create_share_link(&caller.ctx, ws, new).await?;
     let location = format!("/api/v1/workspaces/{ws}/share-links/{}", link.id);
     let url = state.settings.link(&format!("/s/{}", token.expose()));
-    Ok(created(location, &CreatedShareLink { link: ShareLinkOut::from(link), url }))
+    Ok(created(location, &CreatedShareLink { link: ShareLinkOut::new(link, LinkState::Active), url }))
 }
 
 /// The workspace's share links the caller may manage, newest first.
@@ -179,7 +208,7 @@ pub async fn create(state: Data<AppState>, caller: Caller, path: Path<String>, b
 pub async fn list(state: Data<AppState>, caller: Caller, path: Path<String>, q: Query<ListQuery>) -> Reply {
     let ws = id(&path, "workspace")?;
     let page = state.app.share_links(&caller.ctx, ws, q.page()?).await?;
-    Ok(HttpResponse::Ok().json(List::page(page, ShareLinkOut::from)))
+    Ok(HttpResponse::Ok().json(List::page(page, |(link, state)| ShareLinkOut::new(link, state))))
 }
 
 /// Revokes a share link: it stops working at once.

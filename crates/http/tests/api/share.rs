@@ -209,6 +209,93 @@ async fn a_password_link_asks_limits_wrong_guesses_and_opens_with_the_right_one(
 }
 
 #[actix_web::test]
+async fn behind_a_trusted_proxy_limits_and_views_follow_the_real_client() {
+    use workvault_http::HttpSettings;
+    use workvault_http::client::TrustedProxies;
+    let settings = HttpSettings::for_url(url::Url::parse("http://127.0.0.1:8080").expect("url"))
+        .with_trusted_proxies(TrustedProxies::new(vec!["10.0.0.0/8".parse().expect("cidr")]));
+    let t = crate::harness::test_app_with(settings).await;
+    let owner = t.user("owner").await;
+    let ws = t.workspace(&owner, "Proxied").await;
+    let job = t.job(&ws, &owner, "Roof").await;
+    let photo = t.photo(&ws, &owner, &job).await;
+    t.process(&ws, &photo).await;
+    let body = json!({"target": "photo", "id": photo, "password": "correct horse battery"});
+    let made = t.post(&format!("/api/v1/workspaces/{ws}/share-links"), &owner, body).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let page = format!("/s/{}", token_of(&made.str("url")));
+    let via_proxy = |password: &str, peer: &str, client: &str| {
+        TestRequest::post()
+            .uri(&page)
+            .peer_addr(peer.parse().expect("addr"))
+            .insert_header(("x-forwarded-for", client.to_owned()))
+            .set_form([("password", password.to_owned())])
+    };
+
+    // The right password is no guess: ten in a row from one network never lock it.
+    for _ in 0..10 {
+        let right = t.send(via_proxy("correct horse battery", "10.0.0.1:1", "198.51.100.1")).await;
+        assert_eq!(right.status, 303, "{}", right.text);
+    }
+    // Wrong guesses lock the guessing client's network, not everyone behind the proxy.
+    for _ in 0..5 {
+        assert_eq!(t.send(via_proxy("wrong", "10.0.0.1:1", "203.0.113.5")).await.status, 401);
+    }
+    assert_eq!(t.send(via_proxy("wrong", "10.0.0.2:1", "203.0.113.6")).await.status, 429, "that network is locked");
+    let other = t.send(via_proxy("wrong", "10.0.0.1:1", "192.0.2.44")).await;
+    assert_eq!(other.status, 401, "another client behind the same proxy is not: {}", other.text);
+    // A peer that is no trusted proxy cannot name another client to escape its limit.
+    let spoofed = t.send(via_proxy("wrong", "203.0.113.9:1", "192.0.2.99")).await;
+    assert_eq!(spoofed.status, 429, "{}", spoofed.text);
+
+    // Views record the client's network.
+    let right = t.send(via_proxy("correct horse battery", "10.0.0.1:1", "198.51.100.1")).await;
+    let proof = right.header("set-cookie").unwrap_or_default().split(';').next().unwrap_or_default().to_owned();
+    let view = TestRequest::get()
+        .uri(&page)
+        .peer_addr("10.0.0.1:1".parse().expect("addr"))
+        .insert_header(("forwarded", "for=\"[2001:db8:cafe::17]:4711\""))
+        .insert_header(("cookie", proof));
+    assert_eq!(t.send(view).await.status, 200);
+    let views = t.get(&format!("/api/v1/workspaces/{ws}/share-links/{}/views", made.str("id")), &owner).await;
+    assert_eq!(views.body["items"][0]["network"], "2001:db8:cafe::/48", "{}", views.text);
+}
+
+#[actix_web::test]
+async fn a_link_stops_when_its_maker_may_no_longer_share_and_says_so_in_the_list() {
+    let t = test_app().await;
+    let (owner, restricted) = (t.user("owner").await, t.user("restricted").await);
+    let ws = t.workspace(&owner, "Authority").await;
+    t.join(&ws, &owner, &restricted, "restricted").await;
+    let job = t.job(&ws, &owner, "Roof").await;
+    let photo = t.photo(&ws, &owner, &job).await;
+    t.process(&ws, &photo).await;
+    let grant = format!("/api/v1/workspaces/{ws}/jobs/{job}/grants/{}", restricted.id);
+    assert!(matches!(t.put(&grant, &owner).await.status, 200 | 201 | 204));
+    let links = format!("/api/v1/workspaces/{ws}/share-links");
+    let made = t.post(&links, &restricted, json!({"target": "job", "id": job})).await;
+    assert_eq!((made.status, made.body["state"].clone()), (201, json!("active")), "{}", made.text);
+    let page = format!("/s/{}", token_of(&made.str("url")));
+    let thumb = format!("{page}/photos/{photo}/thumb");
+    assert_eq!(t.send(TestRequest::get().uri(&page)).await.status, 200);
+    assert_eq!(t.send(TestRequest::get().uri(&thumb)).await.status, 200);
+
+    // The grant is revoked: the page and its images are refused like an unknown link.
+    assert_eq!(t.delete(&grant, &owner).await.status, 204);
+    let unknown = t.send(TestRequest::get().uri("/s/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")).await;
+    let refused = t.send(TestRequest::get().uri(&page)).await;
+    assert_eq!((refused.status, &refused.text), (404, &unknown.text));
+    assert_eq!(t.send(TestRequest::get().uri(&thumb)).await.status, 404);
+    let listed = t.get(&links, &owner).await;
+    assert_eq!(listed.body["items"][0]["state"], "suspended", "{}", listed.text);
+
+    // Removed from the workspace: refused, and listed as suspended.
+    assert_eq!(t.delete(&format!("/api/v1/workspaces/{ws}/members/{}", restricted.id), &owner).await.status, 204);
+    assert_eq!(t.send(TestRequest::get().uri(&page)).await.status, 404);
+    assert_eq!(t.get(&links, &owner).await.body["items"][0]["state"], "suspended");
+}
+
+#[actix_web::test]
 async fn expired_links_and_removed_content_get_their_own_readable_pages() {
     let t = test_app().await;
     let owner = t.user("owner").await;

@@ -56,6 +56,10 @@ pub struct HttpConfig {
     pub public_url: Option<String>,
     /// Worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// Networks (CIDR) of the reverse proxies in front of the server. Only a request
+    /// from one of them has its client address read from `Forwarded` /
+    /// `X-Forwarded-For`; every other request's client is its TCP peer.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[sharing]`
@@ -214,7 +218,12 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("workvault-data"),
-            http: HttpConfig { bind: "127.0.0.1:8080".into(), public_url: None, workers: None },
+            http: HttpConfig {
+                bind: "127.0.0.1:8080".into(),
+                public_url: None,
+                workers: None,
+                trusted_proxies: Vec::new(),
+            },
             store: StoreConfig { url: String::new(), pool_size: 16, connect_timeout_secs: 5, migrate_on_start: true },
             auth: AuthConfig { provider: "local".into(), oidc: OidcSection::default() },
             sessions: SessionConfig {
@@ -248,6 +257,8 @@ pub struct Validated {
     pub store: StoreUrl,
     /// The OpenID Connect adapter's configuration when `auth.provider = "oidc"`.
     pub oidc: Option<OidcConfig>,
+    /// Parsed `http.trusted_proxies`.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -361,9 +372,10 @@ impl Config {
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             problems.push(format!("log.level: `{}` is not a tracing filter", self.log.level));
         }
+        let trusted_proxies = parse_networks(&self.http.trusted_proxies, &mut problems);
         match (bind, public_url, store, problems.is_empty()) {
             (Some(bind), Some(public_url), Some(store), true) => {
-                Ok(Validated { config: self, bind, public_url, store, oidc })
+                Ok(Validated { config: self, bind, public_url, store, oidc, trusted_proxies })
             }
             _ => Err(problems),
         }
@@ -430,6 +442,18 @@ mod tests {
         for key in ["http.bind", "http.public_url", "log.format", "sessions.idle_secs", "setup.first_user_email"] {
             assert!(problems.iter().any(|p| p.starts_with(key)), "{key} missing from {problems:#?}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_or_addresses() {
+        let mut c = Config::default();
+        c.http.trusted_proxies = vec!["10.0.0.0/8".into(), "192.0.2.7".into(), "fd00::1/8".into()];
+        let v = c.clone().validate().expect("valid");
+        let shown: Vec<String> = v.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8"]);
+        c.http.trusted_proxies = vec!["10.0.0.0/33".into(), "proxy.local".into()];
+        let problems = c.validate().expect_err("invalid");
+        assert_eq!(problems.iter().filter(|p| p.starts_with("http.trusted_proxies")).count(), 2, "{problems:#?}");
     }
 
     #[test]
@@ -519,4 +543,25 @@ mod tests {
         assert_eq!(parsed, expected, "the example documents the real defaults");
         parsed.validate().expect("the example is valid");
     }
+}
+
+/// `http.trusted_proxies`: each entry a network (`10.0.0.0/8`, `fd00::/8`) or a single
+/// address (`192.0.2.7`, taken as /32 or /128).
+fn parse_networks(entries: &[String], problems: &mut Vec<String>) -> Vec<ipnet::IpNet> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let parsed = entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc());
+            match parsed {
+                Ok(net) => Some(net),
+                Err(_) => {
+                    problems.push(format!("http.trusted_proxies: `{entry}` is not a network like 10.0.0.0/8"));
+                    None
+                }
+            }
+        })
+        .collect()
 }

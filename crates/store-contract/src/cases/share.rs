@@ -12,7 +12,7 @@ use workvault_domain::page::PageRequest;
 use workvault_domain::policy::Role;
 use workvault_domain::ports::{Offload, Store};
 use workvault_domain::service::{NewReport, NewShareLink, ShareRefusal, ShareRequest};
-use workvault_domain::share::{ShareTarget, Viewed};
+use workvault_domain::share::{LinkState, ShareTarget, Viewed};
 
 use super::job;
 use super::photos::{jpeg, upload};
@@ -79,7 +79,7 @@ pub async fn share_links_follow_their_job_and_show_only_live_content(store: Arc<
     f.app.create_share_link(&owner, ws, link(ShareRequest::Job(k))).await.expect("deck link");
     assert_eq!(f.app.share_links(&member, ws, PageRequest::default()).await.expect("list").items.len(), 5);
     let theirs = f.app.share_links(&restricted, ws, PageRequest::default()).await.expect("list");
-    assert!(theirs.items.iter().all(|l| l.job_id == j) && theirs.items.len() == 4);
+    assert!(theirs.items.iter().all(|(l, _)| l.job_id == j) && theirs.items.len() == 4);
 
     // Views are recorded with the link, listed newest first, pruned by age.
     f.app.record_share_view(&by_report, Viewed::Page, "192.0.2.0/24", "Firefox").await.expect("view recorded");
@@ -119,6 +119,64 @@ pub async fn share_links_follow_their_job_and_show_only_live_content(store: Arc<
     assert_eq!((count("share_link.created"), count("share_link.revoked"), count("share_link.viewed")), (5, 1, 2));
 }
 
+/// A link carries its maker's authority: it opens only while the maker may still share
+/// its job. Revoking a Restricted maker's grant, demoting a maker below sharing, or
+/// removing them suspends their links (refused as a link that never existed, listed as
+/// `suspended`) on the next request, gallery and all; the links of others are untouched.
+pub async fn links_end_with_their_makers_authority(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let (owner, member, restricted) = (f.user("owner").await, f.user("member").await, f.user("restricted").await);
+    let ws = f.workspace(&owner, "Authority").await;
+    f.join(&owner, ws, &member, Role::Member).await;
+    f.join(&owner, ws, &restricted, Role::Restricted).await;
+    let j = f.app.create_job(&owner, ws, job("Roof")).await.expect("job").id;
+    f.app.grant_job(&owner, ws, j, restricted.user).await.expect("grant");
+    let (by_restricted, r_token) =
+        f.app.create_share_link(&restricted, ws, link(ShareRequest::Job(j))).await.expect("restricted's link");
+    let (by_member, m_token) = f.app.create_share_link(&member, ws, link(ShareRequest::Job(j))).await.expect("link");
+    let (_, o_token) = f.app.create_share_link(&owner, ws, link(ShareRequest::Job(j))).await.expect("owner's link");
+    let state_of = |id| {
+        let (app, owner) = (f.app.clone(), owner.clone());
+        async move {
+            let links = app.share_links(&owner, ws, PageRequest::default()).await.expect("list");
+            links.items.into_iter().find(|(l, _)| l.id == id).map(|(_, s)| s).expect("listed")
+        }
+    };
+    let opens = |token: String| {
+        let app = f.app.clone();
+        async move { app.open_share(&token).await }
+    };
+    assert_eq!(state_of(by_restricted.id).await, LinkState::Active);
+    assert!(opens(r_token.expose().to_owned()).await.is_ok());
+
+    // The grant goes: the restricted member's link stops at once, the others do not.
+    f.app.revoke_grant(&owner, ws, j, restricted.user).await.expect("revoke grant");
+    assert!(matches!(opens(r_token.expose().to_owned()).await, Err(ShareRefusal::Invalid)), "same as unknown");
+    assert_eq!(state_of(by_restricted.id).await, LinkState::Suspended);
+    assert!(opens(m_token.expose().to_owned()).await.is_ok() && opens(o_token.expose().to_owned()).await.is_ok());
+    f.app.grant_job(&owner, ws, j, restricted.user).await.expect("granted again");
+    assert!(opens(r_token.expose().to_owned()).await.is_ok(), "authority back, link back");
+
+    // Demoted below sharing the job (Restricted, ungranted): suspended.
+    f.app.change_role(&owner, ws, member.user, Role::Restricted).await.expect("demote");
+    assert!(matches!(opens(m_token.expose().to_owned()).await, Err(ShareRefusal::Invalid)));
+    assert_eq!(state_of(by_member.id).await, LinkState::Suspended);
+
+    // Removed: suspended, and a gallery shows nothing uploaded afterwards.
+    f.app.remove_member(&owner, ws, restricted.user).await.expect("remove");
+    upload(&f.app, &owner, ws, j, &jpeg(60)).await.expect("a photo after the removal");
+    assert!(matches!(opens(r_token.expose().to_owned()).await, Err(ShareRefusal::Invalid)));
+    assert_eq!(state_of(by_restricted.id).await, LinkState::Suspended);
+    assert!(opens(o_token.expose().to_owned()).await.is_ok(), "the owner's link still opens");
+
+    // Expiry and revocation still read as they are.
+    f.app.revoke_share_link(&owner, ws, by_member.id).await.expect("revoke");
+    assert_eq!(state_of(by_member.id).await, LinkState::Revoked);
+    f.clock.advance(Duration::days(31));
+    assert!(matches!(opens(o_token.expose().to_owned()).await, Err(ShareRefusal::Expired)));
+    assert_eq!(state_of(by_restricted.id).await, LinkState::Expired);
+}
+
 /// Wrong passwords are counted in the store per link and network: the sixth attempt
 /// from one network is refused even with the right password, others still try, and a
 /// new window starts over. The unlock proof opens only its own link.
@@ -145,6 +203,14 @@ pub async fn password_attempts_are_limited_through_the_store(store: Arc<dyn Stor
     assert!(!f.app.unlocked(&link, Some("0000")));
     f.clock.advance(Duration::minutes(15));
     f.app.unlock_share(&link, "correct horse battery", "192.0.2.0/24").await.expect("a new window");
+    // The right password is no guess: however often it is given, it never counts.
+    for _ in 0..60 {
+        f.app.unlock_share(&link, "correct horse battery", "192.0.2.0/24").await.expect("never limited");
+    }
+    for _ in 0..5 {
+        let wrong = f.app.unlock_share(&link, "wrong guess", "192.0.2.0/24").await;
+        assert!(matches!(wrong, Err(ShareRefusal::PasswordNeeded { wrong: true })), "five guesses left: {wrong:?}");
+    }
 
     // argon2id runs through the offload port (off the request threads in the server);
     // work the port drops unrun is a refusal, never a pass.
@@ -250,6 +316,54 @@ pub async fn pages_read_with_their_views_record_each_view_once(store: Arc<dyn St
     let views = f.app.share_views(&owner, ws, gallery.id, PageRequest { limit: 100, after: None }).await;
     assert!(views.is_err() || views.is_ok_and(|v| v.items.len() == 64), "no view of a page not shown");
     let chain = f.store.audit_chain(ws, 0, 1000).await.expect("chain");
-    assert_eq!(chain.iter().filter(|e| e.action == "share_link.viewed").count(), 64);
+    assert_eq!(chain.iter().filter(|e| e.action == "share_link.viewed").count(), 1, "the hour's first view");
+    assert!(f.app.verify_audit(&owner, ws).await.expect("verify").is_intact());
+}
+
+/// Anonymous views reach the audit chain (which nothing prunes) in summary: one event
+/// per link, kind and clock hour, however many views and however they are batched;
+/// every view is kept in the link's views.
+pub async fn anonymous_views_reach_the_audit_log_once_an_hour(store: Arc<dyn Store>) {
+    let f = Fixture::new(store.clone());
+    let owner = f.user("owner").await;
+    let ws = f.workspace(&owner, "Busy link").await;
+    let j = f.app.create_job(&owner, ws, job("Roof")).await.expect("job").id;
+    let (busy, _) = f.app.create_share_link(&owner, ws, link(ShareRequest::Job(j))).await.expect("link");
+    let (quiet, _) = f.app.create_share_link(&owner, ws, link(ShareRequest::Job(j))).await.expect("link");
+    let events = || async {
+        let chain = f.store.audit_chain(ws, 0, 100_000).await.expect("chain");
+        chain.into_iter().filter(|e| e.action == "share_link.viewed").collect::<Vec<_>>()
+    };
+    let view = |l, viewed| f.app.share_view(l, viewed, "198.51.100.0/24", "Chrome");
+    // Start at an hour's first second, so the hour is not crossed by accident.
+    let now = f.clock_now();
+    let next_hour = now - Duration::seconds(now.timestamp().rem_euclid(3600)) + Duration::hours(1);
+    f.clock.advance(next_hour - now);
+    for _ in 0..20 {
+        let batch: Vec<_> = (0..50).map(|_| view(&busy, Viewed::Page)).collect();
+        f.app.record_share_views(batch).await.expect("a batch");
+        f.clock.advance(Duration::seconds(1));
+    }
+    for _ in 0..3 {
+        f.app.record_share_views(vec![view(&busy, Viewed::Download)]).await.expect("a download");
+    }
+    f.app.record_share_views(vec![view(&quiet, Viewed::Page)]).await.expect("another link");
+    let first = events().await;
+    assert_eq!(first.len(), 3, "busy: a page and a download event; quiet: a page event");
+    assert!(first.iter().all(|e| e.details.contains("\"hour\"")), "each names its hour");
+    let all = PageRequest { limit: 500, after: None };
+    let mut listed = 0;
+    let mut page = f.app.share_views(&owner, ws, busy.id, all).await.expect("views");
+    loop {
+        listed += page.items.len();
+        let Some(after) = page.next else { break };
+        page = f.app.share_views(&owner, ws, busy.id, PageRequest { limit: 500, after: Some(after) }).await.expect("v");
+    }
+    assert_eq!(listed, 1_003, "every view is kept");
+
+    // The next hour gets its own event.
+    f.clock.advance(Duration::hours(1));
+    f.app.record_share_views(vec![view(&busy, Viewed::Page), view(&busy, Viewed::Page)]).await.expect("later");
+    assert_eq!(events().await.len(), 4);
     assert!(f.app.verify_audit(&owner, ws).await.expect("verify").is_intact());
 }
