@@ -1,6 +1,7 @@
 //! [`Variants`]: the `ImageProcessor` port with the `image` crate (JPEG, PNG, WebP) and
 //! `kamadak-exif`. It reads the EXIF orientation, capture time and whether a GPS
-//! location is present (never the location itself), applies the orientation, and makes
+//! location is present (never the location itself), skipping malformed fields rather
+//! than losing the rest, applies the orientation, and makes
 //! the `large` (2048 px) and `thumb` (400 px) variants as fresh JPEGs: nothing of the
 //! original's metadata is copied into them. Decoding runs on the blocking pool, within
 //! limits that stop decompression bombs.
@@ -38,7 +39,7 @@ impl ImageProcessor for Variants {
     }
 
     fn location(&self, head: &[u8]) -> Option<GeoPoint> {
-        let exif = exif::Reader::new().read_from_container(&mut Cursor::new(head)).ok()?;
+        let exif = exif_of(head)?;
         let value = |tag| exif.get_field(tag, exif::In::PRIMARY).map(|f| &f.value);
         let degrees = |tag| match value(tag) {
             Some(exif::Value::Rational(v)) if v.len() >= 3 => {
@@ -77,8 +78,22 @@ struct Exif {
     has_location: bool,
 }
 
+/// The EXIF fields of an image, as many as can be read: a malformed field (a value
+/// pointing past the data, a broken sub-IFD) is skipped, not the whole block.
+fn exif_of(bytes: &[u8]) -> Option<exif::Exif> {
+    match exif::Reader::new().continue_on_error(true).read_from_container(&mut Cursor::new(bytes)) {
+        Ok(exif) => Some(exif),
+        Err(exif::Error::PartialResult(partial)) => {
+            let (exif, errors) = partial.into_inner();
+            tracing::debug!(skipped = errors.len(), "EXIF read with malformed fields skipped");
+            Some(exif)
+        }
+        Err(_) => None,
+    }
+}
+
 fn read_exif(bytes: &[u8]) -> Exif {
-    let Ok(exif) = exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) else {
+    let Some(exif) = exif_of(bytes) else {
         return Exif::default();
     };
     let orientation = exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY).and_then(|f| f.value.get_uint(0));

@@ -20,6 +20,16 @@ pub use images::Variants;
 pub use keyring::{MasterKey, ObjectKeyring};
 pub use store::EncryptedBlobs;
 
+/// Makes `dir` and any missing parents, each 0700 (a folder already there is left as it
+/// is): blobs and keys on local disk are private to the server's user.
+pub(crate) fn private_dir(dir: &FsPath) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 /// Why a storage location could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -53,7 +63,7 @@ impl std::fmt::Debug for S3Settings {
 
 /// Opens a storage location by URL:
 /// - empty or `file://PATH` (relative paths allowed): a directory on local disk,
-///   created if missing — the embedded default;
+///   created (0700) if missing — the embedded default;
 /// - `memory://`: in memory (tests);
 /// - `s3://BUCKET[/PREFIX]`: S3 or any S3-compatible server, with `s3`;
 /// - `gs://BUCKET[/PREFIX]` and `az://CONTAINER[/PREFIX]`: Google Cloud Storage and
@@ -62,8 +72,7 @@ pub fn open_location(url: &str, default_dir: &FsPath, s3: &S3Settings) -> Result
     let url = url.trim();
     if url.is_empty() || url.starts_with("file://") {
         let dir = if url.is_empty() { default_dir.to_path_buf() } else { url.trim_start_matches("file://").into() };
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| LocationError(format!("cannot create the directory {}: {e}", dir.display())))?;
+        private_dir(&dir).map_err(|e| LocationError(format!("cannot create the directory {}: {e}", dir.display())))?;
         // fsync on: a key or a blob acknowledged is on disk, as the database row is.
         let local = LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| LocationError(format!("cannot use the directory {}: {e}", dir.display())))?

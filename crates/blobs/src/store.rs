@@ -163,6 +163,11 @@ impl BlobStore for EncryptedBlobs {
         // name the store knows it by.
         let pipeline = Pipeline::start(cipher, header, Target::File(root.join(temp.as_ref())));
         let sealed = pipeline.run(body, limit, async { Ok(()) }).await?;
+        // The blob's folders are made 0700 here: the store would make them with the
+        // process's umask.
+        if let Some(dir) = root.join(path.as_ref()).parent() {
+            crate::private_dir(dir).map_err(BlobError::unavailable)?;
+        }
         self.store.rename(&temp, &path).await.map_err(map_err)?;
         if let Some(staged) = sealed.staged {
             staged.keep();

@@ -332,7 +332,7 @@ struct Staging {
 impl Staging {
     fn create(path: PathBuf) -> std::io::Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::private_dir(dir)?;
         }
         let (file, direct) = open_staging(&path)?;
         Self::writing(path, file, direct)
@@ -406,15 +406,18 @@ impl Staging {
     }
 }
 
-/// Opens a new staging file for direct writes, or for buffered ones where the
+/// Opens a new staging file (0600) for direct writes, or for buffered ones where the
 /// filesystem refuses direct I/O.
 fn open_staging(path: &std::path::Path) -> std::io::Result<(File, bool)> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
+    // The staging file becomes the blob: private to the server's user.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        match std::fs::OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_DIRECT).open(path) {
+        match options.clone().custom_flags(libc::O_DIRECT).open(path) {
             Ok(file) => return Ok((file, true)),
             // The file may have been made before the flag was refused.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {

@@ -105,6 +105,27 @@ async fn s3() -> Subject {
     subject(objects, keys, dir)
 }
 
+/// A blob on local disk is private to the process's user whatever its umask (0022 in
+/// the test run): the store's folder, the blob's folders and the staging folder 0700,
+/// the blob 0600.
+#[cfg(unix)]
+#[tokio::test]
+async fn on_local_disk_blobs_and_their_folders_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = local();
+    let k = key(7, "photo-a");
+    s.blobs.put(&k, body(&data(100_000, 1), 4096), 1 << 20).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = s._dir.path().join("blobs");
+    let file = root.join(blob_path(&k).as_ref());
+    assert_eq!(mode(&file), 0o600, "{}", file.display());
+    let mut dirs = vec![root.clone(), root.join("tmp"), s._dir.path().join("keyring")];
+    dirs.extend(file.ancestors().skip(1).take_while(|d| d.starts_with(&root)).map(|d| d.to_path_buf()));
+    for dir in dirs {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+}
+
 fn ws(n: u128) -> WorkspaceId {
     WorkspaceId::from_uuid(uuid::Uuid::from_u128(n))
 }

@@ -33,6 +33,49 @@ async fn a_rotated_camera_photo_is_turned_upright_scaled_and_stripped() {
     }
 }
 
+/// `jpeg` with an EXIF block (big-endian TIFF) whose first field is malformed (an
+/// ImageDescription whose 40 bytes lie past the block's end), then orientation 6 and
+/// an Exif IFD holding DateTimeOriginal 2024:02:29 23:59:58.
+fn with_one_bad_exif_field(jpeg: &[u8]) -> Vec<u8> {
+    let mut t = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
+    let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: [u8; 4]| {
+        t.extend_from_slice(&tag.to_be_bytes());
+        t.extend_from_slice(&kind.to_be_bytes());
+        t.extend_from_slice(&count.to_be_bytes());
+        t.extend_from_slice(&value);
+    };
+    // IFD0 at 8: the bad field, orientation, the Exif IFD at 50.
+    t.extend_from_slice(&3u16.to_be_bytes());
+    entry(&mut t, 0x010E, 2, 40, 0xFFFFu32.to_be_bytes());
+    entry(&mut t, 0x0112, 3, 1, [0, 6, 0, 0]);
+    entry(&mut t, 0x8769, 4, 1, 50u32.to_be_bytes());
+    t.extend_from_slice(&0u32.to_be_bytes());
+    // Exif IFD at 50: DateTimeOriginal, its text at 68.
+    t.extend_from_slice(&1u16.to_be_bytes());
+    entry(&mut t, 0x9003, 2, 20, 68u32.to_be_bytes());
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t.extend_from_slice(b"2024:02:29 23:59:58\0");
+    assert_eq!(t.len(), 88);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((t.len() + 8) as u16).to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(&t);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[tokio::test]
+async fn one_malformed_exif_field_loses_only_itself_not_the_capture_time() {
+    let jpeg = with_one_bad_exif_field(&encoded(&picture(300, 100), ImageFormat::Jpeg));
+    let strict = exif::Reader::new().read_from_container(&mut std::io::Cursor::new(&jpeg));
+    assert!(strict.is_err(), "a strict reader refuses the whole block");
+    let out = Variants.process(Bytes::from(jpeg), ImageType::Jpeg).await.unwrap();
+    assert_eq!(out.facts.taken_at.unwrap().to_string(), "2024-02-29 23:59:58");
+    assert_eq!((out.facts.width, out.facts.height), (100, 300), "the orientation is read too");
+    assert!(!out.facts.has_location);
+}
+
 #[test]
 fn the_location_is_read_from_the_original_only() {
     let jpeg = with_exif(&encoded(&picture(300, 200), ImageFormat::Jpeg), 1);

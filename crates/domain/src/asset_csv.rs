@@ -6,7 +6,10 @@
 //! purchase_date, cost, notes`, then `custom.<key>`; header names are matched
 //! case-insensitively and only `name` is required. Cells beginning with `=`, `+`, `-`,
 //! `@`, tab or CR are refused (a spreadsheet would run them as formulas) unless escaped
-//! with a leading `'`, which the import removes and the export adds.
+//! with a leading `'`, which the import removes and the export adds. The export also
+//! escapes such a character right after a `,` `;` TAB `|` or line break inside a cell
+//! (a spreadsheet reading the file with another delimiter starts a cell there), and the
+//! import removes those escapes too.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -186,34 +189,82 @@ pub struct Importer {
 
 const FORMULA: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
-/// Removes the formula escape (a leading `'` before a formula character or before
-/// another `'`), or refuses a cell that would be a formula. Any other leading `'` is
-/// text (`'90s radio`).
-pub fn unescape(cell: &str) -> Result<&str, &'static str> {
-    match cell.as_bytes() {
-        [b'\'', b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r' | b'\'', ..] => Ok(&cell[1..]),
-        [b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] => {
-            Err("begins like a spreadsheet formula (=, +, -, @, tab or CR): put a ' before it to keep it as text")
-        }
-        _ => Ok(cell),
+/// Characters a spreadsheet may split a cell at: the delimiters of every locale's CSV
+/// (`,` `;` TAB `|`) and line breaks (a reader that misses the quotes ends the record
+/// there). A formula character right after one of them is escaped as at the start.
+const SPLITS: [char; 6] = [',', ';', '\t', '|', '\n', '\r'];
+
+/// Whether a spreadsheet would take text beginning here for a formula: a formula
+/// character, possibly behind `"`s (a reader that splits a quoted cell drops them).
+fn formula(rest: &str) -> bool {
+    rest.trim_start_matches('"').starts_with(FORMULA)
+}
+
+/// Whether the text from here on needs an escape `'` in front: it begins like a
+/// formula, or with a `'` that the import would take for an escape.
+fn needs_escape(rest: &str) -> bool {
+    formula(rest) || rest.strip_prefix('\'').is_some_and(|r| formula(r) || r.starts_with('\''))
+}
+
+/// Removes the formula escapes (a `'` before a formula character, `"`s and a formula
+/// character, or another `'`, at the start of the cell or right after a delimiter or
+/// line break), or refuses a cell that begins with a formula character. Any other `'`
+/// is text (`'90s radio`).
+pub fn unescape(cell: &str) -> Result<std::borrow::Cow<'_, str>, &'static str> {
+    if cell.starts_with(FORMULA) {
+        return Err("begins like a spreadsheet formula (=, +, -, @, tab or CR): put a ' before it to keep it as text");
     }
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut at_start = true;
+    for (i, c) in cell.char_indices() {
+        if at_start && c == '\'' && needs_escape(&cell[i..]) {
+            out.push_str(&cell[copied..i]);
+            copied = i + 1;
+        }
+        at_start = SPLITS.contains(&c);
+    }
+    if copied == 0 {
+        return Ok(cell.into());
+    }
+    out.push_str(&cell[copied..]);
+    Ok(out.into())
 }
 
-/// Escapes a cell for export: a `'` before a leading formula character, and before a
-/// leading `'` that the import would otherwise take for an escape.
+/// Escapes a cell for export: a `'` before a formula character (also behind `"`s), and
+/// before a `'` that the import would otherwise take for an escape, at the start of the
+/// cell and after each delimiter or line break in it.
 pub fn escape(cell: &str) -> std::borrow::Cow<'_, str> {
-    let quote_escape = cell.strip_prefix('\'').is_some_and(|rest| rest.starts_with(FORMULA) || rest.starts_with('\''));
-    if cell.starts_with(FORMULA) || quote_escape { format!("'{cell}").into() } else { cell.into() }
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut escaped = false;
+    let mut at_start = true;
+    for (i, c) in cell.char_indices() {
+        if at_start && needs_escape(&cell[i..]) {
+            out.push_str(&cell[copied..i]);
+            out.push('\'');
+            copied = i;
+            escaped = true;
+        }
+        at_start = SPLITS.contains(&c);
+    }
+    if !escaped {
+        return cell.into();
+    }
+    out.push_str(&cell[copied..]);
+    out.into()
 }
 
-/// Appends one CSV record (escaped against formulas, quoted where needed, CRLF).
+/// Appends one CSV record (escaped against formulas, CRLF), each cell quoted when it
+/// holds a quote, a delimiter of any locale (`,` `;` TAB `|`) or a line break, or
+/// begins or ends with a space.
 pub fn write_record<'a>(out: &mut Vec<u8>, cells: impl IntoIterator<Item = &'a str>) {
     for (i, cell) in cells.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         let cell = escape(cell);
-        if cell.contains([',', '"', '\n', '\r']) || cell.starts_with(' ') || cell.ends_with(' ') {
+        if cell.contains(SPLITS) || cell.contains('"') || cell.starts_with(' ') || cell.ends_with(' ') {
             out.push(b'"');
             for b in cell.bytes() {
                 if b == b'"' {
@@ -309,15 +360,15 @@ impl Importer {
                 continue;
             }
             match column {
-                Column::Fixed(i) => cells[*i] = Some(text.to_owned()),
+                Column::Fixed(i) => cells[*i] = Some(text.into_owned()),
                 Column::Custom(_) if text.chars().count() > MAX_CUSTOM_VALUE => {
                     self.fail(row, Some(name), "too_long", format!("is longer than {MAX_CUSTOM_VALUE} characters"));
                 }
-                Column::Custom(_) if !crate::asset::custom_text_ok(text) => {
+                Column::Custom(_) if !crate::asset::custom_text_ok(&text) => {
                     self.fail(row, Some(name), "invalid_text", "holds control characters");
                 }
                 Column::Custom(key) => {
-                    custom.insert(key.clone(), text.to_owned());
+                    custom.insert(key.clone(), text.into_owned());
                 }
             }
         }

@@ -4,9 +4,10 @@
 //! `workvault`: the server and its operator commands.
 
 mod config;
+mod private;
 mod system;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use workvault_store_postgres::{PgConfig, PgStore};
 use workvault_store_sqlite::SqliteStore;
 
 use crate::config::{Config, StoreUrl, Validated};
+use crate::private::create_private_dir;
 use crate::system::{BlockingPool, OsRng, SystemClock};
 
 /// mimalloc: a request's memory is made on one thread (an actix worker, a store
@@ -113,6 +115,9 @@ enum AuditCommand {
 }
 
 fn main() -> ExitCode {
+    // Before anything is made: whatever a library creates is private (`private`).
+    #[cfg(unix)]
+    private::restrict_umask();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()).and_then(Config::validate) {
         Ok(c) => c,
@@ -271,18 +276,9 @@ fn open_blobs(v: &Validated, rng: Arc<OsRng>) -> anyhow::Result<Arc<dyn BlobStor
     }))
 }
 
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.exists() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).with_context(|| format!("creating the data directory {}", dir.display()))
-}
-
 async fn run(command: Command, v: Validated) -> anyhow::Result<ExitCode> {
+    #[cfg(unix)]
+    private::warn_if_open(&v.config.data_dir);
     match command {
         Command::Serve => serve(v).await,
         Command::Migrate => {

@@ -279,6 +279,60 @@ async fn photos_are_encrypted_on_local_disk() {
     assert_eq!(files_under(&data.join("blobs/tmp")), 0, "no temporary blob left (the refused upload included)");
 }
 
+/// Everything the server makes in a fresh data directory (the database and its
+/// `-wal`, `-shm` and view journal, the master key, the keyring's key, the blob, their
+/// folders) is private to its user: folders 0700, files 0600. A data directory that
+/// lets others in is named in a warning at start.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fresh_data_directory_lets_no_one_else_in() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]);
+    let (ws, id, _) = photo_round_trip(&server).await;
+    let data = dir.path().join("workvault-data");
+    let mut made = Vec::new();
+    walk(&data, &mut made);
+    for must in [
+        "workvault.db".to_owned(),
+        "workvault.db-wal".into(),
+        "workvault.db-shm".into(),
+        "workvault.db-views".into(),
+        "master.key".into(),
+        format!("keyring/keys/{ws}.key"),
+        format!("blobs/ws/{ws}/photo-{id}"),
+    ] {
+        assert!(made.contains(&data.join(&must)), "{must} is made: {made:?}");
+    }
+    for path in std::iter::once(data.clone()).chain(made) {
+        let meta = std::fs::metadata(&path).unwrap();
+        let want = if meta.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(meta.permissions().mode() & 0o777, want, "{}", path.display());
+    }
+    drop(server);
+
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = workvault(dir.path(), &[]).args(["sign-in-link", "--email", "owner@workvault.local"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the data directory is open to its group or others"), "{err}");
+    assert!(err.contains("755") && err.contains(&data.display().to_string()), "path and mode named: {err}");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = workvault(dir.path(), &[]).args(["sign-in-link", "--email", "owner@workvault.local"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("data directory"), "no warning once it is 0700");
+}
+
+/// Every file and folder below `dir`.
+fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        let path = entry.path();
+        out.push(path.clone());
+        if path.is_dir() {
+            walk(&path, out);
+        }
+    }
+}
+
 #[tokio::test]
 async fn photos_are_stored_on_a_real_s3_server() {
     let var = |k: &str| {

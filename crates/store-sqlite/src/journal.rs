@@ -26,7 +26,7 @@
 //! opened. Its name in `view_journal` means it was written already (the process stopped
 //! between the commit and the delete), so no view is written twice.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -119,7 +119,7 @@ impl Journal {
         let mut dir = db.as_os_str().to_owned();
         dir.push("-views");
         let dir = PathBuf::from(dir);
-        fs::create_dir_all(&dir)?;
+        crate::files::private_dir(&dir)?;
         // Made (and locked) before the folder is read: every segment named after it
         // was made after the reading (names sort by time). One named before it may be
         // still unnamed (`-making`) at the reading; it is empty, so no `view_journal`
@@ -232,7 +232,7 @@ impl Segment {
     fn create(dir: &Path) -> io::Result<Self> {
         let name = format!("{}.{SEGMENT}", Uuid::now_v7().simple());
         let making = dir.join(format!("{name}{MAKING}"));
-        let file = OpenOptions::new().append(true).create_new(true).open(&making)?;
+        let file = crate::files::private_file().append(true).create_new(true).open(&making)?;
         let named = file.try_lock().map_err(io::Error::from).and_then(|()| fs::rename(&making, dir.join(&name)));
         if let Err(e) = named {
             let _ = fs::remove_file(&making);
@@ -401,6 +401,8 @@ mod tests {
     use serde_json::json;
     use workvault_domain::id::{ShareLinkId, ShareViewId, WorkspaceId};
     use workvault_domain::share::Viewed;
+
+    use std::fs::OpenOptions;
 
     use super::*;
 

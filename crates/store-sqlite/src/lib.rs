@@ -3,6 +3,7 @@
 mod assets;
 mod audit;
 mod engine;
+mod files;
 mod identity;
 mod instance;
 mod jobs;
@@ -68,10 +69,13 @@ fn readers() -> usize {
 impl SqliteStore {
     /// Opens (creating if needed) the database file, switches it to WAL (a property of
     /// the file) and runs pending migrations, on one connection before the others open.
+    /// What it creates is private to the process's user: folders 0700, the database
+    /// file 0600 (and so its `-wal` and `-shm` files, and the view journal's segments).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+            files::private_dir(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         }
+        files::create_database(path).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         let url = path.to_str().ok_or_else(|| StoreError::Corrupt("database path is not UTF-8".into()))?;
         let mut setup = SqliteConnection::establish(url).map_err(unavailable)?;
         setup

@@ -94,6 +94,32 @@ async fn a_file_database_runs_in_wal_mode_with_foreign_keys_on() {
     assert_eq!(SqliteStore::open(&path).expect("reopen").migrate().expect("migrate"), 0);
 }
 
+/// Everything a fresh open makes is private to the process's user, whatever its umask
+/// (0022 in the test run: a plain file would be 0644): the folders 0700, the database
+/// and SQLite's `-wal` and `-shm` files 0600, the view journal's folder 0700 and its
+/// segment 0600.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fresh_database_and_what_sqlite_makes_beside_it_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("data/workvault.db");
+    let _store = SqliteStore::open(&path).expect("open");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("made").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("data")), 0o700, "the folder made for it");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("data/workvault.db{suffix}"));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    let views = dir.path().join("data/workvault.db-views");
+    assert_eq!(mode(&views), 0o700);
+    let segments: Vec<_> = std::fs::read_dir(&views).expect("journal").map(|e| e.expect("entry").path()).collect();
+    assert!(!segments.is_empty(), "the open segment is there");
+    for segment in segments {
+        assert_eq!(mode(&segment), 0o600, "{}", segment.display());
+    }
+}
+
 /// The bundled SQLite is built with the query planner stability guarantee
 /// (`.cargo/config.toml`); without it every statement with a LIMIT is planned again on
 /// each run, which cost more than half the reads' time in `bench/share-view`.

@@ -43,6 +43,9 @@ async fn assets_import_check_first_write_once_and_export_back_unchanged() {
         ("149.90".into(), "in_use".into(), json!("B12"))
     );
     assert_eq!(made.str("assignee_email"), "member@example.test");
+    let body = json!({"name": "Laptop;=1+1;", "notes": "tab\there|@SUM(1)"});
+    let made = t.post(&assets, &member, body).await;
+    assert_eq!(made.status, 201, "{}", made.text);
     let bad = t.post(&assets, &member, json!({"name": "Drill", "cost": "-5"})).await;
     assert_eq!((bad.status, bad.code()), (422, Some("validation_failed")), "{}", bad.text);
 
@@ -70,18 +73,20 @@ async fn assets_import_check_first_write_once_and_export_back_unchanged() {
         lines[0],
         "id,name,tag,serial,category,status,location,assignee_email,purchase_date,cost,notes,custom.room"
     );
-    assert_eq!(lines.len(), 5, "header, three assets, and the end: {}", export.text);
+    assert_eq!(lines.len(), 6, "header, four assets, and the end: {}", export.text);
     // Rows come in id order; the test clock stands still, so find each by its content.
-    let has = |tail: &str| lines[1..4].iter().any(|l| l.ends_with(tail));
+    let has = |tail: &str| lines[1..5].iter().any(|l| l.ends_with(tail));
     assert!(has(",Ladder,,,,in_use,,member@example.test,,149.90,,B12"), "{}", export.text);
     assert!(has(",Drill,D-7,,,in_stock,,,,89.00,'=SUM(A1),Store"), "{}", export.text);
     assert!(has(",Saw,S-1,,,in_use,,,,,\"cuts, well\","), "{}", export.text);
+    // A formula after a `;`, tab or `|` inside a cell is escaped, and the cell quoted.
+    assert!(has(",\"Laptop;'=1+1;\",,,,in_use,,,,,\"tab\there|'@SUM(1)\","), "{}", export.text);
 
     // The export imports back as it is: every row names its asset and nothing changes.
     let again = import(&t, &ws, &owner, export.text.as_bytes(), false).await;
     assert_eq!(
         again.body,
-        json!({"dry_run": false, "rows": 3, "created": 0, "updated": 0, "unchanged": 3}),
+        json!({"dry_run": false, "rows": 4, "created": 0, "updated": 0, "unchanged": 4}),
         "{}",
         again.text
     );
