@@ -153,6 +153,8 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Error::NotFound,
+            // Answered as the same request would be now: a removed member's is not found.
+            StoreError::Denied(reason) => Error::denied(reason),
             StoreError::Conflict(Conflict::AlreadyMember) => Error::AlreadyMember,
             StoreError::Conflict(Conflict::OwnerProtected) => Error::OwnerProtected,
             StoreError::Conflict(Conflict::NotOwner) => Error::NotOwner,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AuditDraft;
 use crate::id::{JobId, PhotoId, UserId, WorkspaceId};
 use crate::page::{Page, PageRequest};
-use crate::ports::{JobAccess, StoreResult};
+use crate::ports::{JobAccess, Standing, StoreResult};
 use crate::queue::NewTask;
 use crate::text::Name;
 
@@ -242,8 +242,17 @@ impl Photo {
 #[async_trait]
 pub trait PhotoStore: Send + Sync {
     /// Stores a new photo (its blob is already complete) and enqueues its processing,
-    /// in one transaction.
-    async fn create_photo(&self, photo: &Photo, process: &NewTask, audit: AuditDraft) -> StoreResult<()>;
+    /// in one transaction, only if the uploader still has the `standing` on the
+    /// photo's live job (`StoreError::Denied` if not; `NotFound` if the job is gone):
+    /// a member removed, demoted or ungranted while the bytes streamed stores nothing
+    /// (contract: `an_upload_outlived_by_its_uploaders_standing_stores_nothing`).
+    async fn create_photo(
+        &self,
+        photo: &Photo,
+        process: &NewTask,
+        standing: Standing,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
     /// A photo by id, live or trashed, for the worker (no actor: never for requests).
     async fn photo_by_id(&self, ws: WorkspaceId, photo: PhotoId) -> StoreResult<Option<Photo>>;
     /// Records the outcome of processing; `NotFound` if the photo is gone (purged).

@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::page::{Page, PageRequest};
 pub use crate::photo::PhotoStore;
-use crate::policy::Role;
+use crate::policy::{Action, ActorFacts, DenyReason, Justified, ResourceFacts, Role, decide};
 use crate::queue::{NewTask, Task, TaskState};
 pub use crate::report::ReportStore;
 use crate::secret::TokenHash;
@@ -101,6 +101,10 @@ pub enum StoreError {
     /// A stored row does not hold a valid value (manual edit, bad migration).
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The member a write was made for no longer holds the standing it needs (removed,
+    /// demoted, their grant revoked meanwhile: [`Standing`]); nothing was written.
+    #[error("standing lost: {0:?}")]
+    Denied(DenyReason),
 }
 
 /// Shorthand for store results.
@@ -147,6 +151,66 @@ pub struct Decided {
     pub target_role: Role,
 }
 
+/// The standing a write needs of the member it is made for, checked again by the
+/// store inside the writing transaction (an upload runs for seconds, and the member
+/// may be removed, demoted or lose their grant meanwhile): the store reads the
+/// member's role there, and their grant on the job or whether the ticket is theirs,
+/// and writes only if [`Standing::check`] passes. The decision is the policy's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// The member the write is for.
+    pub user: UserId,
+    /// The action it needs.
+    pub action: Action,
+}
+
+impl Standing {
+    /// Whether a member with `role` (`None`: no longer a member) may still do the
+    /// action on `resource`; `StoreError::Denied` with the reason if not.
+    pub fn check(self, role: Option<Role>, resource: ResourceFacts) -> StoreResult<()> {
+        decide(ActorFacts { role }, self.action, resource).into_result().map_err(StoreError::Denied)
+    }
+}
+
+/// A member's new role, and what it still justifies of what they hold or made
+/// ([`Justified::by`] the role): the store ends the rest in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleChange {
+    /// The new role.
+    pub role: Role,
+    /// What it keeps.
+    pub keeps: Justified,
+    /// When (the revocation time of the invites it ends).
+    pub at: DateTime<Utc>,
+}
+
+impl RoleChange {
+    /// A change to `role` at `at`.
+    pub fn to(role: Role, at: DateTime<Utc>) -> Self {
+        RoleChange { role, keeps: Justified::by(role), at }
+    }
+}
+
+/// What a role change ended: grants (by job) and pending invites its new role no
+/// longer justifies. The store records them in the change's audit event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ended {
+    /// The jobs whose grants were deleted.
+    pub grants: Vec<JobId>,
+    /// The invites revoked.
+    pub invites: Vec<InviteId>,
+}
+
+impl Ended {
+    /// Adds `grants_revoked` and `invites_revoked` (ids) to the audit event's details.
+    pub fn record_in(&self, audit: &mut AuditDraft) {
+        if let Some(details) = audit.details.as_object_mut() {
+            details.insert("grants_revoked".into(), serde_json::json!(self.grants));
+            details.insert("invites_revoked".into(), serde_json::json!(self.invites));
+        }
+    }
+}
+
 /// Memberships. Contract: at every moment a workspace has exactly one Owner, even under
 /// concurrent transfers; `remove_member` also deletes the member's grants there and
 /// revokes their sessions, atomically.
@@ -158,12 +222,15 @@ pub trait MemberStore: Send + Sync {
     async fn member_facts(&self, ws: WorkspaceId, actor: UserId, target: UserId) -> StoreResult<MemberFacts>;
     /// Sets a member's role, only if the roles it was decided on still hold
     /// (`Conflict(Stale)`). `Conflict(OwnerProtected)` for the Owner, `NotFound` for a
-    /// non-member.
+    /// non-member. In the same transaction, deletes the member's grants and revokes
+    /// their pending invites that `change.keeps` does not keep, and records them in
+    /// the audit event ([`Ended`]): a role given back later revives none of them
+    /// (contract: `a_role_round_trip_revives_no_grant_and_no_invite`).
     async fn change_role(
         &self,
         ws: WorkspaceId,
         user: UserId,
-        role: Role,
+        change: RoleChange,
         decided: Decided,
         audit: AuditDraft,
     ) -> StoreResult<Member>;
@@ -178,9 +245,17 @@ pub trait MemberStore: Send + Sync {
         audit: AuditDraft,
     ) -> StoreResult<()>;
     /// Makes `to` the Owner and `from` an Admin, at once. `Conflict(NotOwner)` if `from`
-    /// is no longer the Owner; `NotFound` if `to` is not a member.
-    async fn transfer_ownership(&self, ws: WorkspaceId, from: UserId, to: UserId, audit: AuditDraft)
-    -> StoreResult<()>;
+    /// is no longer the Owner; `NotFound` if `to` is not a member. Like
+    /// [`MemberStore::change_role`], each keeps only what [`Justified::by`] their new
+    /// role (`from` loses their pending Admin invites, `to` their grants).
+    async fn transfer_ownership(
+        &self,
+        ws: WorkspaceId,
+        from: UserId,
+        to: UserId,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
 }
 
 /// Invites. Contract: an invite is accepted at most once, never after expiry or revocation.

@@ -11,7 +11,7 @@ use crate::audit::AuditDraft;
 use crate::id::{AttachmentId, ReplyId, SubmitLinkId, TicketId, UserId, WorkspaceId};
 use crate::page::{Page, PageRequest};
 use crate::policy::Role;
-use crate::ports::StoreResult;
+use crate::ports::{Standing, StoreResult};
 use crate::secret::TokenHash;
 use crate::text::{Email, LongText, Name};
 
@@ -251,8 +251,14 @@ pub trait TicketStore: Send + Sync {
         audit: AuditDraft,
     ) -> StoreResult<()>;
     /// Records a file attached to a ticket of `attachment.workspace_id` (its bytes are
-    /// stored already); `NotFound` if the ticket is not there.
-    async fn add_attachment(&self, attachment: &TicketAttachment, audit: AuditDraft) -> StoreResult<()>;
+    /// stored already); `NotFound` if the ticket is not there; `StoreError::Denied`
+    /// if the member attaching it has lost the `standing` on the ticket meanwhile.
+    async fn add_attachment(
+        &self,
+        attachment: &TicketAttachment,
+        standing: Standing,
+        audit: AuditDraft,
+    ) -> StoreResult<()>;
     /// A ticket's files, oldest first.
     async fn attachments(&self, ws: WorkspaceId, ticket: TicketId) -> StoreResult<Vec<TicketAttachment>>;
     /// The ticket with the actor's role; `None` if it is not in `ws` or the actor is not

@@ -4,16 +4,18 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 use workvault_domain::audit::AuditDraft;
-use workvault_domain::id::{InviteId, UserId, WorkspaceId};
+use workvault_domain::id::{InviteId, JobId, UserId, WorkspaceId};
 use workvault_domain::model::{Invite, Member, Membership};
 use workvault_domain::page::{Cursor, Page, PageRequest};
-use workvault_domain::policy::Role;
-use workvault_domain::ports::{Conflict, Decided, InviteStore, MemberFacts, MemberStore, StoreError, StoreResult};
+use workvault_domain::policy::{Justified, Role};
+use workvault_domain::ports::{
+    Conflict, Decided, Ended, InviteStore, MemberFacts, MemberStore, RoleChange, StoreError, StoreResult,
+};
 use workvault_domain::secret::TokenHash;
 
 use crate::audit::append;
 use crate::rows::{InviteRow, MembershipRow, role};
-use crate::schema::{assets, invites, memberships, sessions, tickets, users};
+use crate::schema::{assets, grants, invites, memberships, sessions, tickets, users};
 use crate::{Db, PgStore, read, write_tx};
 
 async fn member_row(c: &mut AsyncPgConnection, ws: Uuid, user: Uuid) -> Result<Option<Member>, Db> {
@@ -53,6 +55,50 @@ async fn still_holds(c: &mut AsyncPgConnection, ws: Uuid, target: Uuid, decided:
         }
         Some(_) => Ok(()),
     }
+}
+
+/// The member's role in the workspace, its row locked `FOR SHARE` until the caller's
+/// transaction ends: a removal or role change waits for it (and it for them), so a
+/// write checked against this role commits before the role can change.
+pub(crate) async fn role_in(c: &mut AsyncPgConnection, ws: Uuid, user: Uuid) -> Result<Option<Role>, Db> {
+    let found: Option<String> =
+        memberships::table.find((ws, user)).select(memberships::role).for_share().first(c).await.optional()?;
+    Ok(found.as_deref().map(role).transpose()?)
+}
+
+/// Inside a role change (the membership row locked): deletes the member's grants and
+/// revokes their pending invites that their new role does not justify, and says which.
+async fn end_unjustified(
+    c: &mut AsyncPgConnection,
+    ws: Uuid,
+    user: Uuid,
+    keeps: &Justified,
+    at: DateTime<Utc>,
+) -> Result<Ended, Db> {
+    let mut ended = Ended::default();
+    if !keeps.grants {
+        let mut jobs: Vec<Uuid> =
+            diesel::delete(grants::table.filter(grants::workspace_id.eq(ws)).filter(grants::user_id.eq(user)))
+                .returning(grants::job_id)
+                .get_results(c)
+                .await?;
+        jobs.sort_unstable();
+        ended.grants = jobs.into_iter().map(JobId::from_uuid).collect();
+    }
+    let kept: Vec<&str> = keeps.invite_roles.iter().map(|r| r.as_str()).collect();
+    let mut revoked: Vec<Uuid> = diesel::update(invites::table)
+        .filter(invites::workspace_id.eq(ws))
+        .filter(invites::created_by.eq(user))
+        .filter(invites::accepted_at.is_null())
+        .filter(invites::revoked_at.is_null())
+        .filter(invites::role.ne_all(kept))
+        .set(invites::revoked_at.eq(at))
+        .returning(invites::id)
+        .get_results(c)
+        .await?;
+    revoked.sort_unstable();
+    ended.invites = revoked.into_iter().map(InviteId::from_uuid).collect();
+    Ok(ended)
 }
 
 #[async_trait]
@@ -100,17 +146,18 @@ impl MemberStore for PgStore {
         &self,
         ws: WorkspaceId,
         user: UserId,
-        new: Role,
+        change: RoleChange,
         decided: Decided,
-        audit: AuditDraft,
+        mut audit: AuditDraft,
     ) -> StoreResult<Member> {
         let (ws, user) = (*ws.as_uuid(), *user.as_uuid());
         write_tx!(self, |c| {
             still_holds(c, ws, user, decided).await?;
             diesel::update(memberships::table.find((ws, user)))
-                .set(memberships::role.eq(new.as_str()))
+                .set(memberships::role.eq(change.role.as_str()))
                 .execute(c)
                 .await?;
+            end_unjustified(c, ws, user, &change.keeps, change.at).await?.record_in(&mut audit);
             append(c, audit).await?;
             member_row(c, ws, user).await?.ok_or(Db(StoreError::NotFound))
         })
@@ -163,7 +210,8 @@ impl MemberStore for PgStore {
         ws: WorkspaceId,
         from: UserId,
         to: UserId,
-        audit: AuditDraft,
+        at: DateTime<Utc>,
+        mut audit: AuditDraft,
     ) -> StoreResult<()> {
         let (ws, from, to) = (*ws.as_uuid(), *from.as_uuid(), *to.as_uuid());
         write_tx!(self, |c| {
@@ -193,6 +241,11 @@ impl MemberStore for PgStore {
             if promoted == 0 {
                 return Err(Db(StoreError::NotFound));
             }
+            let mut ended = end_unjustified(c, ws, from, &Justified::by(Role::Admin), at).await?;
+            let of_new_owner = end_unjustified(c, ws, to, &Justified::by(Role::Owner), at).await?;
+            ended.grants.extend(of_new_owner.grants);
+            ended.invites.extend(of_new_owner.invites);
+            ended.record_in(&mut audit);
             append(c, audit).await?;
             Ok(())
         })

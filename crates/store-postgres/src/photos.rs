@@ -11,11 +11,13 @@ use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{JobId, PhotoId, UserId, WorkspaceId};
 use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::photo::{Photo, PhotoStore, Processed};
-use workvault_domain::ports::{JobAccess, StoreError, StoreResult};
+use workvault_domain::policy::ResourceFacts;
+use workvault_domain::ports::{JobAccess, Standing, StoreError, StoreResult};
 use workvault_domain::queue::NewTask;
 
 use crate::audit::append;
 use crate::jobs::cursor_time;
+use crate::members::role_in;
 use crate::queue::enqueue_in;
 use crate::rows::{PhotoRow, ProcessedCols, role};
 use crate::schema::{grants, jobs, memberships, photos};
@@ -46,11 +48,42 @@ async fn with_access(
     Ok(Some((photo.into_domain()?, JobAccess { role: role(&actor_role)?, granted: grant.is_some() })))
 }
 
+/// Inside a write: the job is live and `standing` holds on it (`NotFound`, `Denied`).
+/// The membership, the job and the grant stay locked `FOR SHARE` (in the order
+/// removals take them: membership first) until the write commits, so a removal,
+/// demotion, trash or grant revocation waits for it, or it sees them.
+pub(crate) async fn job_standing(c: &mut AsyncPgConnection, ws: Uuid, job: Uuid, standing: Standing) -> Result<(), Db> {
+    let user = *standing.user.as_uuid();
+    let role = role_in(c, ws, user).await?;
+    let live: Option<Uuid> = jobs::table
+        .filter(jobs::id.eq(job))
+        .filter(jobs::workspace_id.eq(ws))
+        .filter(jobs::deleted_at.is_null())
+        .select(jobs::id)
+        .for_share()
+        .first(c)
+        .await
+        .optional()?;
+    if live.is_none() {
+        return Err(Db(StoreError::NotFound));
+    }
+    let granted: Option<Uuid> =
+        grants::table.find((job, user)).select(grants::user_id).for_share().first(c).await.optional()?;
+    Ok(standing.check(role, ResourceFacts::Job { granted: granted.is_some() })?)
+}
+
 #[async_trait]
 impl PhotoStore for PgStore {
-    async fn create_photo(&self, photo: &Photo, process: &NewTask, audit: AuditDraft) -> StoreResult<()> {
+    async fn create_photo(
+        &self,
+        photo: &Photo,
+        process: &NewTask,
+        standing: Standing,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
         let row = PhotoRow::from_domain(photo);
         write_tx!(self, |c| {
+            job_standing(c, row.workspace_id, row.job_id, standing).await?;
             diesel::insert_into(photos::table).values(&row).execute(c).await?;
             enqueue_in(c, process).await?;
             append(c, audit).await?;

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{AttachmentId, ReplyId, SubmitLinkId, TicketId, UserId, WorkspaceId};
 use workvault_domain::page::{Cursor, Page, PageRequest};
-use workvault_domain::policy::Role;
-use workvault_domain::ports::{Conflict, StoreError, StoreResult};
+use workvault_domain::policy::{ResourceFacts, Role};
+use workvault_domain::ports::{Conflict, Standing, StoreError, StoreResult};
 use workvault_domain::secret::TokenHash;
 use workvault_domain::text::{Email, LongText, Name};
 use workvault_domain::ticket::{
@@ -21,6 +21,7 @@ use workvault_domain::ticket::{
 
 use crate::audit::append;
 use crate::jobs::cursor_time;
+use crate::members::role_in;
 use crate::rows::{corrupt, digest, hash, role, text};
 use crate::schema::{memberships, submit_links, ticket_attachments, ticket_replies, tickets, users, workspaces};
 use crate::{Db, PgStore, read, write_tx};
@@ -313,20 +314,29 @@ impl TicketStore for PgStore {
         })
     }
 
-    async fn add_attachment(&self, attachment: &TicketAttachment, audit: AuditDraft) -> StoreResult<()> {
+    async fn add_attachment(
+        &self,
+        attachment: &TicketAttachment,
+        standing: Standing,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
         let row = AttachmentRow::from_domain(attachment);
         write_tx!(self, |c| {
-            let found: Option<Uuid> = tickets::table
+            // The member attaching it may have lost the ticket while the bytes streamed:
+            // their membership, then the ticket, stay locked until this commits (the
+            // order a removal takes them in).
+            let role = role_in(c, row.workspace_id, *standing.user.as_uuid()).await?;
+            let found: Option<Option<Uuid>> = tickets::table
                 .filter(tickets::id.eq(row.ticket_id))
                 .filter(tickets::workspace_id.eq(row.workspace_id))
-                .select(tickets::id)
+                .select(tickets::assignee_id)
                 .for_share()
                 .first(c)
                 .await
                 .optional()?;
-            if found.is_none() {
-                return Err(Db(StoreError::NotFound));
-            }
+            let Some(assignee) = found else { return Err(Db(StoreError::NotFound)) };
+            let assigned = assignee.as_ref() == Some(standing.user.as_uuid());
+            standing.check(role, ResourceFacts::Ticket { assigned })?;
             diesel::insert_into(ticket_attachments::table).values(&row).execute(c).await?;
             append(c, audit).await?;
             Ok(())

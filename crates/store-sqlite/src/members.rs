@@ -3,16 +3,18 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use workvault_domain::audit::AuditDraft;
-use workvault_domain::id::{InviteId, UserId, WorkspaceId};
+use workvault_domain::id::{InviteId, JobId, UserId, WorkspaceId};
 use workvault_domain::model::{Invite, Member, Membership};
 use workvault_domain::page::{Cursor, Page, PageRequest};
-use workvault_domain::policy::Role;
-use workvault_domain::ports::{Conflict, Decided, InviteStore, MemberFacts, MemberStore, StoreError, StoreResult};
+use workvault_domain::policy::{Justified, Role};
+use workvault_domain::ports::{
+    Conflict, Decided, Ended, InviteStore, MemberFacts, MemberStore, RoleChange, StoreError, StoreResult,
+};
 use workvault_domain::secret::TokenHash;
 
 use crate::audit::append;
-use crate::rows::{InviteRow, MembershipRow, micros, role};
-use crate::schema::{assets, invites, memberships, sessions, tickets, users};
+use crate::rows::{InviteRow, MembershipRow, id, micros, role};
+use crate::schema::{assets, grants, invites, memberships, sessions, tickets, users};
 use crate::{Db, SqliteStore};
 
 fn member_row(c: &mut SqliteConnection, ws: &str, user: &str) -> Result<Option<Member>, Db> {
@@ -44,6 +46,44 @@ fn still_holds(c: &mut SqliteConnection, ws: &str, target: &str, decided: Decide
         }
         Some(_) => Ok(()),
     }
+}
+
+/// The member's role in the workspace, read in the caller's transaction (SQLite's one
+/// writer: it cannot change before that transaction ends).
+pub(crate) fn role_in(c: &mut SqliteConnection, ws: &str, user: &str) -> Result<Option<Role>, Db> {
+    let found: Option<String> = memberships::table.find((ws, user)).select(memberships::role).first(c).optional()?;
+    Ok(found.as_deref().map(role).transpose()?)
+}
+
+/// Inside a role change: deletes the member's grants and revokes their pending invites
+/// that their new role does not justify, and says which.
+fn end_unjustified(
+    c: &mut SqliteConnection,
+    ws: &str,
+    user: &str,
+    keeps: &Justified,
+    at: DateTime<Utc>,
+) -> Result<Ended, Db> {
+    let mut ended = Ended::default();
+    if !keeps.grants {
+        let mine = grants::table.filter(grants::workspace_id.eq(ws)).filter(grants::user_id.eq(user));
+        let jobs: Vec<String> = mine.select(grants::job_id).order(grants::job_id).load(c)?;
+        diesel::delete(mine).execute(c)?;
+        ended.grants = jobs.iter().map(|j| id::<JobId>(j)).collect::<Result<_, _>>()?;
+    }
+    let kept: Vec<&str> = keeps.invite_roles.iter().map(|r| r.as_str()).collect();
+    let pending = invites::table
+        .filter(invites::workspace_id.eq(ws))
+        .filter(invites::created_by.eq(user))
+        .filter(invites::accepted_at.is_null())
+        .filter(invites::revoked_at.is_null())
+        .filter(invites::role.ne_all(kept));
+    let revoked: Vec<String> = pending.select(invites::id).order(invites::id).load(c)?;
+    diesel::update(invites::table.filter(invites::id.eq_any(&revoked)))
+        .set(invites::revoked_at.eq(micros(at)))
+        .execute(c)?;
+    ended.invites = revoked.iter().map(|i| id::<InviteId>(i)).collect::<Result<_, _>>()?;
+    Ok(ended)
 }
 
 #[async_trait]
@@ -94,14 +134,17 @@ impl MemberStore for SqliteStore {
         &self,
         ws: WorkspaceId,
         user: UserId,
-        new: Role,
+        change: RoleChange,
         decided: Decided,
-        audit: AuditDraft,
+        mut audit: AuditDraft,
     ) -> StoreResult<Member> {
         self.write(move |c| {
             let (ws, user) = (ws.to_string(), user.to_string());
             still_holds(c, &ws, &user, decided)?;
-            diesel::update(memberships::table.find((&ws, &user))).set(memberships::role.eq(new.as_str())).execute(c)?;
+            diesel::update(memberships::table.find((&ws, &user)))
+                .set(memberships::role.eq(change.role.as_str()))
+                .execute(c)?;
+            end_unjustified(c, &ws, &user, &change.keeps, change.at)?.record_in(&mut audit);
             append(c, audit)?;
             member_row(c, &ws, &user)?.ok_or(Db(StoreError::NotFound))
         })
@@ -152,23 +195,30 @@ impl MemberStore for SqliteStore {
         ws: WorkspaceId,
         from: UserId,
         to: UserId,
-        audit: AuditDraft,
+        at: DateTime<Utc>,
+        mut audit: AuditDraft,
     ) -> StoreResult<()> {
         self.write(move |c| {
             let ws = ws.to_string();
-            let demoted = diesel::update(memberships::table.find((&ws, from.to_string())))
+            let (from, to) = (from.to_string(), to.to_string());
+            let demoted = diesel::update(memberships::table.find((&ws, &from)))
                 .filter(memberships::role.eq(Role::Owner.as_str()))
                 .set(memberships::role.eq(Role::Admin.as_str()))
                 .execute(c)?;
             if demoted == 0 {
                 return Err(Db(StoreError::Conflict(Conflict::NotOwner)));
             }
-            let promoted = diesel::update(memberships::table.find((&ws, to.to_string())))
+            let promoted = diesel::update(memberships::table.find((&ws, &to)))
                 .set(memberships::role.eq(Role::Owner.as_str()))
                 .execute(c)?;
             if promoted == 0 {
                 return Err(Db(StoreError::NotFound));
             }
+            let mut ended = end_unjustified(c, &ws, &from, &Justified::by(Role::Admin), at)?;
+            let of_new_owner = end_unjustified(c, &ws, &to, &Justified::by(Role::Owner), at)?;
+            ended.grants.extend(of_new_owner.grants);
+            ended.invites.extend(of_new_owner.invites);
+            ended.record_in(&mut audit);
             append(c, audit)?;
             Ok(())
         })

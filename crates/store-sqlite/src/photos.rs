@@ -10,10 +10,12 @@ use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{JobId, PhotoId, UserId, WorkspaceId};
 use workvault_domain::page::{Cursor, Page, PageRequest};
 use workvault_domain::photo::{Photo, PhotoStore, Processed};
-use workvault_domain::ports::{JobAccess, StoreError, StoreResult};
+use workvault_domain::policy::ResourceFacts;
+use workvault_domain::ports::{JobAccess, Standing, StoreError, StoreResult};
 use workvault_domain::queue::NewTask;
 
 use crate::audit::append;
+use crate::members::role_in;
 use crate::queue::enqueue_in;
 use crate::rows::{PhotoRow, ProcessedCols, micros, role};
 use crate::schema::{grants, jobs, memberships, photos};
@@ -44,12 +46,36 @@ fn with_access(
     Ok(Some((photo.into_domain()?, JobAccess { role: role(&actor_role)?, granted: grant.is_some() })))
 }
 
+/// Inside a write: the job is live and `standing` holds on it (`NotFound`, `Denied`).
+pub(crate) fn job_standing(c: &mut SqliteConnection, ws: &str, job: &str, standing: Standing) -> Result<(), Db> {
+    let live: Option<String> = jobs::table
+        .filter(jobs::id.eq(job))
+        .filter(jobs::workspace_id.eq(ws))
+        .filter(jobs::deleted_at.is_null())
+        .select(jobs::id)
+        .first(c)
+        .optional()?;
+    if live.is_none() {
+        return Err(Db(StoreError::NotFound));
+    }
+    let user = standing.user.to_string();
+    let granted: Option<String> = grants::table.find((job, &user)).select(grants::user_id).first(c).optional()?;
+    Ok(standing.check(role_in(c, ws, &user)?, ResourceFacts::Job { granted: granted.is_some() })?)
+}
+
 #[async_trait]
 impl PhotoStore for SqliteStore {
-    async fn create_photo(&self, photo: &Photo, process: &NewTask, audit: AuditDraft) -> StoreResult<()> {
+    async fn create_photo(
+        &self,
+        photo: &Photo,
+        process: &NewTask,
+        standing: Standing,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
         let row = PhotoRow::from_domain(photo);
         let task = process.clone();
         self.write(move |c| {
+            job_standing(c, &row.workspace_id, &row.job_id, standing)?;
             diesel::insert_into(photos::table).values(&row).execute(c)?;
             enqueue_in(c, &task)?;
             append(c, audit)?;

@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use workvault_domain::audit::AuditDraft;
 use workvault_domain::id::{TicketId, UserId, WorkspaceId};
 use workvault_domain::page::{Cursor, Page, PageRequest};
-use workvault_domain::policy::Role;
-use workvault_domain::ports::{Conflict, StoreError, StoreResult};
+use workvault_domain::policy::{ResourceFacts, Role};
+use workvault_domain::ports::{Conflict, Standing, StoreError, StoreResult};
 use workvault_domain::secret::TokenHash;
 use workvault_domain::text::{Email, LongText, Name};
 use workvault_domain::ticket::{
@@ -18,6 +18,7 @@ use workvault_domain::ticket::{
 };
 
 use crate::audit::append;
+use crate::members::role_in;
 use crate::rows::{corrupt, digest, hash, id, micros, opt_time, role, text, time};
 use crate::schema::{memberships, submit_links, ticket_attachments, ticket_replies, tickets, users, workspaces};
 use crate::{Db, SqliteStore};
@@ -313,18 +314,25 @@ impl TicketStore for SqliteStore {
         .await
     }
 
-    async fn add_attachment(&self, attachment: &TicketAttachment, audit: AuditDraft) -> StoreResult<()> {
+    async fn add_attachment(
+        &self,
+        attachment: &TicketAttachment,
+        standing: Standing,
+        audit: AuditDraft,
+    ) -> StoreResult<()> {
         let row = AttachmentRow::from_domain(attachment);
         self.write(move |c| {
-            let found: Option<String> = tickets::table
+            let found: Option<Option<String>> = tickets::table
                 .filter(tickets::id.eq(&row.ticket_id))
                 .filter(tickets::workspace_id.eq(&row.workspace_id))
-                .select(tickets::id)
+                .select(tickets::assignee_id)
                 .first(c)
                 .optional()?;
-            if found.is_none() {
-                return Err(Db(StoreError::NotFound));
-            }
+            let Some(assignee) = found else { return Err(Db(StoreError::NotFound)) };
+            // The member attaching it may have lost the ticket while the bytes streamed.
+            let user = standing.user.to_string();
+            let assigned = assignee.as_deref() == Some(user.as_str());
+            standing.check(role_in(c, &row.workspace_id, &user)?, ResourceFacts::Ticket { assigned })?;
             diesel::insert_into(ticket_attachments::table).values(&row).execute(c)?;
             append(c, audit)?;
             Ok(())

@@ -51,6 +51,19 @@ impl Role {
         }
     }
 
+    /// Whether a member of this role may hand out `invited` by invite: the decision
+    /// `create_invite` makes, and the one an invite is held to when it is accepted.
+    pub fn may_invite(self, invited: Role) -> bool {
+        let facts = ResourceFacts::Member { target: None, assigned: Some(invited) };
+        decide(ActorFacts { role: Some(self) }, Action::InviteMember, facts) == Decision::Allow
+    }
+
+    /// Whether grants extend this role (some job action is [`Rule::IfGranted`] for it):
+    /// only a member of such a role holds grants.
+    pub fn takes_grants(self) -> bool {
+        Action::ALL.into_iter().any(|a| a.is_job_scoped() && rule(self, a) == Rule::IfGranted)
+    }
+
     /// Whether an actor of this role may change or remove a member holding `target`.
     /// The Owner's membership is never changed this way; an Admin acts only on roles
     /// below Admin.
@@ -59,6 +72,28 @@ impl Role {
             (_, Role::Owner) => false,
             (Role::Owner, _) => true,
             (actor, target) => actor >= Role::Admin && target < actor,
+        }
+    }
+}
+
+/// What a member's role justifies of what they hold or made. A role change keeps
+/// exactly this, in the same transaction, and ends the rest, so that nothing a former
+/// role justified comes back when that role is given again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Justified {
+    /// Their grants on jobs stay ([`Role::takes_grants`]).
+    pub grants: bool,
+    /// Their pending invites for these roles stay ([`Role::may_invite`]); the others
+    /// are revoked.
+    pub invite_roles: Vec<Role>,
+}
+
+impl Justified {
+    /// What `role` justifies.
+    pub fn by(role: Role) -> Self {
+        Justified {
+            grants: role.takes_grants(),
+            invite_roles: Role::ALL.into_iter().filter(|&r| role.may_invite(r)).collect(),
         }
     }
 }

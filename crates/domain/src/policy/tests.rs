@@ -198,3 +198,22 @@ fn nobody_assigns_owner_and_nobody_manages_the_owner() {
         assert!(!role.may_manage(Role::Owner));
     }
 }
+
+#[test]
+fn a_role_justifies_the_invites_it_could_make_and_grants_only_where_they_extend_it() {
+    let roles = |r: Role| Justified::by(r).invite_roles;
+    assert_eq!(roles(Role::Owner), [Role::Restricted, Role::Member, Role::Admin]);
+    assert_eq!(roles(Role::Admin), [Role::Restricted, Role::Member]);
+    assert!(roles(Role::Member).is_empty());
+    assert!(roles(Role::Restricted).is_empty());
+    let grants: Vec<bool> = Role::ALL.into_iter().map(|r| Justified::by(r).grants).collect();
+    assert_eq!(grants, [true, false, false, false], "only a Restricted member holds grants");
+    // The same decision as creating an invite, cell by cell.
+    for actor in Role::ALL {
+        for invited in Role::ALL {
+            let facts = ResourceFacts::Member { target: None, assigned: Some(invited) };
+            let allowed = decide(ActorFacts { role: Some(actor) }, Action::InviteMember, facts) == Decision::Allow;
+            assert_eq!(Justified::by(actor).invite_roles.contains(&invited), allowed, "{actor:?} invites {invited:?}");
+        }
+    }
+}

@@ -7,7 +7,7 @@ use crate::id::{InviteId, SessionId, UserId, WorkspaceId};
 use crate::model::{Invite, LinkState, Member, Membership, Session, Workspace};
 use crate::page::{Page, PageRequest};
 use crate::policy::{Action, ActorFacts, ResourceFacts, Role, decide};
-use crate::ports::{Conflict, Decided, StoreError};
+use crate::ports::{Conflict, Decided, RoleChange, StoreError};
 use crate::secret::Token;
 use crate::text::Email;
 
@@ -56,7 +56,9 @@ impl Workvault {
         Ok(Decided { actor: ctx.user, actor_role, target_role })
     }
 
-    /// Changes a member's role; effective on their very next request.
+    /// Changes a member's role; effective on their very next request. The grants and
+    /// pending invites the new role no longer justifies end with the change, so giving
+    /// the old role back later revives none of them.
     pub async fn change_role(&self, ctx: &Ctx, ws: WorkspaceId, target: UserId, role: Role) -> Result<Member, Error> {
         if role == Role::Owner {
             return Err(Error::invalid("role", "cannot be owner: transfer ownership instead"));
@@ -64,7 +66,7 @@ impl Workvault {
         let decided = self.authorize_member(ctx, ws, target, Action::ChangeRole, Some(role)).await?;
         let details = json!({"from": decided.target_role, "to": role});
         let audit = self.audit(ctx, ws, "member.role_changed", ("member", target.to_string()), details);
-        Ok(self.store.change_role(ws, target, role, decided, audit).await?)
+        Ok(self.store.change_role(ws, target, RoleChange::to(role, self.now()), decided, audit).await?)
     }
 
     /// Removes a member (their grants and pending invites go too, and their sessions
@@ -105,7 +107,7 @@ impl Workvault {
         }
         let details = json!({"from": ctx.user, "to": to});
         let audit = self.audit(ctx, ws, "workspace.ownership_transferred", ("member", to.to_string()), details);
-        self.store.transfer_ownership(ws, ctx.user, to, audit).await?;
+        self.store.transfer_ownership(ws, ctx.user, to, self.now(), audit).await?;
         Ok((workspace, Role::Admin))
     }
 
@@ -181,9 +183,10 @@ impl Workvault {
             }
         }
         // An invite carries its creator's authority as it is now, not as it was: a
-        // creator since removed or demoted below the invited role admits nobody.
+        // creator since removed or demoted below the invited role admits nobody (and
+        // the removal or demotion revoked it, so a later promotion does not revive it).
         let creator = self.store.member_facts(invite.workspace_id, invite.created_by, invite.created_by).await?.actor;
-        if !creator.is_some_and(|r| r.may_assign(invite.role)) {
+        if !creator.is_some_and(|r| r.may_invite(invite.role)) {
             return Err(Error::InviteRevoked);
         }
         let membership = Membership {

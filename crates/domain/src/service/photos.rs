@@ -19,7 +19,7 @@ use crate::images::{
 use crate::page::{Page, PageRequest};
 use crate::photo::{ImageType, Photo, PhotoStatus, SNIFF_LEN, Variant};
 use crate::policy::{Action, ActorFacts, ResourceFacts, decide};
-use crate::ports::JobAccess;
+use crate::ports::{JobAccess, Standing};
 use crate::queue::NewTask;
 use crate::text::Name;
 
@@ -164,7 +164,10 @@ impl Workvault {
             max_attempts: 5,
             created_at: now,
         };
-        if let Err(e) = self.store.create_photo(&photo, &process, audit).await {
+        // The upload may have streamed for minutes: the row goes in only if the uploader
+        // may still update the job, checked in the transaction that writes it.
+        let standing = Standing { user: ctx.user, action: Action::UpdateJob };
+        if let Err(e) = self.store.create_photo(&photo, &process, standing, audit).await {
             if let Err(cleanup) = blobs.delete(&key).await {
                 tracing::warn!(error = %cleanup, blob = %key.name, "could not delete the blob of a photo whose row failed: the queued reaper will");
                 return Err(e.into());

@@ -12,6 +12,7 @@ use crate::error::{Error, field};
 use crate::id::{AttachmentId, ReplyId, SubmitLinkId, TaskId, TicketId, WorkspaceId};
 use crate::page::{Page, PageRequest};
 use crate::policy::{Action, ActorFacts, Decision, ResourceFacts, decide};
+use crate::ports::Standing;
 use crate::queue::NewTask;
 use crate::secret::Token;
 use crate::text::{Email, LongText, Name};
@@ -245,7 +246,10 @@ impl Workvault {
         let (att, reap) = self.store_attachment(ws, id, false, file_name, body).await?;
         let details = json!({"attachment": att.id.to_string(), "kind": att.kind.as_str(), "size": att.size});
         let audit = self.audit(ctx, ws, "ticket.file_attached", ("ticket", id.to_string()), details);
-        let written = self.store.add_attachment(&att, audit).await;
+        // Checked again where the row is written: the member may have lost the ticket
+        // while the bytes streamed.
+        let standing = Standing { user: ctx.user, action: Action::WorkTicket };
+        let written = self.store.add_attachment(&att, standing, audit).await;
         self.settle_attachment(&att, reap, written.is_ok()).await;
         written?;
         Ok(att)

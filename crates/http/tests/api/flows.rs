@@ -191,6 +191,38 @@ async fn jobs_grants_and_restricted_visibility() {
 }
 
 #[actix_web::test]
+async fn a_role_round_trip_brings_back_no_grant_and_no_invite() {
+    let t = test_app().await;
+    let (alice, rita, bob, joiner) =
+        (t.user("alice").await, t.user("rita").await, t.user("bob").await, t.user("j").await);
+    let ws = t.workspace(&alice, "Round trip").await;
+    t.join(&ws, &alice, &rita, "restricted").await;
+    t.join(&ws, &alice, &bob, "admin").await;
+    let job = t.job(&ws, &alice, "Roof").await;
+    assert_eq!(t.put(&format!("/api/v1/workspaces/{ws}/jobs/{job}/grants/{}", rita.id), &alice).await.status, 201);
+    let role = |who: &str, role: &'static str| {
+        let (url, alice) = (format!("/api/v1/workspaces/{ws}/members/{who}"), alice.clone());
+        let t = &t;
+        async move { t.patch(&url, &alice, json!({"role": role})).await.status }
+    };
+    assert_eq!(role(&rita.id, "member").await, 200);
+    assert_eq!(role(&rita.id, "restricted").await, 200);
+    assert_eq!(t.get(&format!("/api/v1/workspaces/{ws}/jobs/{job}"), &rita).await.status, 404, "no grant came back");
+    let r = t.get(&format!("/api/v1/workspaces/{ws}/jobs/{job}/grants"), &alice).await;
+    assert_eq!(r.body["items"], json!([]));
+
+    let r = t.post(&format!("/api/v1/workspaces/{ws}/invites"), &bob, json!({"role": "member"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let token = r.str("url").rsplit('/').next().unwrap_or_default().to_owned();
+    assert_eq!(role(&bob.id, "member").await, 200);
+    assert_eq!(role(&bob.id, "admin").await, 200);
+    let r = t.call(Method::POST, &format!("/api/v1/invites/{token}/accept"), Some(&joiner), None).await;
+    assert_eq!((r.status, r.code()), (410, Some("invite_revoked")), "{}", r.text);
+    let r = t.get(&format!("/api/v1/workspaces/{ws}/invites"), &alice).await;
+    assert_eq!(r.body["items"], json!([]));
+}
+
+#[actix_web::test]
 async fn lists_page_with_cursors() {
     let t = test_app().await;
     let alice = t.user("alice").await;

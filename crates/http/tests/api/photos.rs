@@ -307,3 +307,50 @@ async fn uploads_beyond_the_node_limit_are_turned_away_until_a_slot_frees() {
     assert_eq!(t.call_raw(Method::POST, &url, &owner, jpeg(100)).await.status, 201);
     assert!(slots.take().is_some(), "the upload gave its slot back");
 }
+
+#[actix_web::test]
+async fn a_member_removed_mid_upload_is_answered_not_found_and_nothing_is_stored() {
+    use futures_util::StreamExt;
+    use workvault_domain::Ctx;
+    let t = test_app().await;
+    let (owner, member) = (t.user("owner").await, t.user("member").await);
+    let ws = t.workspace(&owner, "Standing").await;
+    t.join(&ws, &owner, &member, "member").await;
+    let job = t.job(&ws, &owner, "Roof").await;
+    let (blobs, url) = (t.blobs.len(), format!("/api/v1/workspaces/{ws}/jobs/{job}/photos"));
+
+    // The second half of the body arrives only once the member has been removed: the
+    // request was let in, its bytes were sealed, and then the row must not be written.
+    let (app, by) = (t.app.clone(), Ctx { user: owner.id.parse().expect("id"), request_id: None });
+    let (ws_id, gone) = (ws.parse().expect("ws id"), member.id.parse().expect("user id"));
+    let bytes = jpeg(4000);
+    let (head, tail) = bytes.split_at(2000);
+    let (head, tail) = (bytes::Bytes::copy_from_slice(head), bytes::Bytes::copy_from_slice(tail));
+    let body = futures_util::stream::iter([Ok::<_, actix_http::error::PayloadError>(head)]).chain(
+        futures_util::stream::once(async move {
+            app.remove_member(&by, ws_id, gone).await.expect("remove");
+            Ok(tail)
+        }),
+    );
+    let req = TestRequest::post()
+        .uri(&url)
+        .insert_header(("cookie", member.cookie.clone()))
+        .insert_header(("content-type", "application/octet-stream"))
+        .to_request();
+    let payload: actix_http::BoxedPayloadStream = Box::pin(body);
+    let (req, _) = req.replace_payload(actix_http::Payload::Stream { payload });
+    let res = actix_web::test::call_service(&t.service, req).await;
+    let status = res.status().as_u16();
+    let text =
+        String::from_utf8_lossy(&actix_web::body::to_bytes(res.into_body()).await.unwrap_or_default()).into_owned();
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("\"code\":\"not_found\""), "{text}");
+
+    assert_eq!(t.blobs.len(), blobs, "the sealed bytes were deleted");
+    let r = t.get(&url, &owner).await;
+    assert_eq!(r.body["items"], serde_json::json!([]), "no photo row");
+    let audit = t.get(&format!("/api/v1/workspaces/{ws}/audit"), &owner).await;
+    let actions: Vec<&str> =
+        audit.body["items"].as_array().expect("items").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(actions.contains(&"member.removed") && !actions.contains(&"photo.uploaded"), "{actions:?}");
+}

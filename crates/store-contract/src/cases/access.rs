@@ -202,11 +202,11 @@ pub async fn failed_use_cases_leave_no_row_and_no_audit_event(store: Arc<dyn Sto
     // Store-level: a transfer whose target is missing rolls back the demotion too.
     let draft = f.store_draft(ws);
     assert!(matches!(
-        store.transfer_ownership(ws, alice.user, carol.user, draft.clone()).await,
+        store.transfer_ownership(ws, alice.user, carol.user, f.clock_now(), draft.clone()).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.transfer_ownership(ws, bob.user, alice.user, draft).await,
+        store.transfer_ownership(ws, bob.user, alice.user, f.clock_now(), draft).await,
         Err(StoreError::Conflict(Conflict::NotOwner))
     ));
 
@@ -270,7 +270,7 @@ pub async fn removal_and_demotion_take_effect_on_the_next_request(store: Arc<dyn
 /// A member-management write checks the roles it was decided on at write time: a role
 /// changed meanwhile (the actor's or the target's) refuses it and writes nothing.
 pub async fn writes_decided_on_stale_roles_are_refused(store: Arc<dyn Store>) {
-    use workvault_domain::ports::Decided;
+    use workvault_domain::ports::{Decided, RoleChange};
     let f = Fixture::new(store.clone());
     let (owner, admin, target) = (f.user("owner").await, f.user("admin").await, f.user("target").await);
     let ws = f.workspace(&owner, "Stale").await;
@@ -278,10 +278,11 @@ pub async fn writes_decided_on_stale_roles_are_refused(store: Arc<dyn Store>) {
     f.join(&owner, ws, &target, Role::Member).await;
     let before = f.audit_len(ws).await;
     let decided = Decided { actor: admin.user, actor_role: Role::Admin, target_role: Role::Member };
+    let to = |role: Role| RoleChange::to(role, f.clock_now());
 
     // The target was promoted to Admin after the decision: out of the Admin's reach now.
     f.app.change_role(&owner, ws, target.user, Role::Admin).await.expect("promote");
-    let r = store.change_role(ws, target.user, Role::Restricted, decided, f.store_draft(ws)).await;
+    let r = store.change_role(ws, target.user, to(Role::Restricted), decided, f.store_draft(ws)).await;
     assert!(matches!(r, Err(StoreError::Conflict(Conflict::Stale))), "{r:?}");
     let r = store.remove_member(ws, target.user, f.clock_now(), decided, f.store_draft(ws)).await;
     assert!(matches!(r, Err(StoreError::Conflict(Conflict::Stale))), "{r:?}");
@@ -297,7 +298,7 @@ pub async fn writes_decided_on_stale_roles_are_refused(store: Arc<dyn Store>) {
 
     // The Owner is never touched this way, whatever was decided.
     let on_owner = Decided { actor: admin.user, actor_role: Role::Member, target_role: Role::Owner };
-    let r = store.change_role(ws, owner.user, Role::Member, on_owner, f.store_draft(ws)).await;
+    let r = store.change_role(ws, owner.user, to(Role::Member), on_owner, f.store_draft(ws)).await;
     assert!(matches!(r, Err(StoreError::Conflict(Conflict::OwnerProtected))), "{r:?}");
 }
 

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use workvault_domain::Error;
+use workvault_domain::id::{UserId, WorkspaceId};
 use workvault_domain::page::PageRequest;
 use workvault_domain::policy::{DenyReason, Role};
 use workvault_domain::ports::Store;
 use workvault_domain::service::InviteRequest;
+use workvault_domain::{Ctx, Error};
 
 use super::*;
 use crate::Fixture;
@@ -158,4 +159,90 @@ pub async fn invites_die_with_their_creators_authority(store: Arc<dyn Store>) {
     f.app.change_role(&owner, ws, demoted.user, Role::Member).await.expect("demote");
     assert!(matches!(f.app.accept_invite(&joiner, &from_demoted).await, Err(Error::InviteRevoked)));
     assert_eq!(f.role_of(ws, joiner.user).await, None);
+}
+
+/// The ids the last `action` event on `member` names in `key` (`grants_revoked`,
+/// `invites_revoked`), sorted.
+async fn ended_in_audit(f: &Fixture, ws: WorkspaceId, action: &str, member: UserId, key: &str) -> Vec<String> {
+    let chain = f.store.audit_chain(ws, 0, 100_000).await.expect("audit chain");
+    let event = chain
+        .iter()
+        .rev()
+        .find(|e| e.action == action && e.target_id == member.to_string())
+        .expect("the change is audited");
+    let details: serde_json::Value = serde_json::from_str(&event.details).expect("details");
+    let mut ids: Vec<String> =
+        details[key].as_array().expect(key).iter().map(|v| v.as_str().expect("id").to_owned()).collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(ids: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut ids: Vec<String> = ids.into_iter().collect();
+    ids.sort();
+    ids
+}
+
+/// A role given back revives nothing the role change ended: Restricted → Member →
+/// Restricted leaves no grant; an Admin demoted and promoted again finds their pending
+/// invites revoked; an Owner who hands over ownership and gets it back finds their
+/// Admin invites revoked and keeps those an Admin may still make. The role change's
+/// audit event names what it ended.
+pub async fn a_role_round_trip_revives_no_grant_and_no_invite(store: Arc<dyn Store>) {
+    let f = Fixture::new(store);
+    let (owner, admin, worker) = (f.user("owner").await, f.user("admin").await, f.user("worker").await);
+    let joiners = [f.user("j1").await, f.user("j2").await, f.user("j3").await, f.user("j4").await];
+    let ws = f.workspace(&owner, "Round trip").await;
+    f.join(&owner, ws, &admin, Role::Admin).await;
+    f.join(&owner, ws, &worker, Role::Restricted).await;
+
+    // Grants: Restricted → Member ends them; back to Restricted, none returns.
+    let roof = f.app.create_job(&owner, ws, job("Roof")).await.expect("job").id;
+    let gutter = f.app.create_job(&owner, ws, job("Gutter")).await.expect("job").id;
+    for j in [roof, gutter] {
+        f.app.grant_job(&owner, ws, j, worker.user).await.expect("grant");
+    }
+    f.app.job(&worker, ws, roof).await.expect("granted");
+    f.app.change_role(&owner, ws, worker.user, Role::Member).await.expect("promote");
+    let ended = ended_in_audit(&f, ws, "member.role_changed", worker.user, "grants_revoked").await;
+    assert_eq!(ended, sorted([roof.to_string(), gutter.to_string()]), "the promotion names the grants it ended");
+    f.app.change_role(&owner, ws, worker.user, Role::Restricted).await.expect("demote");
+    assert!(ended_in_audit(&f, ws, "member.role_changed", worker.user, "grants_revoked").await.is_empty());
+    for j in [roof, gutter] {
+        assert!(matches!(f.app.job(&worker, ws, j).await, Err(Error::NotFound)), "no grant came back");
+        assert!(f.app.grants(&owner, ws, j).await.expect("grants").is_empty());
+    }
+
+    // Invites: an Admin demoted and promoted again; their invites stay revoked.
+    let invite = |by: Ctx, role: Role| {
+        let app = f.app.clone();
+        async move {
+            let req = InviteRequest { role: Some(role), ..Default::default() };
+            app.create_invite(&by, ws, req).await.expect("invite")
+        }
+    };
+    let (as_member, member_token) = invite(admin, Role::Member).await;
+    let (as_restricted, restricted_token) = invite(admin, Role::Restricted).await;
+    f.app.change_role(&owner, ws, admin.user, Role::Member).await.expect("demote the admin");
+    let ended = ended_in_audit(&f, ws, "member.role_changed", admin.user, "invites_revoked").await;
+    assert_eq!(ended, sorted([as_member.id.to_string(), as_restricted.id.to_string()]));
+    assert!(f.app.invites(&owner, ws, PageRequest::first()).await.expect("invites").items.is_empty());
+    f.app.change_role(&owner, ws, admin.user, Role::Admin).await.expect("promote again");
+    for (joiner, token) in joiners[..2].iter().zip([&member_token, &restricted_token]) {
+        assert!(matches!(f.app.accept_invite(joiner, token).await, Err(Error::InviteRevoked)));
+    }
+
+    // The Owner hands ownership over and gets it back: the Admin invite is gone, the
+    // Member invite (an Admin may make it) stays.
+    let (as_admin, admin_token) = invite(owner, Role::Admin).await;
+    let (_, kept_token) = invite(owner, Role::Member).await;
+    f.app.transfer_ownership(&owner, ws, admin.user).await.expect("hand over");
+    let ended = ended_in_audit(&f, ws, "workspace.ownership_transferred", admin.user, "invites_revoked").await;
+    assert_eq!(ended, [as_admin.id.to_string()]);
+    f.app.transfer_ownership(&admin, ws, owner.user).await.expect("hand back");
+    assert!(matches!(f.app.accept_invite(&joiners[2], &admin_token).await, Err(Error::InviteRevoked)));
+    assert_eq!(f.role_of(ws, joiners[2].user).await, None);
+    let (_, joined) = f.app.accept_invite(&joiners[3], &kept_token).await.expect("the kept invite admits");
+    assert_eq!(joined.role, Role::Member);
+    assert!(f.app.verify_audit(&owner, ws).await.is_ok_and(|r| intact(&r)));
 }

@@ -11,6 +11,7 @@ mod queue;
 mod redirect;
 mod reports;
 mod share;
+mod standing;
 mod tickets;
 
 pub use access::*;
@@ -24,6 +25,7 @@ pub use queue::*;
 pub use redirect::*;
 pub use reports::*;
 pub use share::*;
+pub use standing::*;
 pub use tickets::*;
 
 use workvault_domain::audit::ChainReport;
