@@ -232,8 +232,9 @@ pub enum Shared {
 
 impl Shared {
     /// Whether a page shows anything: a photo link whose photo has no stripped variants
-    /// (not processed yet, or its processing failed) shows nothing (410), and a page
-    /// that shows nothing is not a view.
+    /// (not processed yet, or its processing failed) shows nothing (the page says which:
+    /// being prepared, or unreadable; never removed), and a page that shows nothing is
+    /// not a view.
     pub fn shows_anything(&self, target: &ShareTarget) -> bool {
         match (self, target) {
             (Shared::Photos(_, photos), ShareTarget::Photo(_)) => photos.iter().any(Photo::is_showable),

@@ -5,15 +5,37 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::identity::{
     AuthorizationRequest, BearerIdentity, IdentityError, IdentityProvider, SignInCallback, SignInMethod,
 };
-use crate::model::{Identity, LinkState};
+use crate::model::{Identity, LinkState, SignInLink};
 use crate::ports::{Clock, Conflict, IdentityStore, StoreError};
+use crate::secret::Token;
 
 /// The issuer local users are keyed under.
 pub const LOCAL_ISSUER: &str = "local";
+
+/// The sign-in link a token opens, if it can still be used at `now`, read without
+/// using it up (the confirmation page asks before [`LocalSignIn`] uses it): `Invalid`
+/// when unknown, `Expired`, `Used` when used or revoked.
+pub async fn usable_link(
+    store: &dyn IdentityStore,
+    token: &Token,
+    now: DateTime<Utc>,
+) -> Result<SignInLink, IdentityError> {
+    let presented = token.hash();
+    let link = store.sign_in_link(&presented).await?.ok_or(IdentityError::Invalid)?;
+    if link.token_hash != presented {
+        return Err(IdentityError::Invalid);
+    }
+    match link.state(now) {
+        LinkState::Usable => Ok(link),
+        LinkState::Expired => Err(IdentityError::Expired),
+        LinkState::Used | LinkState::Revoked => Err(IdentityError::Used),
+    }
+}
 
 /// Sign-in links as an identity provider.
 #[derive(Clone)]
@@ -53,18 +75,9 @@ impl IdentityProvider for LocalSignIn {
         let SignInCallback::Link(token) = callback else {
             return Err(IdentityError::Unsupported("authorization codes"));
         };
-        let presented = token.hash();
-        let link = self.store.sign_in_link(&presented).await?.ok_or(IdentityError::Invalid)?;
-        if link.token_hash != presented {
-            return Err(IdentityError::Invalid);
-        }
         let now = self.clock.now();
-        match link.state(now) {
-            LinkState::Usable => {}
-            LinkState::Expired => return Err(IdentityError::Expired),
-            LinkState::Used | LinkState::Revoked => return Err(IdentityError::Used),
-        }
-        match self.store.consume_sign_in_link(&presented, now).await {
+        let link = usable_link(&*self.store, token, now).await?;
+        match self.store.consume_sign_in_link(&link.token_hash, now).await {
             Ok(()) => {}
             Err(StoreError::Conflict(Conflict::LinkNotPending)) => return Err(IdentityError::Used),
             Err(e) => return Err(e.into()),

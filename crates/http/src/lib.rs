@@ -177,6 +177,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(api::health::readyz)
         .service(pages::home)
         .service(pages::sign_in_link)
+        .service(pages::use_sign_in_link)
         .service(pages::logout)
         .service(signin::login)
         .service(signin::callback)

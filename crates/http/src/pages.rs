@@ -1,5 +1,5 @@
-//! The few server-rendered pages of the foundation: home, the sign-in link, the invite
-//! page, sign-out. They answer HTML (never problem JSON), carry `noindex`, and a bad
+//! The few server-rendered pages: home, the sign-in link and its confirmation, the
+//! invite page, sign-out. They answer HTML (never problem JSON), carry `noindex`, and a bad
 //! link gets a readable page that changes nothing.
 
 use actix_web::http::StatusCode;
@@ -15,7 +15,7 @@ use actix_web::ResponseError;
 
 use crate::AppState;
 use crate::problem::{ApiError, UNAUTHENTICATED};
-use crate::session::{Caller, SESSION_COOKIE, check_same_origin, clear_session_cookie, request_id, session_cookie};
+use crate::session::{Caller, SESSION_COOKIE, check_same_origin, clear_session_cookie, request_id, signed_in};
 
 /// The style of every page built on `base.html` that brings none of its own (sign-in,
 /// invites, messages, share link passwords and refusals, ticket forms), inline and
@@ -57,6 +57,10 @@ struct Message<'a> {
     heading: &'a str,
     message: &'a str,
 }
+
+#[derive(Template)]
+#[template(path = "sign_in_link.html")]
+struct ConfirmSignIn;
 
 #[derive(Template)]
 #[template(path = "signed_out.html")]
@@ -129,25 +133,45 @@ pub async fn home(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
     html(StatusCode::OK, &Home { signed_in: Some(user.email.to_string()), redirect_sign_in, workspaces })
 }
 
-/// Opens a local sign-in link: on success a session cookie and a redirect home.
+/// A local sign-in link: a page that asks to sign in, with one button. Opening the link
+/// uses nothing up (mail scanners and link previews fetch it too); a link that cannot
+/// be used (unknown, expired or used: one page for all) is told here already.
 #[utoipa::path(tag = "pages", params(("token" = String, Path)), responses(
-    (status = 303, description = "Signed in; session cookie set"),
-    (status = 410, content_type = "text/html", description = "Link expired or used"),
+    (status = 200, content_type = "text/html", description = "The confirmation page: one button that signs in"),
+    (status = 404, content_type = "text/html", description = "Sign-in links are off (OpenID Connect is on)"),
+    (status = 410, content_type = "text/html", description = "`sign_in_link_unusable`: unknown, expired or used (one page for all)"),
 ))]
 #[get("/auth/link/{token}")]
 pub async fn sign_in_link(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
     let Some(code) = Token::parse(&path) else {
         return refuse(&req, DomainError::SignInLinkInvalid);
     };
+    match state.app.check_sign_in_link(&*state.identity, &code).await {
+        Ok(()) => html(StatusCode::OK, &ConfirmSignIn),
+        Err(e) => refuse(&req, e),
+    }
+}
+
+/// Signs in with a local sign-in link, from its confirmation page (a same-origin form
+/// post): uses the link up, ends the session this browser had, sets the new session's
+/// cookie and goes home.
+#[utoipa::path(tag = "pages", params(("token" = String, Path)), responses(
+    (status = 303, description = "Signed in; session cookie set, the browser's previous session ended"),
+    (status = 403, content_type = "text/html", description = "A cross-site request"),
+    (status = 404, content_type = "text/html", description = "Sign-in links are off (OpenID Connect is on)"),
+    (status = 410, content_type = "text/html", description = "`sign_in_link_unusable`: unknown, expired or used (one page for all)"),
+))]
+#[post("/auth/link/{token}")]
+pub async fn use_sign_in_link(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
+    if let Err(e) = check_same_origin(&req, &state) {
+        return message(StatusCode::FORBIDDEN, "Request refused", &e.detail);
+    }
+    let Some(code) = Token::parse(&path) else {
+        return refuse(&req, DomainError::SignInLinkInvalid);
+    };
     let callback = SignInCallback::Link(code);
     match state.app.sign_in(&*state.identity, &callback, request_id(&req)).await {
-        Ok(start) => {
-            let max_age = (start.expires_at - state.app.clock().now()).num_seconds();
-            HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/"))
-                .cookie(session_cookie(&state, &start.token, max_age))
-                .finish()
-        }
+        Ok(start) => signed_in(&state, &req, &start).await.finish(),
         Err(e) => refuse(&req, e),
     }
 }

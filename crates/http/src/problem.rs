@@ -58,9 +58,7 @@ codes! {
     NOT_OWNER = ("not_owner", 409, "Ownership changed meanwhile");
     CONFLICT = ("conflict", 409, "The record changed meanwhile or exists already");
     GRANT_NEEDS_RESTRICTED = ("grant_needs_restricted", 422, "Grants apply to restricted members only");
-    SIGN_IN_LINK_INVALID = ("sign_in_link_invalid", 400, "The sign-in link is not valid");
-    SIGN_IN_LINK_EXPIRED = ("sign_in_link_expired", 410, "The sign-in link has expired");
-    SIGN_IN_LINK_USED = ("sign_in_link_used", 410, "The sign-in link was already used");
+    SIGN_IN_LINK_UNUSABLE = ("sign_in_link_unusable", 410, "This sign-in link cannot be used");
     SIGN_IN_METHOD_OFF = ("sign_in_method_off", 404, "This way of signing in is not enabled on this server");
     SIGN_IN_FAILED = ("sign_in_failed", 401, "The sign-in did not complete");
     SIGN_IN_DENIED = ("sign_in_denied", 401, "The identity provider refused the sign-in");
@@ -249,9 +247,14 @@ impl From<DomainError> for ApiError {
             DomainError::NotOwner => ApiError::plain(NOT_OWNER),
             DomainError::Conflict(detail) => ApiError::new(CONFLICT, detail),
             DomainError::GrantNeedsRestricted => ApiError::plain(GRANT_NEEDS_RESTRICTED),
-            DomainError::SignInLinkInvalid => ApiError::plain(SIGN_IN_LINK_INVALID),
-            DomainError::SignInLinkExpired => ApiError::plain(SIGN_IN_LINK_EXPIRED),
-            DomainError::SignInLinkUsed => ApiError::plain(SIGN_IN_LINK_USED),
+            // One answer whether the link is unknown, expired or used, so a link cannot be
+            // probed for which it is.
+            DomainError::SignInLinkInvalid | DomainError::SignInLinkExpired | DomainError::SignInLinkUsed => {
+                ApiError::new(
+                    SIGN_IN_LINK_UNUSABLE,
+                    "It has expired, was used already, or is not a sign-in link of this server: ask for a new one",
+                )
+            }
             DomainError::SignInMethodOff(detail) => ApiError::new(SIGN_IN_METHOD_OFF, detail),
             DomainError::SignInFailed(detail) => ApiError::new(SIGN_IN_FAILED, detail),
             DomainError::SignInDenied(code) => {

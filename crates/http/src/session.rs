@@ -8,9 +8,11 @@ use std::pin::Pin;
 use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::dev::Payload;
 use actix_web::http::Method;
+use actix_web::http::header::LOCATION;
 use actix_web::web::Data;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder};
 use workvault_domain::Ctx;
+use workvault_domain::SessionStart;
 use workvault_domain::model::Session;
 use workvault_domain::secret::Token;
 
@@ -44,6 +46,22 @@ pub fn session_cookie(state: &AppState, token: &Token, max_age_secs: i64) -> Coo
         .same_site(SameSite::Lax)
         .max_age(time::Duration::seconds(max_age_secs))
         .finish()
+}
+
+/// The answer to a finished sign-in, whichever way it came (a sign-in link, the
+/// identity provider's callback): the session this browser had before, if any, ends
+/// now (rotation: no session fixed or left behind outlives a sign-in), and the browser
+/// goes home with the new session's cookie.
+pub(crate) async fn signed_in(state: &AppState, req: &HttpRequest, start: &SessionStart) -> HttpResponseBuilder {
+    if let Some(old) = crate::pages::current_session(state, req).await
+        && let Err(e) = state.app.sign_out(&old, request_id(req)).await
+    {
+        tracing::warn!(error = %e, "could not end the previous session at sign-in");
+    }
+    let max_age = (start.expires_at - state.app.clock().now()).num_seconds();
+    let mut res = HttpResponse::SeeOther();
+    res.insert_header((LOCATION, "/")).cookie(session_cookie(state, &start.token, max_age));
+    res
 }
 
 /// A cookie that removes the session cookie.

@@ -31,6 +31,16 @@ struct Message<'a> {
     message: &'a str,
 }
 
+/// Seconds a viewer waits before asking again for a photo still being prepared (the
+/// worker makes its variants within about two seconds of the upload).
+const PREPARING_RETRY_SECS: u32 = 2;
+
+#[derive(Template)]
+#[template(path = "share_preparing.html")]
+struct Preparing {
+    retry_after: u32,
+}
+
 #[derive(Template)]
 #[template(path = "share_password.html")]
 struct PasswordForm {
@@ -73,6 +83,17 @@ fn refused(refusal: ShareRefusal, action: String) -> HttpResponse {
             "This is no longer available",
             "What this link showed has been removed since it was shared.",
         ),
+        ShareRefusal::Unprocessable => (
+            StatusCode::CONFLICT,
+            "This photo cannot be shown",
+            "It could not be read as an image, so no copy of it could be prepared for sharing. It was not removed: \
+             ask whoever shared it to upload it again in another format.",
+        ),
+        ShareRefusal::Preparing => {
+            let mut res = page(StatusCode::SERVICE_UNAVAILABLE, &Preparing { retry_after: PREPARING_RETRY_SECS });
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(PREPARING_RETRY_SECS));
+            return res;
+        }
         ShareRefusal::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Temporarily unavailable",
@@ -216,8 +237,9 @@ async fn resolve(
 #[utoipa::path(tag = "pages", params(("token" = String, Path)), responses(
     (status = 200, content_type = "text/html", description = "The shared page, or the password form"),
     (status = 404, content_type = "text/html", description = "Unknown, malformed or revoked link (one page for all)"),
+    (status = 409, content_type = "text/html", description = "The shared photo could not be read as an image: nothing to show (it was not removed)"),
     (status = 410, content_type = "text/html", description = "Expired link, or its content removed since"),
-    (status = 503, content_type = "text/html", description = "The view could not be recorded, so nothing is shown"),
+    (status = 503, content_type = "text/html", description = "The shared photo is still being prepared (`Retry-After`; the page reloads itself), or the view could not be recorded, so nothing is shown"),
 ))]
 #[get("/s/{token}")]
 pub async fn show(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
@@ -288,7 +310,10 @@ pub async fn unlock(state: Data<AppState>, req: HttpRequest, path: Path<String>,
 /// A shared photo's stripped variant (`thumb` or `large`), for the page.
 #[utoipa::path(tag = "pages", params(("token" = String, Path), ("photo" = String, Path), ("variant" = String, Path)), responses(
     (status = 200, content_type = "image/jpeg", description = "The image"),
-    (status = 404, content_type = "text/html", description = "Not part of what the link shows"),
+    (status = 404, content_type = "text/html", description = "Not a link, or not a variant it shows"),
+    (status = 409, content_type = "text/html", description = "The photo could not be read as an image: it has no variants (it was not removed)"),
+    (status = 410, content_type = "text/html", description = "Not part of what the link shows, or removed since"),
+    (status = 503, content_type = "text/html", description = "The photo's variants are still being made (`Retry-After`)"),
 ))]
 #[get("/s/{token}/photos/{photo}/{variant}")]
 pub async fn photo(state: Data<AppState>, req: HttpRequest, path: Path<(String, String, String)>) -> HttpResponse {
@@ -304,9 +329,9 @@ pub async fn photo(state: Data<AppState>, req: HttpRequest, path: Path<(String, 
         _ => return refused(ShareRefusal::Invalid, String::new()),
     };
     let Ok(id) = photo.parse::<PhotoId>() else { return refused(ShareRefusal::Invalid, String::new()) };
-    match state.app.report_photo(&shared.view, id, variant).await {
+    match state.app.shared_photo(&shared, id, variant).await {
         Ok((size, body)) => public(image(size, body)),
-        Err(_) => refused(ShareRefusal::Gone, String::new()),
+        Err(r) => refused(r, String::new()),
     }
 }
 
@@ -321,7 +346,8 @@ fn image(size: u64, body: workvault_domain::blob::ByteStream) -> HttpResponse {
 #[utoipa::path(tag = "pages", params(("token" = String, Path)), responses(
     (status = 200, description = "The PDF or the image"),
     (status = 403, content_type = "text/html", description = "Downloads are off for this link"),
-    (status = 503, content_type = "text/html", description = "The download could not be recorded, so nothing is sent"),
+    (status = 409, content_type = "text/html", description = "The shared photo could not be read as an image: nothing to download (it was not removed)"),
+    (status = 503, content_type = "text/html", description = "The shared photo is still being prepared (`Retry-After`), or the download could not be recorded, so nothing is sent"),
 ))]
 #[get("/s/{token}/download")]
 pub async fn download(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> HttpResponse {
@@ -338,7 +364,7 @@ pub async fn download(state: Data<AppState>, req: HttpRequest, path: Path<String
         return res;
     }
     if let ShareTarget::Photo(id) = shared.link.target {
-        return match state.app.report_photo(&shared.view, id, Variant::Large).await {
+        return match state.app.shared_photo(&shared, id, Variant::Large).await {
             Ok((size, body)) => {
                 let mut res = image(size, body);
                 let name = format!("attachment; filename=\"photo-{id}.jpg\"");
@@ -347,7 +373,7 @@ pub async fn download(state: Data<AppState>, req: HttpRequest, path: Path<String
                 }
                 public(res)
             }
-            Err(_) => refused(ShareRefusal::Gone, String::new()),
+            Err(r) => refused(r, String::new()),
         };
     }
     public(pdf::respond(state.app.clone(), shared.view, false, false))

@@ -16,8 +16,8 @@ use workvault_domain::AuthorizationReply;
 use zeroize::Zeroizing;
 
 use crate::AppState;
-use crate::pages::{current_session, refuse};
-use crate::session::{request_id, session_cookie};
+use crate::pages::refuse;
+use crate::session::{request_id, signed_in};
 
 /// The cookie binding a redirect sign-in to the browser that started it.
 pub const FLOW_COOKIE: &str = "wv_signin";
@@ -111,16 +111,5 @@ pub async fn callback(state: Data<AppState>, req: HttpRequest, query: Query<Call
             return page;
         }
     };
-    // Session rotation: the session this browser had before (if any) ends now.
-    if let Some(old) = current_session(&state, &req).await
-        && let Err(e) = state.app.sign_out(&old, request_id(&req)).await
-    {
-        tracing::warn!(error = %e, "could not end the previous session at sign-in");
-    }
-    let max_age = (start.expires_at - state.app.clock().now()).num_seconds();
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/"))
-        .cookie(session_cookie(&state, &start.token, max_age))
-        .cookie(clear_flow_cookie(&state))
-        .finish()
+    signed_in(&state, &req, &start).await.cookie(clear_flow_cookie(&state)).finish()
 }

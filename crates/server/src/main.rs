@@ -455,7 +455,7 @@ async fn serve(v: Validated) -> anyhow::Result<ExitCode> {
     } else if first_start {
         let url = sign_in_url(&instance.app, &v, &v.config.setup.first_user_email).await?;
         println!(
-            "First start: sign in as {} with this link (single use, valid 15 minutes):",
+            "First start: to sign in as {}, open this link and press Sign in (single use, valid 15 minutes):",
             v.config.setup.first_user_email
         );
         println!("{url}");

@@ -174,10 +174,12 @@ async fn team_flow(backend: Backend<'_>) {
     // The owner signs in through the printed link.
     let owner = browser();
     let res = owner.get(&link).send().await.expect("open link");
+    assert_eq!(res.status(), StatusCode::OK, "opening the link only asks to sign in");
+    let res = owner.post(&link).send().await.expect("sign in");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let (status, session) = json(owner.get(format!("{base}/api/v1/session")).send().await.expect("session")).await;
     assert_eq!((status, session["user"]["email"].as_str()), (StatusCode::OK, Some("owner@workvault.local")));
-    assert_eq!(owner.get(&link).send().await.expect("reuse").status(), StatusCode::GONE, "the link is single-use");
+    assert_eq!(owner.post(&link).send().await.expect("reuse").status(), StatusCode::GONE, "the link is single-use");
 
     // A workspace and an invite.
     let (status, ws) = json(
@@ -204,7 +206,7 @@ async fn team_flow(backend: Backend<'_>) {
     let bob_link = out.trim().to_owned();
     assert!(bob_link.starts_with(&format!("{base}/auth/link/")));
     let bob = browser();
-    assert_eq!(bob.get(&bob_link).send().await.expect("bob signs in").status(), StatusCode::SEE_OTHER);
+    assert_eq!(bob.post(&bob_link).send().await.expect("bob signs in").status(), StatusCode::SEE_OTHER);
     let (status, joined) =
         json(bob.post(format!("{base}/api/v1/invites/{token}/accept")).send().await.expect("accept")).await;
     assert_eq!((status, joined["workspace"]["role"].as_str()), (StatusCode::OK, Some("member")));
@@ -363,7 +365,7 @@ async fn an_instance_moves_from_sqlite_to_postgresql_and_back() {
     let base = server.base.clone();
     let owner = browser();
     let link = server.printed_link().expect("first start link");
-    assert_eq!(owner.get(&link).send().await.expect("sign in").status(), StatusCode::SEE_OTHER);
+    assert_eq!(owner.post(&link).send().await.expect("sign in").status(), StatusCode::SEE_OTHER);
     let (_, ws) = json(
         owner.post(format!("{base}/api/v1/workspaces")).json(&json!({"name": "Moving"})).send().await.expect("ws"),
     )
@@ -442,7 +444,7 @@ async fn the_views_of_pages_sent_survive_the_server_being_killed() {
     let server = Server::start(dir.path(), port, Backend::Embedded);
     let base = server.base.clone();
     let owner = browser();
-    owner.get(server.printed_link().expect("sign-in link")).send().await.expect("sign in");
+    owner.post(server.printed_link().expect("sign-in link")).send().await.expect("sign in");
     let post = |path: String, body: Value| {
         let (owner, base) = (owner.clone(), base.clone());
         async move { json(owner.post(format!("{base}{path}")).json(&body).send().await.expect("post")).await.1 }
@@ -471,7 +473,7 @@ async fn the_views_of_pages_sent_survive_the_server_being_killed() {
         cli(dir.path(), port, Backend::Embedded, &["sign-in-link", "--email", "owner@workvault.local"]);
     assert_eq!(code, 0, "{err}");
     let owner = browser();
-    owner.get(out.trim()).send().await.expect("sign in again");
+    owner.post(out.trim()).send().await.expect("sign in again");
     let (status, views) = json(
         owner
             .get(format!("{}/api/v1/workspaces/{ws}/share-links/{link}/views?limit=100", server.base))

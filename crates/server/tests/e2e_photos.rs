@@ -95,7 +95,7 @@ async fn signed_in_with_a_job(server: &Server) -> (Client, String, String) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let base = &server.base;
-    assert_eq!(http.get(&server.link).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+    assert_eq!(http.post(&server.link).send().await.unwrap().status(), StatusCode::SEE_OTHER);
     let post = |url: String, body: Value| {
         let http = http.clone();
         async move {
@@ -270,7 +270,7 @@ async fn photos_are_encrypted_on_local_disk() {
         assert!(Instant::now() < deadline, "the server did not come back");
         std::thread::sleep(Duration::from_millis(50));
     }
-    http.get(&link).send().await.unwrap();
+    http.post(&link).send().await.unwrap();
     let content = content.replace(&base_of(&content), &format!("http://127.0.0.1:{port}"));
     let got = http.get(&content).send().await.unwrap().bytes().await.unwrap();
     let _ = again.kill();

@@ -292,8 +292,10 @@ async fn callback_failures_end_on_a_readable_page_and_sign_nobody_in() {
 
     // Sign-in links are off while OpenID Connect is on.
     let token = "A".repeat(43);
-    let r = send(&service, TestRequest::get().uri(&format!("/auth/link/{token}"))).await;
-    assert_eq!(r.status, 404, "{}", r.text);
+    for req in [TestRequest::get(), TestRequest::post()] {
+        let r = send(&service, req.uri(&format!("/auth/link/{token}"))).await;
+        assert_eq!(r.status, 404, "{}", r.text);
+    }
 }
 
 fn bearer(token: &str) -> (&'static str, String) {

@@ -159,6 +159,18 @@ impl Workvault {
         Ok((link, token))
     }
 
+    /// Checks that a sign-in link can still sign in, without using it up (the page that
+    /// asks the visitor to confirm, so a mail scanner or link preview that fetches the
+    /// link signs nobody in): the same refusals as [`Self::sign_in`], nothing changed.
+    pub async fn check_sign_in_link(&self, provider: &dyn IdentityProvider, token: &Token) -> Result<(), Error> {
+        if provider.method() != SignInMethod::Link {
+            return Err(Error::SignInMethodOff(
+                "sign-in links are off on this server: sign in through its identity provider",
+            ));
+        }
+        crate::signin::usable_link(&*self.store, token, self.now()).await.map(|_| ()).map_err(identity_error)
+    }
+
     /// Completes a sign-in through `provider` and opens a session.
     pub async fn sign_in(
         &self,

@@ -14,9 +14,11 @@ use zeroize::Zeroizing;
 use super::reports::ReportView;
 use super::{Ctx, Workvault};
 use crate::audit::{AuditActor, AuditDraft};
+use crate::blob::{BlobError, ByteStream};
 use crate::error::Error;
 use crate::id::{JobId, PhotoId, ReportId, ShareLinkId, ShareViewId, WorkspaceId};
 use crate::page::{Page, PageRequest};
+use crate::photo::{Photo, PhotoStatus, Variant};
 use crate::policy::{Action, ActorFacts, Decision, ResourceFacts, decide};
 use crate::ports::StoreError;
 use crate::report::{Report, ReportEntry, ReportItem};
@@ -68,6 +70,12 @@ pub enum ShareRefusal {
     Expired,
     /// What it showed is gone (trashed or purged since).
     Gone,
+    /// The photo it shows was uploaded moments ago and its stripped variants are still
+    /// being made: retry shortly (never told as [`Self::Gone`]).
+    Preparing,
+    /// The photo it shows could not be read as an image, so no stripped copy of it
+    /// exists to show (it is kept as uploaded; it was not removed).
+    Unprocessable,
     /// A password is needed (or the one given is wrong).
     PasswordNeeded {
         /// Whether a wrong one was just given.
@@ -229,7 +237,7 @@ impl Workvault {
             Ok(None) => return Err(ShareRefusal::Invalid),
             Err(e) => {
                 tracing::warn!(error = %e, "a share link could not be read");
-                return Err(ShareRefusal::Gone);
+                return Err(ShareRefusal::Unavailable);
             }
         };
         match link.state(self.now(), maker) {
@@ -303,7 +311,7 @@ impl Workvault {
             Ok(None) => return Err(ShareRefusal::Gone),
             Err(e) => {
                 tracing::warn!(error = %e, "what a share link shows could not be read");
-                return Err(ShareRefusal::Gone);
+                return Err(ShareRefusal::Unavailable);
             }
         };
         self.page_of(link, shared)
@@ -331,8 +339,11 @@ impl Workvault {
     }
 
     fn page_of(&self, link: ShareLink, shared: Shared) -> Result<SharedPage, ShareRefusal> {
-        if !shared.shows_anything(&link.target) {
-            return Err(ShareRefusal::Gone);
+        if let (Shared::Photos(_, photos), ShareTarget::Photo(_)) = (&shared, &link.target) {
+            let photo = photos.first().ok_or(ShareRefusal::Gone)?;
+            if let Some(refusal) = not_shown(photo) {
+                return Err(refusal);
+            }
         }
         let view = match shared {
             Shared::Report(report, entries) => ReportView::new(report, entries),
@@ -354,6 +365,35 @@ impl Workvault {
             }
         };
         Ok(SharedPage { link, view })
+    }
+
+    /// A stripped variant of a photo an open (and unlocked) link shows, for its page's
+    /// images and its download. A photo of the link whose variants are still being made
+    /// answers [`ShareRefusal::Preparing`], one that could not be read
+    /// [`ShareRefusal::Unprocessable`]; one the link does not show (any longer)
+    /// [`ShareRefusal::Gone`]; a storage failure [`ShareRefusal::Unavailable`].
+    pub async fn shared_photo(
+        &self,
+        page: &SharedPage,
+        photo: PhotoId,
+        variant: Variant,
+    ) -> Result<(u64, ByteStream), ShareRefusal> {
+        let entry = page.view.entries().iter().find(|e| e.photo.id == photo).ok_or(ShareRefusal::Gone)?;
+        if let Some(refusal) = not_shown(&entry.photo) {
+            return Err(refusal);
+        }
+        match self.report_photo(&page.view, photo, variant).await {
+            Ok(found) => Ok(found),
+            Err(Error::NotFound | Error::ContentDestroyed | Error::ContentUnavailable(BlobError::NotFound)) => {
+                Err(ShareRefusal::Gone)
+            }
+            Err(Error::VariantNotReady) => Err(ShareRefusal::Preparing),
+            Err(Error::Invalid { .. }) => Err(ShareRefusal::Invalid),
+            Err(e) => {
+                tracing::error!(error = %e, "a shared photo could not be read");
+                Err(ShareRefusal::Unavailable)
+            }
+        }
     }
 
     /// A view of a link as it is recorded: only the time, what, the truncated network
@@ -409,6 +449,21 @@ impl Workvault {
         browser: &str,
     ) -> Result<(), Error> {
         self.record_share_views(vec![self.share_view(link, viewed, network, browser)]).await
+    }
+}
+
+/// Why a photo a link reaches is not shown, if it is not: in trash ([`ShareRefusal::Gone`]),
+/// its variants not made yet ([`ShareRefusal::Preparing`]), or none to make
+/// ([`ShareRefusal::Unprocessable`]).
+fn not_shown(photo: &Photo) -> Option<ShareRefusal> {
+    if photo.is_showable() {
+        None
+    } else if photo.deleted_at.is_some() {
+        Some(ShareRefusal::Gone)
+    } else if photo.status == PhotoStatus::Processing {
+        Some(ShareRefusal::Preparing)
+    } else {
+        Some(ShareRefusal::Unprocessable)
     }
 }
 

@@ -287,12 +287,20 @@ async fn health_and_readiness() {
 }
 
 #[actix_web::test]
-async fn sign_in_links_open_a_session_once() {
+async fn sign_in_links_ask_before_they_sign_in_and_open_a_session_once() {
     let t = test_app().await;
     let (_, token) = t.app.issue_sign_in_link("newcomer@example.test").await.expect("link");
     let path = format!("/auth/link/{}", token.expose());
-    let r = t.send(TestRequest::get().uri(&path)).await;
-    assert_eq!((r.status, r.header("location")), (303, Some("/")));
+    // Opening the link (a person, a mail scanner, a link preview) uses nothing up.
+    for _ in 0..2 {
+        let r = t.send(TestRequest::get().uri(&path)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.text.contains(r#"<form method="post" action="">"#) && r.text.contains("<button"), "{}", r.text);
+        assert!(r.header("set-cookie").is_none() && r.text.contains("noindex"));
+        assert!(r.header("content-security-policy").is_some_and(|c| !c.contains("script")));
+    }
+    let r = t.send(TestRequest::post().uri(&path)).await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/")), "{}", r.text);
     let cookie = r.header("set-cookie").expect("session cookie").to_owned();
     assert!(
         cookie.starts_with("wv_session=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
@@ -309,43 +317,74 @@ async fn sign_in_links_open_a_session_once() {
         .workspace(&crate::harness::User { id: String::new(), cookie: session.clone(), session: String::new() }, "Mine")
         .await;
     let before = t.snapshot(&ws).await;
-    let r = t.send(TestRequest::get().uri(&path)).await;
-    assert_eq!(r.status, 410);
-    assert!(r.text.contains("already used") && r.header("content-type").is_some_and(|c| c.starts_with("text/html")));
-    assert!(r.header("set-cookie").is_none());
+    let used = t.send(TestRequest::post().uri(&path)).await;
+    assert_eq!(used.status, 410);
+    assert!(
+        used.text.contains("cannot be used") && used.header("content-type").is_some_and(|c| c.starts_with("text/html"))
+    );
+    assert!(used.header("set-cookie").is_none());
     // An API client asking for JSON gets the problem document instead of the page.
     let r = t.send(TestRequest::get().uri(&path).insert_header(("accept", "application/json"))).await;
-    assert_eq!((r.status, r.code()), (410, Some("sign_in_link_used")), "{}", r.text);
+    assert_eq!((r.status, r.code()), (410, Some("sign_in_link_unusable")), "{}", r.text);
     assert_eq!(r.body["request_id"].as_str(), r.header("x-request-id"));
     assert_eq!(t.snapshot(&ws).await, before, "a reused link signs nobody in: no session, no audit event");
 
+    // Used, expired, unknown and malformed: one page for all, on GET and POST alike.
     let (_, late) = t.app.issue_sign_in_link("late@example.test").await.expect("link");
     let before = t.snapshot(&ws).await;
     t.clock.advance(Duration::minutes(15));
-    let r = t.send(TestRequest::get().uri(&format!("/auth/link/{}", late.expose()))).await;
-    assert_eq!(r.status, 410);
-    assert!(r.text.contains("expired"));
-    let r = t
-        .send(
-            TestRequest::get()
-                .uri(&format!("/auth/link/{}", late.expose()))
-                .insert_header(("accept", "application/problem+json")),
-        )
-        .await;
-    assert_eq!((r.status, r.code()), (410, Some("sign_in_link_expired")));
-    assert_eq!(t.snapshot(&ws).await, before);
-    let r = t.send(TestRequest::get().uri("/auth/link/garbage")).await;
-    assert_eq!(r.status, 400);
-    let r = t.send(TestRequest::get().uri("/auth/link/garbage").insert_header(("accept", "application/json"))).await;
-    assert_eq!((r.status, r.code()), (400, Some("sign_in_link_invalid")));
     let unknown = Token::generate(&workvault_domain::testing::SeqRng::starting_at(u64::MAX / 3));
-    let r = t.send(TestRequest::get().uri(&format!("/auth/link/{}", unknown.expose()))).await;
-    assert_eq!(r.status, 400);
+    let refused = |r: &crate::harness::Reply| (r.status, r.text.replace(r.header("x-request-id").unwrap_or("-"), ""));
+    let used_page = refused(&t.send(TestRequest::get().uri(&path)).await);
+    assert_eq!(used_page.0, 410);
+    for other in [late.expose(), unknown.expose(), "garbage"] {
+        for req in [TestRequest::get(), TestRequest::post()] {
+            let r = t.send(req.uri(&format!("/auth/link/{other}"))).await;
+            assert_eq!(refused(&r), used_page, "{other}");
+        }
+    }
+    let r = t.send(TestRequest::get().uri("/auth/link/garbage").insert_header(("accept", "application/json"))).await;
+    assert_eq!((r.status, r.code()), (410, Some("sign_in_link_unusable")));
+    assert_eq!(t.snapshot(&ws).await, before);
 
     let r = t.send(TestRequest::post().uri("/auth/logout").insert_header(("cookie", session.clone()))).await;
     assert_eq!(r.status, 303);
     let r = t.send(TestRequest::get().uri("/api/v1/session").insert_header(("cookie", session))).await;
     assert_eq!(r.status, 401);
+}
+
+/// Signing in with a link from a browser that has a session ends that session
+/// (rotation, as the identity provider's callback does); a cross-site post is refused
+/// and leaves the link usable.
+#[actix_web::test]
+async fn a_sign_in_link_replaces_the_browsers_session_and_refuses_cross_site_posts() {
+    let t = test_app().await;
+    let old = t.user("someone").await;
+    let (_, token) = t.app.issue_sign_in_link("newcomer@example.test").await.expect("link");
+    let path = format!("/auth/link/{}", token.expose());
+    for (name, value) in [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")] {
+        let r = t.send(TestRequest::post().uri(&path).insert_header((name, value))).await;
+        assert_eq!(r.status, 403, "{name}: {}", r.text);
+        assert!(r.text.contains("Request refused") && r.header("set-cookie").is_none());
+    }
+    assert_eq!(t.send(TestRequest::get().uri(&path)).await.status, 200, "the link is still usable");
+
+    let r = t
+        .send(
+            TestRequest::post()
+                .uri(&path)
+                .insert_header(("cookie", old.cookie.clone()))
+                .insert_header(("sec-fetch-site", "same-origin"))
+                .insert_header(("origin", "http://127.0.0.1:8080")),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let new = r.header("set-cookie").and_then(|c| c.split(';').next()).unwrap_or_default().to_owned();
+    assert!(new.starts_with("wv_session=") && new != old.cookie);
+    let me = t.send(TestRequest::get().uri("/api/v1/session").insert_header(("cookie", new))).await;
+    assert_eq!(me.body["user"]["email"], "newcomer@example.test", "{}", me.text);
+    let before = t.send(TestRequest::get().uri("/api/v1/session").insert_header(("cookie", old.cookie))).await;
+    assert_eq!((before.status, before.code()), (401, Some("unauthenticated")), "the old session ended");
 }
 
 #[actix_web::test]

@@ -32,6 +32,7 @@ const API_MD_ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/auth/link/{token}"),
+    ("post", "/auth/link/{token}"),
     ("get", "/api/v1/session"),
     ("delete", "/api/v1/session"),
     ("post", "/api/v1/workspaces"),

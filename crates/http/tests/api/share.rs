@@ -381,3 +381,50 @@ async fn a_workspace_sets_how_long_it_keeps_link_views() {
         .collect();
     assert_eq!(changes, [Value::Null, json!(30)], "newest first");
 }
+
+/// A link opened before the worker has made its photo's variants says the photo is
+/// being prepared (503, `Retry-After`, a page that reloads itself), never that it was
+/// removed, on the page, its images and its download; once processed it shows. A photo
+/// that could not be read is not "removed" either.
+#[actix_web::test]
+async fn a_photo_still_being_prepared_or_unreadable_is_not_told_as_removed() {
+    use workvault_domain::photo::{PhotoStore, Processed};
+    let t = test_app().await;
+    let owner = t.user("owner").await;
+    let ws = t.workspace(&owner, "Fresh").await;
+    let job = t.job(&ws, &owner, "Roof").await;
+    let links = format!("/api/v1/workspaces/{ws}/share-links");
+    let photo = t.photo(&ws, &owner, &job).await;
+    let made = t.post(&links, &owner, json!({"target": "photo", "id": photo, "allow_download": true})).await;
+    let page = format!("/s/{}", token_of(&made.str("url")));
+    let gallery =
+        format!("/s/{}", token_of(&t.post(&links, &owner, json!({"target": "job", "id": job})).await.str("url")));
+    let parts = [page.clone(), format!("{page}/photos/{photo}/thumb"), format!("{page}/download")];
+    for path in parts.iter().chain([&format!("{gallery}/photos/{photo}/large")]) {
+        let r = t.send(TestRequest::get().uri(path)).await;
+        assert_eq!((r.status, r.header("retry-after")), (503, Some("2")), "{path}: {}", r.text);
+        assert!(r.text.contains("being prepared") && !r.text.contains("removed"), "{}", r.text);
+        public_headers(&r);
+    }
+    let preparing = t.send(TestRequest::get().uri(&page)).await;
+    assert!(preparing.text.contains(r#"<meta http-equiv="refresh" content="2">"#), "{}", preparing.text);
+    styled_under_the_csp(&preparing);
+    let views = t.get(&format!("{links}/{}/views", made.str("id")), &owner).await;
+    assert_eq!(views.body["items"], json!([]), "nothing was shown, so nothing was viewed");
+
+    t.process(&ws, &photo).await;
+    for path in &parts {
+        assert_eq!(t.send(TestRequest::get().uri(path)).await.status, 200, "{path}");
+    }
+
+    let unreadable = t.photo(&ws, &owner, &job).await;
+    let (ws_id, photo_id) = (ws.parse().expect("ws id"), unreadable.parse().expect("photo id"));
+    t.store.finish_photo(ws_id, photo_id, &Processed::unprocessable()).await.expect("finish");
+    let made = t.post(&links, &owner, json!({"target": "photo", "id": unreadable, "allow_download": true})).await;
+    let page = format!("/s/{}", token_of(&made.str("url")));
+    for path in [page.clone(), format!("{page}/download"), format!("{gallery}/photos/{unreadable}/thumb")] {
+        let r = t.send(TestRequest::get().uri(&path)).await;
+        assert_eq!(r.status, 409, "{path}: {}", r.text);
+        assert!(r.text.contains("could not be read as an image") && r.text.contains("not removed"), "{}", r.text);
+    }
+}

@@ -232,20 +232,25 @@ pub async fn in_browser(name: &str, test: impl AsyncFnOnce(&Browser)) {
     closed.expect("the browser session closes");
 }
 
-/// Opens the sign-in link in the browser (the server sets the session cookie and sends
-/// it home), and returns an API client that carries the same session, for set-up.
+/// Opens the sign-in link in the browser and presses its one button (the server sets the
+/// session cookie and sends it home), and returns an API client that carries the same
+/// session, for set-up.
 pub async fn sign_in(browser: &Browser, server: &Server) -> Api {
     browser.client.goto(&server.link).await.unwrap();
+    assert_eq!(browser.client.current_url().await.unwrap().as_str(), server.link, "opening the link only asks");
+    let button = browser.client.find(Locator::Css("form button[type=submit]")).await.unwrap();
+    button.click().await.unwrap();
+    browser.client.wait().for_url(&url::Url::parse(&format!("{}/", server.base)).unwrap()).await.unwrap();
     assert_eq!(browser.client.current_url().await.unwrap().as_str(), format!("{}/", server.base));
     let cookie = browser.client.get_named_cookie("wv_session").await.expect("the browser holds the session cookie");
     assert!(cookie.http_only().unwrap_or(false), "the session cookie is HttpOnly");
     Api::new(server, cookie.value())
 }
 
-/// Follows the sign-in link with the API client alone, so the browser stays a stranger
-/// to the server (no session cookie, never signed in).
+/// Uses the sign-in link (its confirmation form's post) with the API client alone, so
+/// the browser stays a stranger to the server (no session cookie, never signed in).
 pub async fn sign_in_api(server: &Server) -> Api {
-    let res = plain_client().get(&server.link).send().await.unwrap();
+    let res = plain_client().post(&server.link).send().await.unwrap();
     assert_eq!(
         (res.status(), res.headers().get(LOCATION).and_then(|l| l.to_str().ok())),
         (StatusCode::SEE_OTHER, Some("/"))

@@ -15,22 +15,31 @@ use workvault_domain::text::Email;
 use super::*;
 use crate::Fixture;
 
-/// A local sign-in link signs in once, and not from its expiry on.
+/// A local sign-in link signs in once, and not from its expiry on; checking it (for its
+/// confirmation page) uses nothing up.
 pub async fn sign_in_links_are_single_use_and_expire(store: Arc<dyn Store>) {
     let f = Fixture::new(store.clone());
     let provider = LocalSignIn::new(store.clone(), f.clock.clone());
     let (link, token) = f.app.issue_sign_in_link("Newcomer@Example.test").await.expect("link");
     assert_eq!(link.expires_at - link.created_at, Duration::minutes(15));
     let cb = |t: &Token| SignInCallback::Link(t.clone());
+    // Checking a link (its confirmation page) uses nothing up, however often.
+    for _ in 0..2 {
+        f.app.check_sign_in_link(&provider, &token).await.expect("usable");
+    }
+    assert!(store.sign_in_link(&token.hash()).await.expect("read").expect("stored").used_at.is_none());
     let start = f.app.sign_in(&provider, &cb(&token), None).await.expect("first use signs in");
     assert_eq!(start.user.email.as_str(), "newcomer@example.test");
     assert!(matches!(f.app.sign_in(&provider, &cb(&token), None).await, Err(Error::SignInLinkUsed)));
+    assert!(matches!(f.app.check_sign_in_link(&provider, &token).await, Err(Error::SignInLinkUsed)));
 
     let (_, late) = f.app.issue_sign_in_link("late@example.test").await.expect("link");
     f.clock.advance(Duration::minutes(15));
     assert!(matches!(f.app.sign_in(&provider, &cb(&late), None).await, Err(Error::SignInLinkExpired)));
+    assert!(matches!(f.app.check_sign_in_link(&provider, &late).await, Err(Error::SignInLinkExpired)));
     let unknown = unknown_token();
     assert!(matches!(f.app.sign_in(&provider, &cb(&unknown), None).await, Err(Error::SignInLinkInvalid)));
+    assert!(matches!(f.app.check_sign_in_link(&provider, &unknown).await, Err(Error::SignInLinkInvalid)));
     // The same person signing in again is the same user.
     let (_, again) = f.app.issue_sign_in_link("newcomer@example.test").await.expect("link");
     let second = f.app.sign_in(&provider, &cb(&again), None).await.expect("sign in");
