@@ -550,12 +550,11 @@ async fn compressed_request_bodies_are_refused_before_they_are_read() {
                 .await
         }
     });
-    for res in futures_util::future::join_all(sends).await {
-        // The server may answer before the body is sent whole and close the connection.
-        if let Ok(res) = res {
-            assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-            assert!(res.text().await.unwrap_or_default().contains("Content-Encoding"), "a readable page says why");
-        }
+    // The server may answer before a body is sent whole and close the connection: a
+    // send cut off that way has no answer to check.
+    for res in futures_util::future::join_all(sends).await.into_iter().flatten() {
+        assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert!(res.text().await.unwrap_or_default().contains("Content-Encoding"), "a readable page says why");
     }
     let after = resident_kib(server.child.id());
     assert!(after < before + 50 * 1024, "resident memory grew from {before} KiB to {after} KiB");

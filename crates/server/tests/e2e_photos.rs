@@ -316,7 +316,7 @@ async fn a_fresh_data_directory_lets_no_one_else_in() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the data directory is open to its group or others"), "{err}");
-    assert!(err.contains("755") && err.contains(&data.display().to_string()), "path and mode named: {err}");
+    assert!(err.contains("755") && err.contains("workvault-data"), "path and mode named: {err}");
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
     let out = workvault(dir.path(), &[]).args(["sign-in-link", "--email", "owner@workvault.local"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("data directory"), "no warning once it is 0700");

@@ -420,6 +420,27 @@ fn check_public_url(u: &Url) -> Result<(), String> {
     }
 }
 
+/// `http.trusted_proxies`: each entry a network (`10.0.0.0/8`, `fd00::/8`) or a single
+/// address (`192.0.2.7`, taken as /32 or /128).
+fn parse_networks(entries: &[String], problems: &mut Vec<String>) -> Vec<ipnet::IpNet> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let parsed = entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc());
+            match parsed {
+                Ok(net) => Some(net),
+                Err(_) => {
+                    problems.push(format!("http.trusted_proxies: `{entry}` is not a network like 10.0.0.0/8"));
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,25 +564,4 @@ mod tests {
         assert_eq!(parsed, expected, "the example documents the real defaults");
         parsed.validate().expect("the example is valid");
     }
-}
-
-/// `http.trusted_proxies`: each entry a network (`10.0.0.0/8`, `fd00::/8`) or a single
-/// address (`192.0.2.7`, taken as /32 or /128).
-fn parse_networks(entries: &[String], problems: &mut Vec<String>) -> Vec<ipnet::IpNet> {
-    entries
-        .iter()
-        .filter_map(|entry| {
-            let parsed = entry
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| entry.parse::<IpAddr>().map(ipnet::IpNet::from))
-                .map(|net| net.trunc());
-            match parsed {
-                Ok(net) => Some(net),
-                Err(_) => {
-                    problems.push(format!("http.trusted_proxies: `{entry}` is not a network like 10.0.0.0/8"));
-                    None
-                }
-            }
-        })
-        .collect()
 }

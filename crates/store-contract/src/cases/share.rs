@@ -136,7 +136,7 @@ pub async fn links_end_with_their_makers_authority(store: Arc<dyn Store>) {
     let (by_member, m_token) = f.app.create_share_link(&member, ws, link(ShareRequest::Job(j))).await.expect("link");
     let (_, o_token) = f.app.create_share_link(&owner, ws, link(ShareRequest::Job(j))).await.expect("owner's link");
     let state_of = |id| {
-        let (app, owner) = (f.app.clone(), owner.clone());
+        let (app, owner) = (f.app.clone(), owner);
         async move {
             let links = app.share_links(&owner, ws, PageRequest::default()).await.expect("list");
             links.items.into_iter().find(|(l, _)| l.id == id).map(|(_, s)| s).expect("listed")
@@ -301,12 +301,13 @@ pub async fn pages_read_with_their_views_record_each_view_once(store: Arc<dyn St
     assert_eq!(views.items.len(), 64, "one view per page");
     assert_eq!(views.items.iter().filter(|v| v.browser == "Firefox").count(), 32);
 
-    // A photo link whose photo is not processed yet shows nothing, and is not viewed.
+    // A photo link whose photo is not processed yet shows nothing (it is being
+    // prepared), and is not viewed.
     let p: PhotoId = upload(&f.app, &owner, ws, j, &jpeg(50)).await.expect("photo");
     let (single, token) = f.app.create_share_link(&owner, ws, link(ShareRequest::Photo(p))).await.expect("link");
     let opened_single = f.app.open_share(token.expose()).await.expect("open");
     let nothing = f.app.view_shared_page(opened_single, "192.0.2.0/24", "Chrome").await;
-    assert!(matches!(nothing, Err(ShareRefusal::Gone)), "{nothing:?}");
+    assert!(matches!(nothing, Err(ShareRefusal::Preparing)), "{nothing:?}");
     let none = f.app.share_views(&owner, ws, single.id, PageRequest { limit: 10, after: None }).await.expect("views");
     assert!(none.items.is_empty(), "no view of a page that showed nothing");
 
