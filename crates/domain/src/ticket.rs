@@ -251,7 +251,11 @@ pub trait TicketStore: Send + Sync {
         audit: AuditDraft,
     ) -> StoreResult<()>;
     /// Records a file attached to a ticket of `attachment.workspace_id` (its bytes are
-    /// stored already); `NotFound` if the ticket is not there.
+    /// stored already); `NotFound` if the ticket is not there, `Conflict::Full` if it
+    /// holds [`MAX_ATTACHMENTS`] files already. The count is read in the inserting
+    /// transaction, under the ticket row's lock where the engine has several writers,
+    /// so concurrent attaches never pass the cap (contract test
+    /// `a_ticket_takes_at_most_its_files_under_concurrent_attaches`).
     async fn add_attachment(&self, attachment: &TicketAttachment, audit: AuditDraft) -> StoreResult<()>;
     /// A ticket's files, oldest first.
     async fn attachments(&self, ws: WorkspaceId, ticket: TicketId) -> StoreResult<Vec<TicketAttachment>>;

@@ -15,8 +15,8 @@ use workvault_domain::ports::{Conflict, StoreError, StoreResult};
 use workvault_domain::secret::TokenHash;
 use workvault_domain::text::{Email, LongText, Name};
 use workvault_domain::ticket::{
-    AttachmentKind, MAX_REPLIES, ReplyAuthor, SubmitLink, Ticket, TicketAttachment, TicketPriority, TicketReply,
-    TicketStatus, TicketStore,
+    AttachmentKind, MAX_ATTACHMENTS, MAX_REPLIES, ReplyAuthor, SubmitLink, Ticket, TicketAttachment, TicketPriority,
+    TicketReply, TicketStatus, TicketStore,
 };
 
 use crate::audit::append;
@@ -320,12 +320,22 @@ impl TicketStore for PgStore {
                 .filter(tickets::id.eq(row.ticket_id))
                 .filter(tickets::workspace_id.eq(row.workspace_id))
                 .select(tickets::id)
-                .for_share()
+                .for_update()
                 .first(c)
                 .await
                 .optional()?;
             if found.is_none() {
                 return Err(Db(StoreError::NotFound));
+            }
+            // Counted under the ticket's row lock: concurrent attaches wait here, so
+            // the cap holds however many arrive at once.
+            let held: i64 = ticket_attachments::table
+                .filter(ticket_attachments::ticket_id.eq(row.ticket_id))
+                .count()
+                .get_result(c)
+                .await?;
+            if held >= MAX_ATTACHMENTS as i64 {
+                return Err(Db(StoreError::Conflict(Conflict::Full)));
             }
             diesel::insert_into(ticket_attachments::table).values(&row).execute(c).await?;
             append(c, audit).await?;
