@@ -82,7 +82,7 @@ pub enum Conflict {
     /// A report's selection names a photo that is not a live photo of the report's job
     /// (another job's, another workspace's, trashed or purged); nothing was written.
     ForeignPhoto,
-    /// A thread holds as many replies as it takes.
+    /// A thread holds as many replies (or a ticket as many files) as it takes.
     Full,
 }
 

@@ -252,7 +252,11 @@ pub trait TicketStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Records a file attached to a ticket of `attachment.workspace_id` (its bytes are
     /// stored already); `NotFound` if the ticket is not there; `StoreError::Denied`
-    /// if the member attaching it has lost the `standing` on the ticket meanwhile.
+    /// if the member attaching it has lost the `standing` on the ticket meanwhile;
+    /// `Conflict::Full` if it holds [`MAX_ATTACHMENTS`] files already. The count is read
+    /// in the inserting transaction, under the ticket row's lock where the engine has
+    /// several writers, so concurrent attaches never pass the cap (contract test
+    /// `a_ticket_takes_at_most_its_files_under_concurrent_attaches`).
     async fn add_attachment(
         &self,
         attachment: &TicketAttachment,

@@ -11,6 +11,7 @@ pub mod session;
 pub mod share_pages;
 pub mod signin;
 pub mod ticket_pages;
+pub mod upload;
 
 use std::sync::Arc;
 
@@ -26,45 +27,10 @@ use workvault_domain::Workvault;
 use workvault_domain::ports::IdentityProvider;
 
 use crate::problem::{ApiError, METHOD_NOT_ALLOWED, ROUTE_NOT_FOUND};
+pub use crate::upload::{UploadSlot, UploadSlots};
 
 /// Largest JSON body the API reads.
 pub const JSON_LIMIT: usize = 64 * 1024;
-
-/// A count of the uploads in flight on this node, against a limit. Each upload holds
-/// a few sealed parts in memory (about 17 MiB on local disk), so the limit bounds
-/// what uploads can take of the node's memory. (Capacity, not permission: nothing
-/// about who may do what is kept in memory.)
-#[derive(Debug, Clone)]
-pub struct UploadSlots {
-    limit: usize,
-    in_flight: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-/// One upload's slot, given back when dropped.
-#[derive(Debug)]
-pub struct UploadSlot(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Drop for UploadSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
-
-impl UploadSlots {
-    /// At most `limit` uploads at once (at least one).
-    pub fn new(limit: usize) -> Self {
-        Self { limit: limit.max(1), in_flight: Arc::default() }
-    }
-
-    /// A slot, if one is free.
-    pub fn take(&self) -> Option<UploadSlot> {
-        use std::sync::atomic::Ordering;
-        self.in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.limit).then_some(n + 1))
-            .ok()
-            .map(|_| UploadSlot(self.in_flight.clone()))
-    }
-}
 
 /// What the HTTP layer needs to know of its deployment.
 #[derive(Debug, Clone)]
@@ -75,8 +41,13 @@ pub struct HttpSettings {
     pub secure_cookies: bool,
     /// Whether to send `Strict-Transport-Security`.
     pub hsts: bool,
-    /// Photo uploads this node takes at once; more answer 503 with `Retry-After`.
+    /// Uploads (photos, ticket files) this node takes at once; more answer 503 with
+    /// `Retry-After`.
     pub upload_slots: UploadSlots,
+    /// Of those, the uploads through the public ticket form this node takes at once.
+    pub public_upload_slots: UploadSlots,
+    /// How long an upload's body may send nothing before it is cut off.
+    pub upload_idle_timeout: std::time::Duration,
     /// Whether views of share links are recorded (off only to measure its cost).
     pub record_share_views: bool,
     /// Where CSV imports keep their copy of the body between the check and the write
@@ -88,7 +59,8 @@ pub struct HttpSettings {
 
 impl HttpSettings {
     /// Settings for a public URL: `Secure` cookies and HSTS unless it is plain HTTP
-    /// (which the server's config allows on loopback only); 32 concurrent uploads.
+    /// (which the server's config allows on loopback only); 32 concurrent uploads, 8 of
+    /// them public, each cut off after 30 s without a byte.
     pub fn for_url(public_url: Url) -> Self {
         let https = public_url.scheme() == "https";
         Self {
@@ -96,6 +68,8 @@ impl HttpSettings {
             secure_cookies: https,
             hsts: https,
             upload_slots: UploadSlots::new(32),
+            public_upload_slots: UploadSlots::new(8),
+            upload_idle_timeout: std::time::Duration::from_secs(30),
             record_share_views: true,
             spool_dir: std::env::temp_dir(),
             trusted_proxies: client::TrustedProxies::default(),
@@ -105,6 +79,18 @@ impl HttpSettings {
     /// The same with at most `slots` concurrent uploads.
     pub fn with_upload_slots(mut self, slots: UploadSlots) -> Self {
         self.upload_slots = slots;
+        self
+    }
+
+    /// The same with at most `slots` concurrent uploads through the public form.
+    pub fn with_public_upload_slots(mut self, slots: UploadSlots) -> Self {
+        self.public_upload_slots = slots;
+        self
+    }
+
+    /// The same with uploads cut off after `idle` without a byte.
+    pub fn with_upload_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.upload_idle_timeout = idle;
         self
     }
 

@@ -132,6 +132,21 @@ fn refused(refusal: PublicRefusal) -> HttpResponse {
     page(status, &Message { heading, message })
 }
 
+/// Every slot for public uploads is taken: 503 with `Retry-After`, closing the
+/// connection so the browser stops sending.
+fn busy() -> HttpResponse {
+    let mut res = page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &Message {
+            heading: "We are receiving many requests right now",
+            message: "Nothing was sent. Please wait a few seconds, then send the form again.",
+        },
+    );
+    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(crate::upload::BUSY_RETRY_AFTER_SECS));
+    res.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+    res
+}
+
 fn bad_form() -> HttpResponse {
     page(
         StatusCode::BAD_REQUEST,
@@ -168,7 +183,7 @@ const FIELDS_BEFORE_FILE: usize = 8;
 const FORM_LIMIT: usize = 256 * 1024;
 
 /// Reads an urlencoded form whole (it holds text only).
-async fn read_form(mut payload: Payload) -> Option<FormIn> {
+async fn read_form(mut payload: crate::upload::IdleTimeout<Payload>) -> Option<FormIn> {
     let mut body = Vec::new();
     while let Some(piece) = payload.next().await {
         body.extend_from_slice(&piece.ok()?);
@@ -211,7 +226,9 @@ async fn read_multipart(form: &mut Multipart) -> Result<(FormIn, Option<Field>),
 }
 
 /// Sends the form (urlencoded, or multipart with an optional photo or PDF): a ticket,
-/// and a page with its tracking link.
+/// and a page with its tracking link. A multipart form holds one of the node's public
+/// upload slots while it is read; a body that sends nothing for
+/// `blobs.upload_idle_timeout_secs` is cut off and nothing is stored.
 #[utoipa::path(tag = "pages", params(("token" = String, Path)),
     request_body(content = String, content_type = "multipart/form-data", description = "name, email, subject, body, an optional `attachment` file (a photo or PDF, last), and the hidden `website`, which must stay empty; `application/x-www-form-urlencoded` without the file is taken too"),
     responses(
@@ -220,6 +237,7 @@ async fn read_multipart(form: &mut Multipart) -> Result<(FormIn, Option<Field>),
     (status = 404, content_type = "text/html", description = "Unknown, rotated or turned-off link"),
     (status = 415, content_type = "text/html", description = "The file is not a photo or a PDF; nothing was sent"),
     (status = 429, content_type = "text/html", description = "Too many requests from this network or to this link (`Retry-After`)"),
+    (status = 503, content_type = "text/html", description = "As many forms with files as this server takes are being received (`Retry-After`); nothing was sent"),
 ))]
 #[post("/t/new/{token}")]
 pub async fn submit(state: Data<AppState>, req: HttpRequest, path: Path<String>, payload: Payload) -> HttpResponse {
@@ -230,6 +248,15 @@ pub async fn submit(state: Data<AppState>, req: HttpRequest, path: Path<String>,
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    let payload = state.settings.idle_limited(payload);
+    // A multipart form may carry a file into the blob store: it holds a public upload
+    // slot while it is read.
+    let _slot = if multipart {
+        let Some(slot) = state.settings.public_upload_slot() else { return busy() };
+        Some(slot)
+    } else {
+        None
+    };
     let outcome = if multipart {
         let mut parts = Multipart::new(req.headers(), payload);
         let Ok((form, file)) = read_multipart(&mut parts).await else { return bad_form() };

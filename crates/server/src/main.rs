@@ -435,6 +435,8 @@ async fn serve(v: Validated) -> anyhow::Result<ExitCode> {
         identity,
         settings: HttpSettings::for_url(v.public_url.clone())
             .with_upload_slots(UploadSlots::new(v.config.blobs.max_concurrent_uploads))
+            .with_public_upload_slots(UploadSlots::new(v.config.blobs.max_concurrent_public_uploads))
+            .with_upload_idle_timeout(Duration::from_secs(v.config.blobs.upload_idle_timeout_secs))
             .with_record_share_views(v.config.sharing.record_views)
             .with_spool_dir(v.config.data_dir.join("spool"))
             .with_trusted_proxies(TrustedProxies::new(v.trusted_proxies.clone())),

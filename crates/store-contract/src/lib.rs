@@ -55,6 +55,7 @@ macro_rules! contract_tests {
             an_import_cut_short_writes_nothing,
             tickets_are_worked_by_members_and_restricted_see_only_theirs,
             submit_links_open_tickets_and_tracking_tokens_reach_only_theirs,
+            a_ticket_takes_at_most_its_files_under_concurrent_attaches,
             reports_are_edited_whole_and_show_only_live_photos,
             reports_go_to_trash_come_back_and_purge_for_good,
             share_links_follow_their_job_and_show_only_live_content,

@@ -15,8 +15,8 @@ use workvault_domain::ports::{Conflict, Standing, StoreError, StoreResult};
 use workvault_domain::secret::TokenHash;
 use workvault_domain::text::{Email, LongText, Name};
 use workvault_domain::ticket::{
-    AttachmentKind, MAX_REPLIES, ReplyAuthor, SubmitLink, Ticket, TicketAttachment, TicketPriority, TicketReply,
-    TicketStatus, TicketStore,
+    AttachmentKind, MAX_ATTACHMENTS, MAX_REPLIES, ReplyAuthor, SubmitLink, Ticket, TicketAttachment, TicketPriority,
+    TicketReply, TicketStatus, TicketStore,
 };
 
 use crate::audit::append;
@@ -330,13 +330,23 @@ impl TicketStore for PgStore {
                 .filter(tickets::id.eq(row.ticket_id))
                 .filter(tickets::workspace_id.eq(row.workspace_id))
                 .select(tickets::assignee_id)
-                .for_share()
+                .for_update()
                 .first(c)
                 .await
                 .optional()?;
             let Some(assignee) = found else { return Err(Db(StoreError::NotFound)) };
             let assigned = assignee.as_ref() == Some(standing.user.as_uuid());
             standing.check(role, ResourceFacts::Ticket { assigned })?;
+            // Counted under the ticket's row lock: concurrent attaches wait here, so
+            // the cap holds however many arrive at once.
+            let held: i64 = ticket_attachments::table
+                .filter(ticket_attachments::ticket_id.eq(row.ticket_id))
+                .count()
+                .get_result(c)
+                .await?;
+            if held >= MAX_ATTACHMENTS as i64 {
+                return Err(Db(StoreError::Conflict(Conflict::Full)));
+            }
             diesel::insert_into(ticket_attachments::table).values(&row).execute(c).await?;
             append(c, audit).await?;
             Ok(())

@@ -13,8 +13,8 @@ use workvault_domain::ports::{Conflict, Standing, StoreError, StoreResult};
 use workvault_domain::secret::TokenHash;
 use workvault_domain::text::{Email, LongText, Name};
 use workvault_domain::ticket::{
-    AttachmentKind, MAX_REPLIES, ReplyAuthor, SubmitLink, Ticket, TicketAttachment, TicketPriority, TicketReply,
-    TicketStatus, TicketStore,
+    AttachmentKind, MAX_ATTACHMENTS, MAX_REPLIES, ReplyAuthor, SubmitLink, Ticket, TicketAttachment, TicketPriority,
+    TicketReply, TicketStatus, TicketStore,
 };
 
 use crate::audit::append;
@@ -333,6 +333,15 @@ impl TicketStore for SqliteStore {
             let user = standing.user.to_string();
             let assigned = assignee.as_deref() == Some(user.as_str());
             standing.check(role_in(c, &row.workspace_id, &user)?, ResourceFacts::Ticket { assigned })?;
+            // Counted in the writing transaction (SQLite has one writer), so the cap
+            // holds however many attaches arrive at once.
+            let held: i64 = ticket_attachments::table
+                .filter(ticket_attachments::ticket_id.eq(&row.ticket_id))
+                .count()
+                .get_result(c)?;
+            if held >= MAX_ATTACHMENTS as i64 {
+                return Err(Db(StoreError::Conflict(Conflict::Full)));
+            }
             diesel::insert_into(ticket_attachments::table).values(&row).execute(c)?;
             append(c, audit)?;
             Ok(())

@@ -239,9 +239,12 @@ impl Workvault {
         file_name: Option<&str>,
         body: ByteStream,
     ) -> Result<TicketAttachment, Error> {
+        const FULL: &str = "this ticket holds as many files as it takes";
         self.authorize_ticket(ctx, ws, id, Action::WorkTicket).await?;
+        // Refused early when full, without reading the body; the store checks again in
+        // the inserting transaction, where concurrent attaches are counted.
         if self.store.attachments(ws, id).await?.len() >= MAX_ATTACHMENTS {
-            return Err(Error::Conflict("this ticket holds as many files as it takes"));
+            return Err(Error::Conflict(FULL));
         }
         let (att, reap) = self.store_attachment(ws, id, false, file_name, body).await?;
         let details = json!({"attachment": att.id.to_string(), "kind": att.kind.as_str(), "size": att.size});
@@ -251,8 +254,11 @@ impl Workvault {
         let standing = Standing { user: ctx.user, action: Action::WorkTicket };
         let written = self.store.add_attachment(&att, standing, audit).await;
         self.settle_attachment(&att, reap, written.is_ok()).await;
-        written?;
-        Ok(att)
+        match written {
+            Ok(()) => Ok(att),
+            Err(crate::ports::StoreError::Conflict(crate::ports::Conflict::Full)) => Err(Error::Conflict(FULL)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A ticket's file and its bytes.

@@ -114,6 +114,13 @@ where
     }
 }
 
+/// The answer when every upload slot of this node is taken: 503 `uploads_busy` with
+/// `Retry-After`, closing the connection so the client stops sending.
+pub(crate) fn uploads_busy() -> HttpResponse {
+    let busy = ApiError::new(UPLOADS_BUSY, "too many uploads in progress on this server; retry in a few seconds");
+    closing(busy.with_header("retry-after", crate::upload::BUSY_RETRY_AFTER_SECS.to_string()))
+}
+
 /// Largest form field read (and dropped) before the file part of a multipart upload.
 const FORM_FIELD_LIMIT: usize = 64 * 1024;
 /// Most form fields read (and dropped) before the file part.
@@ -171,10 +178,8 @@ pub async fn upload(
     payload: Payload,
 ) -> Reply {
     let (ws, job) = (id(&path.0, "workspace")?, id(&path.1, "job")?);
-    let Some(_slot) = state.settings.upload_slots.take() else {
-        let busy = ApiError::new(UPLOADS_BUSY, "too many uploads in progress on this server; retry in a few seconds");
-        return Ok(closing(busy.with_header("retry-after", "5".into())));
-    };
+    let Some(_slot) = state.settings.upload_slot() else { return Ok(uploads_busy()) };
+    let payload = state.settings.idle_limited(payload);
     let limit = state.app.limits().max_upload_bytes;
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {

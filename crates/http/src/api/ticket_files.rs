@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use workvault_domain::blob::{BlobError, ByteStream};
 use workvault_domain::ticket::TicketAttachment;
 
-use super::photos::pump;
+use super::photos::{pump, uploads_busy};
 use super::{Reply, closing, created, id};
 use crate::AppState;
 use crate::problem::{ApiError, PAYLOAD_TOO_LARGE, Problem};
@@ -82,14 +82,18 @@ pub(crate) fn download(att: &TicketAttachment, body: ByteStream) -> HttpResponse
 }
 
 /// Attaches a file to a ticket (who may work it): a JPEG, PNG, HEIC or WebP photo or a
-/// PDF, as the raw body, at most `blobs.max_upload_mib`; at most 20 per ticket.
+/// PDF, as the raw body, at most `blobs.max_upload_mib`; at most 20 per ticket (409
+/// past that). Takes one of the node's upload slots; a body that sends nothing for
+/// `blobs.upload_idle_timeout_secs` is cut off and nothing is stored.
 #[utoipa::path(tag = "tickets", params(("ws" = String, Path), ("ticket" = String, Path), AttachQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(
         (status = 201, body = AttachmentOut),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The ticket holds 20 files already"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "`uploads_busy`: as many uploads as this server takes are in progress (`Retry-After`)"),
     ))]
 #[post("/workspaces/{ws}/tickets/{ticket}/attachments")]
 pub async fn attach(
@@ -101,6 +105,8 @@ pub async fn attach(
     payload: Payload,
 ) -> Reply {
     let (ws, ticket) = (id(&path.0, "workspace")?, id(&path.1, "ticket")?);
+    let Some(_slot) = state.settings.upload_slot() else { return Ok(uploads_busy()) };
+    let payload = state.settings.idle_limited(payload);
     let limit = state.app.limits().max_upload_bytes;
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {

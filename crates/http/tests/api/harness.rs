@@ -193,7 +193,23 @@ where
     }
 
     pub async fn send(&self, req: TestRequest) -> Reply {
-        let res = test::call_service(&self.service, req.to_request()).await;
+        self.send_request(req.to_request()).await
+    }
+
+    /// Sends a request whose body is `body`, streamed as it comes (it may stall).
+    pub async fn send_streamed(
+        &self,
+        req: TestRequest,
+        body: impl futures_util::Stream<Item = Result<bytes::Bytes, actix_web::error::PayloadError>> + 'static,
+    ) -> Reply {
+        let payload: actix_http::BoxedPayloadStream = Box::pin(body);
+        let (req, _) = req.to_request().replace_payload(actix_http::Payload::Stream { payload });
+        self.send_request(req).await
+    }
+
+    /// Sends a request as built.
+    pub async fn send_request(&self, req: actix_http::Request) -> Reply {
+        let res = test::call_service(&self.service, req).await;
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let bytes = actix_web::body::to_bytes(res.into_body()).await.unwrap_or_default();

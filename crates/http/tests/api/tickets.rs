@@ -274,3 +274,121 @@ async fn files_travel_with_the_form_and_the_thread_as_downloads_only() {
     let stolen = format!("{other_track}/attachments/{photo}");
     assert_eq!(t.send(TestRequest::get().uri(&stolen)).await.status, 404);
 }
+
+fn settings() -> workvault_http::HttpSettings {
+    workvault_http::HttpSettings::for_url(url::Url::parse("http://127.0.0.1:8080").expect("url"))
+}
+
+#[actix_web::test]
+async fn ticket_uploads_take_slots_and_a_full_pool_answers_503() {
+    use workvault_http::UploadSlots;
+    let (node, public) = (UploadSlots::new(2), UploadSlots::new(1));
+    let t = crate::harness::test_app_with(
+        settings().with_upload_slots(node.clone()).with_public_upload_slots(public.clone()),
+    )
+    .await;
+    let owner = t.user("owner").await;
+    let ws = t.workspace(&owner, "Busy desk").await;
+    let links = format!("/api/v1/workspaces/{ws}/submit-links");
+    let form_path = path_of(&t.call(Method::POST, &links, Some(&owner), None).await.str("url"));
+    let fields = [("name", "Asha"), ("email", "asha@customer.test"), ("subject", "Gate"), ("body", "See the plan")];
+    let ticket =
+        t.post(&format!("/api/v1/workspaces/{ws}/tickets"), &owner, json!({"subject": "S", "body": "B"})).await;
+    let files = format!("/api/v1/workspaces/{ws}/tickets/{}/attachments", ticket.str("id"));
+    let pdf = b"%PDF-1.7 plan".to_vec();
+
+    // The public pool is full (one anonymous upload in flight): the form answers a
+    // readable 503 page with Retry-After; a member's upload still has its slot.
+    let held_public = public.take().expect("the public slot");
+    let before = t.snapshot(&ws).await;
+    let r = t.send(multipart(&form_path, &fields, Some(("plan.pdf", &pdf)))).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert!(r.text.contains("Nothing was sent"), "{}", r.text);
+    public_headers(&r);
+    assert_eq!(t.snapshot(&ws).await, before, "nothing stored");
+    assert_eq!(t.call_typed(Method::POST, &files, &owner, "application/pdf", pdf.clone()).await.status, 201);
+    drop(held_public);
+
+    // The node's pool is full: members get 503 `uploads_busy`, and so does the form.
+    let held = [node.take().expect("slot"), node.take().expect("slot")];
+    let before = t.snapshot(&ws).await;
+    let r = t.call_typed(Method::POST, &files, &owner, "application/pdf", pdf.clone()).await;
+    assert_eq!((r.status, r.code()), (503, Some("uploads_busy")), "{}", r.text);
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert_eq!(t.send(multipart(&form_path, &fields, Some(("plan.pdf", &pdf)))).await.status, 503);
+    assert_eq!(t.snapshot(&ws).await, before, "nothing stored");
+    drop(held);
+
+    // Slots free again: both go through and give their slots back.
+    assert_eq!(t.send(multipart(&form_path, &fields, Some(("plan.pdf", &pdf)))).await.status, 201);
+    assert_eq!(t.call_typed(Method::POST, &files, &owner, "application/pdf", pdf).await.status, 201);
+    assert!(public.take().is_some() && node.take().is_some() && node.take().is_some(), "every slot given back");
+}
+
+#[actix_web::test]
+async fn a_stalled_upload_is_cut_off_after_the_idle_timeout_and_leaves_nothing() {
+    use workvault_http::UploadSlots;
+    let (node, public) = (UploadSlots::new(4), UploadSlots::new(2));
+    let idle = std::time::Duration::from_millis(300);
+    let t = crate::harness::test_app_with(
+        settings()
+            .with_upload_slots(node.clone())
+            .with_public_upload_slots(public.clone())
+            .with_upload_idle_timeout(idle),
+    )
+    .await;
+    let owner = t.user("owner").await;
+    let ws = t.workspace(&owner, "Slow desk").await;
+    let links = format!("/api/v1/workspaces/{ws}/submit-links");
+    let form_path = path_of(&t.call(Method::POST, &links, Some(&owner), None).await.str("url"));
+    let ticket =
+        t.post(&format!("/api/v1/workspaces/{ws}/tickets"), &owner, json!({"subject": "S", "body": "B"})).await;
+    let files = format!("/api/v1/workspaces/{ws}/tickets/{}/attachments", ticket.str("id"));
+    /// The first bytes of a body, then nothing ever again.
+    fn stalling(
+        first: Vec<u8>,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, actix_web::error::PayloadError>> {
+        use futures_util::StreamExt as _;
+        futures_util::stream::iter([Ok(bytes::Bytes::from(first))]).chain(futures_util::stream::pending())
+    }
+    let before = t.snapshot(&ws).await;
+
+    // A member's upload: the PDF's first 4 KiB, then silence.
+    let mut head = b"%PDF-1.7\n".to_vec();
+    head.resize(4096, b' ');
+    let req = TestRequest::post()
+        .uri(&files)
+        .insert_header(("cookie", owner.cookie.clone()))
+        .insert_header(("content-type", "application/pdf"));
+    let started = std::time::Instant::now();
+    let r = t.send_streamed(req, stalling(head.clone())).await;
+    assert!(started.elapsed() >= idle, "cut off after the idle time, not before");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "and not left hanging");
+    assert_eq!((r.status, r.code()), (400, Some("body_incomplete")), "{}", r.text);
+
+    // The public form: its fields and the start of the file, then silence.
+    let boundary = "wvBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in [("name", "Asha"), ("email", "asha@customer.test"), ("subject", "Gate"), ("body", "Plan")] {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+        );
+    }
+    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"attachment\"; filename=\"plan.pdf\"\r\nContent-Type: application/pdf\r\n\r\n").bytes());
+    body.extend_from_slice(&head);
+    let req = TestRequest::post()
+        .uri(&form_path)
+        .peer_addr("203.0.113.50:4000".parse().expect("addr"))
+        .insert_header(("content-type", format!("multipart/form-data; boundary={boundary}")));
+    let r = t.send_streamed(req, stalling(body)).await;
+    assert!(r.status >= 400 && r.status < 500, "{} {}", r.status, r.text);
+    public_headers(&r);
+
+    assert_eq!(t.snapshot(&ws).await, before, "nothing stored");
+    assert_eq!(t.blobs.len(), 0, "no bytes kept");
+    assert!(public.take().is_some(), "the public slot was given back");
+    let all: Vec<_> = (0..4).map(|_| node.take()).collect();
+    assert!(all.iter().all(Option::is_some), "every node slot was given back");
+}

@@ -21,6 +21,13 @@ pub struct BlobsConfig {
     /// Photo uploads one node takes at once (each holds up to about 17 MiB of sealed
     /// parts in memory); more are answered 503 `uploads_busy` with `Retry-After`.
     pub max_concurrent_uploads: usize,
+    /// Of those, the uploads through the public ticket form (anyone with the submit
+    /// link) one node takes at once: a smaller pool of their own, so anonymous senders
+    /// never hold every slot; more are answered 503 with `Retry-After`.
+    pub max_concurrent_public_uploads: usize,
+    /// Seconds an upload's body may send nothing before it is cut off (nothing is
+    /// stored, its slot is given back).
+    pub upload_idle_timeout_secs: u64,
     /// The master key (base64 of 32 bytes). Empty: the file `<data_dir>/master.key`,
     /// made on first start.
     pub master_key: SecretString,
@@ -43,6 +50,8 @@ impl Default for BlobsConfig {
             keyring_url: String::new(),
             max_upload_mib: 50,
             max_concurrent_uploads: 32,
+            max_concurrent_public_uploads: 8,
+            upload_idle_timeout_secs: 30,
             master_key: SecretString::default(),
             s3_endpoint: String::new(),
             s3_region: "us-east-1".into(),
@@ -73,6 +82,13 @@ impl BlobsConfig {
         }
         if !(1..=1024).contains(&self.max_concurrent_uploads) {
             problems.push("blobs.max_concurrent_uploads: must be between 1 and 1024".into());
+        }
+        if !(1..=self.max_concurrent_uploads.max(1)).contains(&self.max_concurrent_public_uploads) {
+            problems
+                .push("blobs.max_concurrent_public_uploads: must be between 1 and blobs.max_concurrent_uploads".into());
+        }
+        if !(1..=3600).contains(&self.upload_idle_timeout_secs) {
+            problems.push("blobs.upload_idle_timeout_secs: must be between 1 and 3600".into());
         }
         for (key, url) in [("blobs.url", &self.url), ("blobs.keyring_url", &self.keyring_url)] {
             let u = url.trim();

@@ -505,6 +505,20 @@ mod tests {
     }
 
     #[test]
+    fn upload_admission_is_bounded() {
+        let mut c = Config::default();
+        c.blobs.max_concurrent_uploads = 4;
+        c.blobs.max_concurrent_public_uploads = 5;
+        c.blobs.upload_idle_timeout_secs = 0;
+        let problems = c.clone().validate().expect_err("out of range");
+        assert!(problems.iter().any(|p| p.starts_with("blobs.max_concurrent_public_uploads")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("blobs.upload_idle_timeout_secs")), "{problems:?}");
+        c.blobs.max_concurrent_public_uploads = 4;
+        c.blobs.upload_idle_timeout_secs = 5;
+        c.validate().expect("a public pool as large as the node's, a short timeout");
+    }
+
+    #[test]
     fn lifetimes_are_bounded() {
         let mut c = Config::default();
         c.sessions.absolute_secs = i64::MAX;

@@ -244,3 +244,35 @@ pub async fn submit_links_open_tickets_and_tracking_tokens_reach_only_theirs(sto
     // The tracking link of a ticket outlives its submit link.
     assert!(f.app.tracked_ticket(track.expose()).await.is_ok());
 }
+
+/// Thirty files attached to one ticket at once: exactly [`MAX_ATTACHMENTS`] are
+/// stored, the others are refused as a conflict and leave no bytes behind.
+///
+/// [`MAX_ATTACHMENTS`]: workvault_domain::ticket::MAX_ATTACHMENTS
+pub async fn a_ticket_takes_at_most_its_files_under_concurrent_attaches(store: Arc<dyn Store>) {
+    use workvault_domain::ticket::MAX_ATTACHMENTS;
+    let f = Fixture::new(store.clone());
+    let (owner, member) = (f.user("owner").await, f.user("member").await);
+    let ws = f.workspace(&owner, "Helpdesk").await;
+    f.join(&owner, ws, &member, Role::Member).await;
+    let ticket = f.app.create_ticket(&member, ws, new("Many files", None)).await.expect("ticket");
+    let attaches = (0..30).map(|i| {
+        let (_, body) = file(b"%PDF-1.7 one of many");
+        let name = format!("plan-{i}.pdf");
+        let app = f.app.clone();
+        async move { app.attach_to_ticket(&member, ws, ticket.id, Some(&name), body).await }
+    });
+    let tasks: Vec<_> = attaches.map(tokio::spawn).collect();
+    let (mut stored, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.expect("attach task") {
+            Ok(_) => stored += 1,
+            Err(Error::Conflict(_)) => refused += 1,
+            Err(other) => panic!("unexpected refusal: {other:?}"),
+        }
+    }
+    assert_eq!((stored, refused), (MAX_ATTACHMENTS, 30 - MAX_ATTACHMENTS));
+    let files = f.app.ticket(&member, ws, ticket.id).await.expect("read").2;
+    assert_eq!(files.len(), MAX_ATTACHMENTS, "the cap holds in the store");
+    assert_eq!(f.blobs.len(), MAX_ATTACHMENTS, "refused files leave no bytes");
+}
